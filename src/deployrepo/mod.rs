@@ -1,0 +1,4 @@
+//! The deploy repository writer: format-preserving image edits, idempotent
+//! commits with trailers, fast-forward pushes, pull/merge request promotion.
+
+pub mod settings;

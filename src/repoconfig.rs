@@ -1,0 +1,319 @@
+//! The deploy repository's own description: `slipway.yaml` at its root.
+//!
+//! It names the apps, the image repository each one deploys, and its
+//! environments in promotion order, each with the path of its manifests, how
+//! changes reach it (a direct commit or a pull request) and what it may touch
+//! in the cluster. Loading validates everything; a bad file is an error naming
+//! the file, line and field, never a partial configuration.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// File name of the description at the deploy repo's root.
+pub const FILE_NAME: &str = "slipway.yaml";
+
+/// Kinds an app may apply when `slipway.yaml` does not list its own.
+pub const DEFAULT_KINDS: &[&str] = &[
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "Job",
+    "CronJob",
+    "Service",
+    "ConfigMap",
+    "Secret",
+    "ServiceAccount",
+];
+
+/// How a change reaches an environment's branch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WriteMode {
+    /// Commit straight to the deploy branch.
+    Commit,
+    /// Push a branch and open (or update) a pull/merge request.
+    PullRequest,
+}
+
+impl WriteMode {
+    /// The name used in `slipway.yaml`, trailers and traces.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteMode::Commit => "commit",
+            WriteMode::PullRequest => "pull-request",
+        }
+    }
+}
+
+/// One environment of an app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    /// Name, unique within the app (`dev`, `staging`, `prod`).
+    pub name: String,
+    /// Directory of the manifests (plain YAML or a kustomization), relative to the repo root.
+    pub path: String,
+    /// How changes reach it.
+    #[serde(default = "default_mode")]
+    pub mode: WriteMode,
+    /// The namespace its namespaced objects must live in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Seconds to wait for a rollout before calling it failed.
+    #[serde(default = "default_rollout_timeout")]
+    pub rollout_timeout_seconds: u64,
+}
+
+fn default_mode() -> WriteMode {
+    WriteMode::Commit
+}
+
+fn default_rollout_timeout() -> u64 {
+    300
+}
+
+/// One app: an image repository deployed through ordered environments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct App {
+    /// Image repository, registry host included (`ghcr.io/acme/web`).
+    pub image: String,
+    /// Source repository the image is built from (`acme/web`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Environments in promotion order: each is promoted from the one before it.
+    pub environments: Vec<Environment>,
+    /// Kinds this app may apply; [`DEFAULT_KINDS`] when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kinds: Option<Vec<String>>,
+}
+
+impl App {
+    /// The environment called `name`.
+    pub fn environment(&self, name: &str) -> Option<&Environment> {
+        self.environments.iter().find(|e| e.name == name)
+    }
+
+    /// The environment `name` is promoted from, if it is not the first.
+    pub fn promoted_from(&self, name: &str) -> Option<&Environment> {
+        let index = self.environments.iter().position(|e| e.name == name)?;
+        index.checked_sub(1).map(|i| &self.environments[i])
+    }
+
+    /// The environment promoted from `name`, if it is not the last.
+    pub fn promotes_to(&self, name: &str) -> Option<&Environment> {
+        let index = self.environments.iter().position(|e| e.name == name)?;
+        self.environments.get(index + 1)
+    }
+
+    /// Whether this app may apply objects of `kind`.
+    pub fn allows_kind(&self, kind: &str) -> bool {
+        match &self.kinds {
+            Some(kinds) => kinds.iter().any(|k| k == kind),
+            None => DEFAULT_KINDS.contains(&kind),
+        }
+    }
+}
+
+/// The whole `slipway.yaml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepoConfig {
+    /// Branch that holds the desired state.
+    #[serde(default = "default_branch")]
+    pub branch: String,
+    /// Apps by name.
+    pub apps: BTreeMap<String, App>,
+}
+
+fn default_branch() -> String {
+    "main".to_string()
+}
+
+/// Why `slipway.yaml` could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RepoConfigError {
+    /// The file could not be read.
+    #[error("read {path}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The YAML does not parse into the schema; the message names line and field.
+    #[error("parse {path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// The file parses but says something impossible.
+    #[error("{path}: {field}: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// Dotted path of the offending field.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+impl RepoConfig {
+    /// Read and validate `slipway.yaml` at the root of a checkout.
+    pub fn load(repo_root: &Path) -> Result<Self, RepoConfigError> {
+        let path = repo_root.join(FILE_NAME);
+        let text = std::fs::read_to_string(&path).map_err(|source| RepoConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parse and validate the text of a `slipway.yaml`; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, RepoConfigError> {
+        let config: RepoConfig =
+            serde_saphyr::from_str(text).map_err(|e| RepoConfigError::Parse {
+                path: origin.to_string(),
+                message: e.to_string(),
+            })?;
+        config.validate(origin)?;
+        Ok(config)
+    }
+
+    fn validate(&self, origin: &str) -> Result<(), RepoConfigError> {
+        let invalid = |field: String, message: &str| RepoConfigError::Invalid {
+            path: origin.to_string(),
+            field,
+            message: message.to_string(),
+        };
+        if !is_safe_name(&self.branch.replace('/', "-")) {
+            return Err(invalid("branch".into(), "not a plain branch name"));
+        }
+        for (name, app) in &self.apps {
+            if !is_safe_name(name) {
+                return Err(invalid(
+                    format!("apps.{name}"),
+                    "app names are lowercase letters, digits and '-'",
+                ));
+            }
+            if app.image.is_empty() || app.image.contains([':', '@', ' ']) {
+                return Err(invalid(
+                    format!("apps.{name}.image"),
+                    "an image repository without tag or digest",
+                ));
+            }
+            if app.environments.is_empty() {
+                return Err(invalid(
+                    format!("apps.{name}.environments"),
+                    "at least one environment",
+                ));
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            for (i, env) in app.environments.iter().enumerate() {
+                let field = format!("apps.{name}.environments[{i}]");
+                if !is_safe_name(&env.name) {
+                    return Err(invalid(
+                        format!("{field}.name"),
+                        "environment names are lowercase letters, digits and '-'",
+                    ));
+                }
+                if !seen.insert(env.name.as_str()) {
+                    return Err(invalid(format!("{field}.name"), "duplicate environment"));
+                }
+                if !is_safe_relative_path(&env.path) {
+                    return Err(invalid(
+                        format!("{field}.path"),
+                        "a relative path inside the repo, without '..'",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Lowercase letters, digits and inner '-', 1 to 63 characters: safe in branch
+/// names, file paths, label values and commit trailers.
+pub fn is_safe_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes[0] != b'-'
+        && bytes[bytes.len() - 1] != b'-'
+}
+
+/// A relative path that stays inside the repository.
+pub fn is_safe_relative_path(path: &str) -> bool {
+    let p = Path::new(path);
+    !path.is_empty()
+        && !path.contains(['\n', '\r', '\0', '\\'])
+        && p.components()
+            .all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "
+apps:
+  web:
+    image: ghcr.io/acme/web
+    source: acme/web
+    environments:
+      - { name: dev, path: envs/dev/web, namespace: web-dev }
+      - { name: staging, path: envs/staging/web, mode: pull-request }
+      - { name: prod, path: envs/prod/web, mode: pull-request }
+";
+
+    #[test]
+    fn a_valid_file_loads_with_defaults_and_promotion_order() {
+        let config = RepoConfig::parse(GOOD, "slipway.yaml").unwrap();
+        assert_eq!(config.branch, "main");
+        let web = &config.apps["web"];
+        assert_eq!(web.environment("dev").unwrap().mode, WriteMode::Commit);
+        assert_eq!(web.environment("prod").unwrap().mode, WriteMode::PullRequest);
+        assert_eq!(web.promoted_from("staging").unwrap().name, "dev");
+        assert!(web.promoted_from("dev").is_none());
+        assert_eq!(web.promotes_to("staging").unwrap().name, "prod");
+        assert!(web.allows_kind("Deployment"));
+        assert!(!web.allows_kind("ClusterRoleBinding"));
+    }
+
+    #[test]
+    fn invalid_files_name_the_field() {
+        let cases = [
+            ("path escapes", GOOD.replace("envs/dev/web", "../etc"), "environments[0].path"),
+            ("absolute path", GOOD.replace("envs/dev/web", "/etc"), "environments[0].path"),
+            ("bad app name", GOOD.replace("  web:", "  Web_1:"), "apps.Web_1"),
+            ("image with tag", GOOD.replace("acme/web\n    source", "acme/web:1\n    source"), "image"),
+            ("duplicate env", GOOD.replace("name: prod", "name: dev"), "duplicate"),
+            ("bad env name", GOOD.replace("name: dev", "name: \"dev;rm\""), "environments[0].name"),
+            ("unknown field", GOOD.replace("source:", "sorce:"), "sorce"),
+            ("bad mode", GOOD.replace("mode: pull-request }\n      - { name: prod", "mode: pr }\n      - { name: prod"), "pr"),
+        ];
+        for (name, text, needle) in cases {
+            let err = RepoConfig::parse(&text, "slipway.yaml").expect_err(name);
+            assert!(err.to_string().contains(needle), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn safe_names_and_paths() {
+        for (input, want) in [("web", true), ("web-2", true), ("-web", false), ("a/b", false), ("", false), ("ÄB", false)] {
+            assert_eq!(is_safe_name(input), want, "{input}");
+        }
+        for (input, want) in [("envs/dev", true), ("./envs", true), ("../x", false), ("/abs", false), ("a\nb", false)] {
+            assert_eq!(is_safe_relative_path(input), want, "{input}");
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! The sync role: render, diff, server-side apply, verify, roll back.
+
+pub mod settings;
