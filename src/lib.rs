@@ -12,4 +12,5 @@ pub mod event;
 pub mod policy;
 pub mod repoconfig;
 pub mod secret;
+pub mod store;
 pub mod sync;
