@@ -184,10 +184,12 @@ pub struct RefPushed {
 pub struct ChangeMerged {
     /// Repository, target branch (as `git_ref`) and the merge commit.
     pub source: SourceInfo,
-    /// PR or MR number.
-    pub number: u64,
-    /// The branch that was merged.
-    pub source_branch: String,
+    /// PR or MR number, when the payload carries it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<u64>,
+    /// The branch that was merged, when the payload names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_branch: Option<String>,
 }
 
 /// A release was published for a tag.

@@ -1,0 +1,5 @@
+//! Test servers and helpers shared by the integration tests. Each test crate
+//! uses a part of them, so unused items are expected.
+#![allow(dead_code)]
+
+pub mod webhooks;
