@@ -78,7 +78,7 @@ pub fn split_image(reference: &str) -> Option<ImageRef> {
     };
     // A ':' after the last '/' separates the tag; one before it is a registry port.
     let slash = rest.rfind('/').map_or(0, |i| i + 1);
-    let (repository, tag) = match rest[slash..].rfind(':') {
+    let (repository, tag) = match rest[slash..].find(':') {
         Some(i) => (&rest[..slash + i], Some(&rest[slash + i + 1..])),
         None => (rest, None),
     };
