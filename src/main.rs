@@ -82,7 +82,8 @@ async fn receive(config_path: PathBuf) -> anyhow::Result<()> {
     let config = Config::load(&config_path)?;
     let role = ReceiveRole::new(&config, Arc::new(RecordOnly), Arc::new(Metrics::default()))?;
     let listener = bind(&config).await?;
-    tracing::info!(address = %config.listen, state_dir = %config.state_dir.display(), "receive listening");
+    let address = listener.local_addr().context("listen address")?;
+    tracing::info!(%address, state_dir = %config.state_dir.display(), "receive listening");
     role.serve(listener, None, shutdown_signal())
         .await
         .context("receive")?;

@@ -17,7 +17,10 @@ async fn send(app: &Router, request: Request<Body>) -> (StatusCode, Value) {
     let response = app.clone().oneshot(request).await.unwrap();
     let status = response.status();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 fn with_header(mut request: Request<Body>, name: &'static str, value: &str) -> Request<Body> {
@@ -36,7 +39,11 @@ fn push() -> Vec<u8> {
 
 fn generic_at(timestamp: i64) -> Request<Body> {
     let body = br#"{"image": "ghcr.io/acme/web:1.0.0"}"#.to_vec();
-    post("/hooks/generic", &standard_headers(GENERIC_SECRET, "stale-1", timestamp, &body), body)
+    post(
+        "/hooks/generic",
+        &standard_headers(GENERIC_SECRET, "stale-1", timestamp, &body),
+        body,
+    )
 }
 
 #[tokio::test]
@@ -47,41 +54,198 @@ async fn bad_deliveries_get_their_status_and_nothing_is_stored() {
     let app = router(role.state);
     let good_sig = sign_hub(GITHUB_SECRET, &push());
     let cases: Vec<(&str, Request<Body>, StatusCode)> = vec![
-        ("no signature", without_header(github("push", "r1", push()), "x-hub-signature-256"), StatusCode::UNAUTHORIZED),
-        ("unknown secret", with_header(github("push", "r2", push()), "x-hub-signature-256", &sign_hub("nope", &push())), StatusCode::UNAUTHORIZED),
-        ("sha1 prefix", with_header(github("push", "r3", push()), "x-hub-signature-256", &good_sig.replace("sha256=", "sha1=")), StatusCode::UNAUTHORIZED),
-        ("truncated signature", with_header(github("push", "r4", push()), "x-hub-signature-256", &good_sig[..40]), StatusCode::UNAUTHORIZED),
-        ("body changed after signing", with_header(github("push", "r5", b"{}".to_vec()), "x-hub-signature-256", &good_sig), StatusCode::UNAUTHORIZED),
-        ("wrong gitlab token", with_header(gitlab("Push Hook", "r6", fixture("gitlab/push.json")), "x-gitlab-token", "guess"), StatusCode::UNAUTHORIZED),
-        ("missing gitlab token", without_header(gitlab("Push Hook", "r7", fixture("gitlab/push.json")), "x-gitlab-token"), StatusCode::UNAUTHORIZED),
-        ("gitlab signature by another key", with_header(gitlab_signed("Push Hook", "r8", fixture("gitlab/push.json")), "webhook-signature", "v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc="), StatusCode::UNAUTHORIZED),
-        ("generic too old", generic_at(now() - 301), StatusCode::UNAUTHORIZED),
-        ("generic from the future", generic_at(now() + 301), StatusCode::UNAUTHORIZED),
-        ("generic truncated signature", with_header(generic_at(now()), "webhook-signature", "v1,"), StatusCode::UNAUTHORIZED),
-        ("wrong harbor auth", with_header(harbor(fixture("harbor/push_artifact.json")), "authorization", "Bearer x"), StatusCode::UNAUTHORIZED),
-        ("wrong dockerhub url token", post("/hooks/dockerhub/short", &[], fixture("dockerhub/push.json")), StatusCode::UNAUTHORIZED),
-        ("malformed json", github("push", "r9", b"{not json".to_vec()), StatusCode::BAD_REQUEST),
-        ("payload of the wrong shape", github("push", "r10", br#"{"ref": 7}"#.to_vec()), StatusCode::BAD_REQUEST),
-        ("missing event header", without_header(github("push", "r11", push()), "x-github-event"), StatusCode::BAD_REQUEST),
-        ("missing delivery header", without_header(github("push", "r12", push()), "x-github-delivery"), StatusCode::BAD_REQUEST),
-        ("missing gitlab delivery id", without_header(gitlab("Push Hook", "r13", fixture("gitlab/push.json")), "idempotency-key"), StatusCode::BAD_REQUEST),
-        ("generic without webhook-id", without_header(generic("r14", b"{}".to_vec()), "webhook-id"), StatusCode::BAD_REQUEST),
-        ("generic without an image", generic("r15", br#"{"tag": "1"}"#.to_vec()), StatusCode::BAD_REQUEST),
-        ("generic with a bad digest", generic("r16", br#"{"image": "r/a", "digest": "sha256:abc"}"#.to_vec()), StatusCode::BAD_REQUEST),
-        ("text/plain", with_header(github("push", "r17", push()), "content-type", "text/plain"), StatusCode::UNSUPPORTED_MEDIA_TYPE),
-        ("no content type on gitlab", without_header(gitlab("Push Hook", "r18", fixture("gitlab/push.json")), "content-type"), StatusCode::UNSUPPORTED_MEDIA_TYPE),
-        ("xml to generic", with_header(generic("r19", b"<a/>".to_vec()), "content-type", "application/xml"), StatusCode::UNSUPPORTED_MEDIA_TYPE),
-        ("unknown provider", post("/hooks/bitbucket", &[], b"{}".to_vec()), StatusCode::NOT_FOUND),
+        (
+            "no signature",
+            without_header(github("push", "r1", push()), "x-hub-signature-256"),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "unknown secret",
+            with_header(
+                github("push", "r2", push()),
+                "x-hub-signature-256",
+                &sign_hub("nope", &push()),
+            ),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "sha1 prefix",
+            with_header(
+                github("push", "r3", push()),
+                "x-hub-signature-256",
+                &good_sig.replace("sha256=", "sha1="),
+            ),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "truncated signature",
+            with_header(
+                github("push", "r4", push()),
+                "x-hub-signature-256",
+                &good_sig[..40],
+            ),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "body changed after signing",
+            with_header(
+                github("push", "r5", b"{}".to_vec()),
+                "x-hub-signature-256",
+                &good_sig,
+            ),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "wrong gitlab token",
+            with_header(
+                gitlab("Push Hook", "r6", fixture("gitlab/push.json")),
+                "x-gitlab-token",
+                "guess",
+            ),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "missing gitlab token",
+            without_header(
+                gitlab("Push Hook", "r7", fixture("gitlab/push.json")),
+                "x-gitlab-token",
+            ),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "gitlab signature by another key",
+            with_header(
+                gitlab_signed("Push Hook", "r8", fixture("gitlab/push.json")),
+                "webhook-signature",
+                "v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc=",
+            ),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "generic too old",
+            generic_at(now() - 301),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "generic from the future",
+            generic_at(now() + 301),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "generic truncated signature",
+            with_header(generic_at(now()), "webhook-signature", "v1,"),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "wrong harbor auth",
+            with_header(
+                harbor(fixture("harbor/push_artifact.json")),
+                "authorization",
+                "Bearer x",
+            ),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "wrong dockerhub url token",
+            post(
+                "/hooks/dockerhub/short",
+                &[],
+                fixture("dockerhub/push.json"),
+            ),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "malformed json",
+            github("push", "r9", b"{not json".to_vec()),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "payload of the wrong shape",
+            github("push", "r10", br#"{"ref": 7}"#.to_vec()),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "missing event header",
+            without_header(github("push", "r11", push()), "x-github-event"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "missing delivery header",
+            without_header(github("push", "r12", push()), "x-github-delivery"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "missing gitlab delivery id",
+            without_header(
+                gitlab("Push Hook", "r13", fixture("gitlab/push.json")),
+                "idempotency-key",
+            ),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "generic without webhook-id",
+            without_header(generic("r14", b"{}".to_vec()), "webhook-id"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "generic without an image",
+            generic("r15", br#"{"tag": "1"}"#.to_vec()),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "generic with a bad digest",
+            generic(
+                "r16",
+                br#"{"image": "r/a", "digest": "sha256:abc"}"#.to_vec(),
+            ),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "text/plain",
+            with_header(github("push", "r17", push()), "content-type", "text/plain"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "no content type on gitlab",
+            without_header(
+                gitlab("Push Hook", "r18", fixture("gitlab/push.json")),
+                "content-type",
+            ),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "xml to generic",
+            with_header(
+                generic("r19", b"<a/>".to_vec()),
+                "content-type",
+                "application/xml",
+            ),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "unknown provider",
+            post("/hooks/bitbucket", &[], b"{}".to_vec()),
+            StatusCode::NOT_FOUND,
+        ),
     ];
     for (name, request, want) in cases {
         let (status, body) = send(&app, request).await;
         assert_eq!(status, want, "{name}: {body}");
-        assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{name}: JSON error body, got {body}");
+        assert!(
+            body["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{name}: JSON error body, got {body}"
+        );
         for secret in [GITHUB_SECRET, GITLAB_TOKEN, HARBOR_AUTH, DOCKERHUB_TOKEN] {
-            assert!(!body.to_string().contains(secret), "{name}: secret in answer");
+            assert!(
+                !body.to_string().contains(secret),
+                "{name}: secret in answer"
+            );
         }
     }
-    assert!(store.recent_deliveries(100).await.unwrap().is_empty(), "nothing stored");
+    assert!(
+        store.recent_deliveries(100).await.unwrap().is_empty(),
+        "nothing stored"
+    );
 }
 
 #[tokio::test]
@@ -101,7 +265,9 @@ async fn bodies_over_the_limit_are_refused_with_413_before_they_are_read() {
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     // A declared length over the limit is refused on the header alone: the
     // body stream here would never end if it were read.
-    let endless = futures::stream::repeat_with(|| Ok::<_, std::io::Error>(bytes::Bytes::from_static(&[b' '; 512])));
+    let endless = futures::stream::repeat_with(|| {
+        Ok::<_, std::io::Error>(bytes::Bytes::from_static(&[b' '; 512]))
+    });
     let request = Request::post("/hooks/github")
         .header("content-type", "application/json")
         .header("content-length", "10000000")
@@ -118,15 +284,24 @@ async fn replayed_delivery_is_accepted_once_also_after_a_restart() {
     {
         let app = router(test_role(dir.path()).state);
         let (status, body) = send(&app, github("push", "replay-1", push())).await;
-        assert_eq!((status, body["status"].as_str()), (StatusCode::ACCEPTED, Some("accepted")));
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (StatusCode::ACCEPTED, Some("accepted"))
+        );
         let (status, body) = send(&app, github("push", "replay-1", push())).await;
-        assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("duplicate")));
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (StatusCode::OK, Some("duplicate"))
+        );
     }
     let role = test_role(dir.path());
     let store = role.state.store.clone();
     let app = router(role.state);
     let (status, body) = send(&app, github("push", "replay-1", push())).await;
-    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("duplicate")));
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("duplicate"))
+    );
     assert_eq!(store.recent_deliveries(10).await.unwrap().len(), 1);
 }
 
@@ -145,7 +320,10 @@ async fn the_status_api_lists_and_finds_deliveries_and_needs_the_token_when_set(
     .unwrap();
     let app = router(role.state);
     for id in ["a-1", "a-2", "a-3"] {
-        assert_eq!(send(&app, github("push", id, push())).await.0, StatusCode::ACCEPTED);
+        assert_eq!(
+            send(&app, github("push", id, push())).await.0,
+            StatusCode::ACCEPTED
+        );
     }
     let get = |uri: &str, token: Option<&str>| {
         let mut builder = Request::get(uri);
@@ -158,31 +336,83 @@ async fn the_status_api_lists_and_finds_deliveries_and_needs_the_token_when_set(
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, _) = send(&app, get("/api/v1/deliveries", Some("wrong"))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, body) = send(&app, get("/api/v1/deliveries?limit=2", Some("api-test-token"))).await;
+    let (status, body) = send(
+        &app,
+        get("/api/v1/deliveries?limit=2", Some("api-test-token")),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
-    let ids: Vec<&str> = body["deliveries"].as_array().unwrap().iter().map(|d| d["delivery_id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = body["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["delivery_id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["a-3", "a-2"], "newest first, limited");
     let (status, body) = send(&app, get("/api/v1/deliveries/a-1", Some("api-test-token"))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["provider"], "github");
     assert_eq!(body["event"]["kind"], "ref_pushed");
     assert_eq!(body["state"], "pending");
-    let (status, _) = send(&app, get("/api/v1/deliveries/unknown", Some("api-test-token"))).await;
+    let (status, _) = send(
+        &app,
+        get("/api/v1/deliveries/unknown", Some("api-test-token")),
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let response = app.clone().oneshot(get("/metrics", None)).await.unwrap();
-    let text = String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    let text = String::from_utf8(
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
     assert!(text.contains(r#"slipway_webhook_deliveries_total{provider="github",event="ref_pushed",outcome="accepted"} 3"#), "{text}");
-    assert!(text.contains("slipway_webhook_request_duration_seconds_bucket"), "{text}");
+    assert!(
+        text.contains("slipway_webhook_request_duration_seconds_bucket"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
 async fn verification_failures_are_counted_by_reason() {
     let dir = tempfile::tempdir().unwrap();
     let app = router(test_role(dir.path()).state);
-    send(&app, without_header(github("push", "m1", push()), "x-hub-signature-256")).await;
+    send(
+        &app,
+        without_header(github("push", "m1", push()), "x-hub-signature-256"),
+    )
+    .await;
     send(&app, generic_at(now() - 1000)).await;
-    let response = app.clone().oneshot(Request::get("/metrics").body(Body::empty()).unwrap()).await.unwrap();
-    let text = String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
-    assert!(text.contains(r#"slipway_webhook_verification_failures_total{provider="github",reason="missing"} 1"#), "{text}");
-    assert!(text.contains(r#"slipway_webhook_verification_failures_total{provider="generic",reason="stale"} 1"#), "{text}");
+    let response = app
+        .clone()
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let text = String::from_utf8(
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(
+        text.contains(
+            r#"slipway_webhook_verification_failures_total{provider="github",reason="missing"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"slipway_webhook_verification_failures_total{provider="generic",reason="stale"} 1"#
+        ),
+        "{text}"
+    );
 }

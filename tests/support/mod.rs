@@ -2,4 +2,5 @@
 //! uses a part of them, so unused items are expected.
 #![allow(dead_code)]
 
+pub mod process;
 pub mod webhooks;
