@@ -22,7 +22,10 @@ const DEFAULT_CONNECTIONS: usize = 32;
 const WARMUP: usize = 500;
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn start_server(dir: &std::path::Path) -> (std::process::Child, String) {
@@ -45,7 +48,10 @@ fn start_server(dir: &std::path::Path) -> (std::process::Child, String) {
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
     let address = loop {
-        let line = lines.next().expect("slipway exited before listening").unwrap();
+        let line = lines
+            .next()
+            .expect("slipway exited before listening")
+            .unwrap();
         if let Some(rest) = line.split("address=").nth(1) {
             break rest.split_whitespace().next().unwrap().to_string();
         }
@@ -55,10 +61,19 @@ fn start_server(dir: &std::path::Path) -> (std::process::Child, String) {
     (child, address)
 }
 
-async fn connection(address: String, body: Bytes, ids: std::ops::Range<usize>, tag: usize) -> Vec<Duration> {
-    let stream = tokio::net::TcpStream::connect(&address).await.expect("connect");
+async fn connection(
+    address: String,
+    body: Bytes,
+    ids: std::ops::Range<usize>,
+    tag: usize,
+) -> Vec<Duration> {
+    let stream = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connect");
     stream.set_nodelay(true).unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
     tokio::spawn(conn);
     let signature = sign_hub(SECRET, &body);
     let mut latencies = Vec::with_capacity(ids.len());
@@ -81,11 +96,24 @@ async fn connection(address: String, body: Bytes, ids: std::ops::Range<usize>, t
     latencies
 }
 
-async fn run(address: &str, body: &Bytes, total: usize, connections: usize, tag: usize) -> (Duration, Vec<Duration>) {
+async fn run(
+    address: &str,
+    body: &Bytes,
+    total: usize,
+    connections: usize,
+    tag: usize,
+) -> (Duration, Vec<Duration>) {
     let per = total / connections;
     let started = Instant::now();
     let tasks: Vec<_> = (0..connections)
-        .map(|c| tokio::spawn(connection(address.to_string(), body.clone(), c * per..(c + 1) * per, tag)))
+        .map(|c| {
+            tokio::spawn(connection(
+                address.to_string(),
+                body.clone(),
+                c * per..(c + 1) * per,
+                tag,
+            ))
+        })
         .collect();
     let mut latencies = Vec::with_capacity(total);
     for task in tasks {
@@ -102,11 +130,18 @@ fn main() {
     let total = env_usize("INGRESS_DELIVERIES", DEFAULT_DELIVERIES);
     let connections = env_usize("INGRESS_CONNECTIONS", DEFAULT_CONNECTIONS).max(1);
     let body = Bytes::from(
-        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/webhooks/github/push.tag.json")).unwrap(),
+        std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/webhooks/github/push.tag.json"
+        ))
+        .unwrap(),
     );
     let dir = tempfile::tempdir().unwrap();
     let (mut child, address) = start_server(dir.path());
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         run(&address, &body, WARMUP, connections.min(WARMUP), 0).await;
         let (elapsed, mut latencies) = run(&address, &body, total, connections, 1).await;

@@ -9,5 +9,9 @@ fn the_example_receive_config_parses() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/receive.yaml");
     let config = Config::load(&path).unwrap();
     assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
-    assert!(config.webhooks.github.is_some() && config.webhooks.gitlab.is_some() && config.webhooks.generic.is_some());
+    assert!(
+        config.webhooks.github.is_some()
+            && config.webhooks.gitlab.is_some()
+            && config.webhooks.generic.is_some()
+    );
 }
