@@ -25,6 +25,17 @@ use crate::store::{Store, StoreError};
 use crate::webhook::signature::verify_token;
 use crate::webhook::{Hook, Inbound, Rejection};
 
+/// `/hooks/{name}` routes and their providers. Docker Hub has its own route
+/// with the token in the path; sync's rollout reports arrive on `rollouts`
+/// (`/hooks/sync` is sync's own nudge route).
+pub const HOOK_ROUTES: &[(&str, Provider)] = &[
+    ("github", Provider::GitHub),
+    ("gitlab", Provider::GitLab),
+    ("generic", Provider::Generic),
+    ("harbor", Provider::Harbor),
+    ("rollouts", Provider::Sync),
+];
+
 /// Most deliveries one status API call returns.
 pub const MAX_LIST_LIMIT: usize = 500;
 /// Deliveries listed when the caller names no limit.
@@ -89,7 +100,7 @@ impl IntoResponse for ApiError {
 pub fn router(state: AppState) -> Router {
     let hooks = Router::new()
         .route("/hooks/dockerhub/{token}", post(dockerhub_hook))
-        .route("/hooks/{provider}", post(provider_hook))
+        .route("/hooks/{name}", post(provider_hook))
         .layer(RequestBodyLimitLayer::new(state.max_body_bytes));
     Router::new()
         .merge(hooks)
@@ -103,12 +114,14 @@ pub fn router(state: AppState) -> Router {
 
 async fn provider_hook(
     State(state): State<AppState>,
-    Path(provider): Path<String>,
+    Path(name): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let provider = parse_provider(&provider)
-        .filter(|p| *p != Provider::DockerHub)
+    let provider = HOOK_ROUTES
+        .iter()
+        .find(|(route, _)| *route == name)
+        .map(|(_, provider)| *provider)
         .ok_or(ApiError::NotFound)?;
     accept(&state, provider, &headers, &body, None).await
 }
@@ -120,10 +133,6 @@ async fn dockerhub_hook(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     accept(&state, Provider::DockerHub, &headers, &body, Some(&token)).await
-}
-
-fn parse_provider(name: &str) -> Option<Provider> {
-    serde_json::from_value(serde_json::Value::String(name.to_string())).ok()
 }
 
 async fn accept(

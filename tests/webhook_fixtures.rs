@@ -259,6 +259,10 @@ fn registry_cases() -> Vec<Case> {
             "kind": "artifact_published",
             "image": {"repository": "docker.io/svendowideit/testhook", "tag": "latest"},
             "built_at": "2014-12-03T00:22:41Z"})),
+        case("sync-rollout-report", rollout_report("report-1", br#"{
+            "app": "web", "environment": "dev", "revision": "6113728f27ae82c7b1a177c8d03f9e96e0adf246",
+            "verdict": "verified", "at": "2026-11-22T03:00:00Z"}"#.to_vec()), "report-1", json!({
+            "kind": "rollout_reported", "app": "web", "environment": "dev", "verdict": "verified"})),
         case("generic-artifact", generic("gen-1", br#"{
             "image": "ghcr.io/acme/web", "tag": "1.4.2",
             "digest": "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",

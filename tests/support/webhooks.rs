@@ -160,3 +160,8 @@ pub fn harbor(body: Vec<u8>) -> Request<Body> {
 pub fn dockerhub(body: Vec<u8>) -> Request<Body> {
     post(&format!("/hooks/dockerhub/{DOCKERHUB_TOKEN}"), &[], body)
 }
+
+pub fn rollout_report(delivery: &str, body: Vec<u8>) -> Request<Body> {
+    let headers = standard_headers(SYNC_SECRET, delivery, now(), &body);
+    post("/hooks/rollouts", &headers, body)
+}
