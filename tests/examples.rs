@@ -21,8 +21,19 @@ fn the_example_deploy_repo_description_loads() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/deploy-repo");
     let config = slipway::repoconfig::RepoConfig::load(&root).unwrap();
     let hello = &config.apps["hello"];
-    assert_eq!(hello.environments.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["dev", "staging", "prod"]);
+    assert_eq!(
+        hello
+            .environments
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect::<Vec<_>>(),
+        ["dev", "staging", "prod"]
+    );
     for env in &hello.environments {
-        assert!(root.join(&env.path).join("deployment.yaml").is_file(), "{}", env.path);
+        assert!(
+            root.join(&env.path).join("deployment.yaml").is_file(),
+            "{}",
+            env.path
+        );
     }
 }
