@@ -10,6 +10,7 @@ pub mod config;
 pub mod deployrepo;
 pub mod event;
 pub mod metrics;
+pub mod operator;
 pub mod policy;
 pub mod receive;
 pub mod repoconfig;

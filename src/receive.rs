@@ -114,6 +114,10 @@ pub fn build_hooks(
         let hook = StandardHook::sync_reports(load_keys("sync", &c.secrets)?, c.tolerance_seconds);
         hooks.insert(Provider::Sync, Arc::new(hook));
     }
+    if let Some(c) = config.operator.as_ref().filter(|c| !c.secrets.is_empty()) {
+        let hook = StandardHook::operator(load_keys("operator", &c.secrets)?, c.tolerance_seconds);
+        hooks.insert(Provider::Operator, Arc::new(hook));
+    }
     if let Some(c) = config
         .harbor
         .as_ref()

@@ -34,6 +34,7 @@ pub const HOOK_ROUTES: &[(&str, Provider)] = &[
     ("generic", Provider::Generic),
     ("harbor", Provider::Harbor),
     ("rollouts", Provider::Sync),
+    ("operator", Provider::Operator),
 ];
 
 /// Most deliveries one status API call returns.

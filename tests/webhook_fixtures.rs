@@ -263,6 +263,10 @@ fn registry_cases() -> Vec<Case> {
             "app": "web", "environment": "dev", "revision": "6113728f27ae82c7b1a177c8d03f9e96e0adf246",
             "verdict": "verified", "at": "2026-11-22T03:00:00Z"}"#.to_vec()), "report-1", json!({
             "kind": "rollout_reported", "app": "web", "environment": "dev", "verdict": "verified"})),
+        case("operator-rollback", post("/hooks/operator", &standard_headers(OPERATOR_SECRET, "op-1", now(),
+            br#"{"app": "web", "environment": "prod", "action": "rollback", "to": "1.4.1", "requested_by": "ann"}"#),
+            br#"{"app": "web", "environment": "prod", "action": "rollback", "to": "1.4.1", "requested_by": "ann"}"#.to_vec()),
+            "op-1", json!({"kind": "operator_requested", "app": "web", "environment": "prod", "action": "rollback", "to": "1.4.1"})),
         case("generic-artifact", generic("gen-1", br#"{
             "image": "ghcr.io/acme/web", "tag": "1.4.2",
             "digest": "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",

@@ -96,7 +96,7 @@ fn mutate(doc: &mut Value, mut choice: u64, replacement: Value, remove: bool) {
         let key = keys[(choice % keys.len() as u64) as usize].clone();
         choice /= keys.len() as u64 + 1;
         let Value::Object(map) = node else { return };
-        if choice % 3 == 0 {
+        if choice.is_multiple_of(3) {
             if remove {
                 map.remove(&key);
             } else {

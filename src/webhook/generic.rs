@@ -1,12 +1,13 @@
 //! Standard Webhooks deliveries: the generic artifact event any CI system or
-//! registry can send (`/hooks/generic`), and sync's own rollout reports
-//! (`/hooks/sync`). Same scheme, different secrets and bodies.
+//! registry can send (`/hooks/generic`), sync's own rollout reports
+//! (`/hooks/rollouts`) and operators' requests (`/hooks/operator`). Same
+//! scheme, different secrets and bodies.
 
 use serde::Deserialize;
 
 use crate::event::{
-    ArtifactPublished, Delivery, DomainEvent, PipelineCompleted, PipelineLevel, Provider,
-    RolloutReported, SourceInfo, TestSummary,
+    ArtifactPublished, Delivery, DomainEvent, OperatorRequested, PipelineCompleted, PipelineLevel,
+    Provider, RolloutReported, SourceInfo, TestSummary,
 };
 
 use super::normalise::{non_empty, pipeline_status, split_image, valid_digest};
@@ -19,6 +20,8 @@ pub const ARTIFACT_PUBLISHED: &str = "artifact.published";
 pub const PIPELINE_COMPLETED: &str = "pipeline.completed";
 /// Event type of sync's reports.
 pub const ROLLOUT_REPORTED: &str = "rollout.reported";
+/// Event type of operator requests.
+pub const OPERATOR_REQUESTED: &str = "operator.requested";
 
 /// A Standard Webhooks provider: generic CI, or sync's reports.
 #[derive(Debug, Clone)]
@@ -33,6 +36,15 @@ impl StandardHook {
     pub fn generic(keys: Vec<StandardKey>, tolerance_secs: u64) -> Self {
         StandardHook {
             provider: Provider::Generic,
+            keys,
+            tolerance_secs,
+        }
+    }
+
+    /// The hook that takes operators' rollback and promote requests.
+    pub fn operator(keys: Vec<StandardKey>, tolerance_secs: u64) -> Self {
+        StandardHook {
+            provider: Provider::Operator,
             keys,
             tolerance_secs,
         }
@@ -72,6 +84,10 @@ impl Hook for StandardHook {
             Provider::Sync => (
                 ROLLOUT_REPORTED.to_string(),
                 normalise_report(request.body)?,
+            ),
+            Provider::Operator => (
+                OPERATOR_REQUESTED.to_string(),
+                normalise_operator(request.body)?,
             ),
             _ => {
                 let body: GenericBody = parse_json(request.body)?;
@@ -211,4 +227,17 @@ pub fn normalise_report(body: &[u8]) -> Result<DomainEvent, Rejection> {
     Ok(DomainEvent::RolloutReported(parse_json::<RolloutReported>(
         body,
     )?))
+}
+
+/// Normalise an operator request, refusing unsafe app or environment names.
+pub fn normalise_operator(body: &[u8]) -> Result<DomainEvent, Rejection> {
+    let request: OperatorRequested = parse_json(body)?;
+    for (field, value) in [("app", &request.app), ("environment", &request.environment)] {
+        if !crate::repoconfig::is_safe_name(value) {
+            return Err(Rejection::BadRequest(format!(
+                "{field} is not a valid name"
+            )));
+        }
+    }
+    Ok(DomainEvent::OperatorRequested(request))
 }

@@ -20,6 +20,7 @@ pub fn normalise(
         Provider::Harbor => super::harbor::normalise(body),
         Provider::DockerHub => super::dockerhub::normalise(body),
         Provider::Sync => super::generic::normalise_report(body),
+        Provider::Operator => super::generic::normalise_operator(body),
     }
 }
 

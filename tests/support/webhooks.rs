@@ -21,6 +21,7 @@ pub const GITLAB_TOKEN: &str = "gitlab-test-token";
 pub const GENERIC_SECRET: &str = "whsec_c2xpcHdheS1nZW5lcmljLXRlc3Qtc2VjcmV0LTMyYg==";
 pub const GITLAB_SIGNING: &str = "whsec_c2xpcHdheS1naXRsYWItc2lnbmluZy10b2tlbi0zMmI=";
 pub const SYNC_SECRET: &str = "whsec_c2xpcHdheS1zeW5jLXJlcG9ydC1zZWNyZXQtMzJieXQ=";
+pub const OPERATOR_SECRET: &str = "whsec_c2xpcHdheS1vcGVyYXRvci1zZWNyZXQtdGVzdC0zMmI=";
 pub const HARBOR_AUTH: &str = "Bearer harbor-test-auth-header";
 pub const DOCKERHUB_TOKEN: &str = "dh0123456789abcdef0123456789abcdef01234567";
 
@@ -61,6 +62,7 @@ pub fn test_config(dir: &Path) -> Config {
             }),
             generic: Some(signed("generic", GENERIC_SECRET)),
             sync: Some(signed("sync", SYNC_SECRET)),
+            operator: Some(signed("operator", OPERATOR_SECRET)),
             harbor: Some(HarborProvider {
                 auth_headers: vec![secret_file(&secrets, "harbor", HARBOR_AUTH)],
             }),
