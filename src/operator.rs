@@ -108,3 +108,76 @@ pub async fn get_status(
     })?;
     answer(url, response).await
 }
+
+fn field<'a>(value: &'a Value, key: &str) -> &'a str {
+    value[key].as_str().unwrap_or("-")
+}
+
+/// The status as a person reads it: apps and environments (when sync
+/// answered), then the latest deliveries with their outcome.
+pub fn render_status(deliveries: &Value, apps: Option<&Value>) -> String {
+    let mut out = String::new();
+    if let Some(apps) = apps {
+        out.push_str("APP/ENV                  STATE        DESIRED   APPLIED   VERIFIED  ERROR\n");
+        for app in apps["apps"].as_array().into_iter().flatten() {
+            let short = |key: &str| field(app, key).chars().take(8).collect::<String>();
+            out.push_str(&format!(
+                "{:<24} {:<12} {:<9} {:<9} {:<9} {}\n",
+                format!("{}/{}", field(app, "app"), field(app, "environment")),
+                field(app, "state"),
+                short("desired_revision"),
+                short("applied_revision"),
+                short("verified_revision"),
+                app["last_error"].as_str().unwrap_or(""),
+            ));
+        }
+        out.push('\n');
+    }
+    out.push_str(
+        "DELIVERY                              PROVIDER   EVENT                STATE    OUTCOME\n",
+    );
+    for d in deliveries["deliveries"].as_array().into_iter().flatten() {
+        let outcome = d["outcome"]
+            .get("summary")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or_else(|| d["last_error"].as_str().map(|e| format!("retrying: {e}")))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{:<37} {:<10} {:<20} {:<8} {}\n",
+            field(d, "delivery_id"),
+            field(d, "provider"),
+            d["event"]["kind"].as_str().unwrap_or("-"),
+            field(d, "state"),
+            outcome
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn status_shows_apps_and_deliveries_with_outcomes() {
+        let deliveries = json!({"deliveries": [
+            {"delivery_id": "d-1", "provider": "github", "event": {"kind": "artifact_published"},
+             "state": "done", "outcome": {"summary": "hello/dev: committed 1a2b3c4"}},
+            {"delivery_id": "d-2", "provider": "generic", "event": {"kind": "artifact_published"},
+             "state": "pending", "outcome": null, "last_error": "remote unreachable"}
+        ]});
+        let apps = json!({"apps": [{"app": "hello", "environment": "dev", "state": "verified",
+            "desired_revision": "1a2b3c4d5e", "applied_revision": "1a2b3c4d5e", "verified_revision": "1a2b3c4d5e"}]});
+        let text = render_status(&deliveries, Some(&apps));
+        assert!(
+            text.contains("hello/dev") && text.contains("verified") && text.contains("1a2b3c4d "),
+            "{text}"
+        );
+        assert!(text.contains("committed 1a2b3c4"), "{text}");
+        assert!(text.contains("retrying: remote unreachable"), "{text}");
+        let without_apps = render_status(&deliveries, None);
+        assert!(!without_apps.contains("APP/ENV"));
+    }
+}
