@@ -2,5 +2,6 @@
 //! uses a part of them, so unused items are expected.
 #![allow(dead_code)]
 
+pub mod kube_api;
 pub mod process;
 pub mod webhooks;
