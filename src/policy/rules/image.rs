@@ -161,7 +161,8 @@ mod tests {
 
     #[test]
     fn registries_and_repositories_match_patterns() {
-        let registries = Patterns::new(vec!["ghcr.io".into(), "*.example.com".into()]).unwrap();
+        let allowed_registries =
+            Patterns::new(vec!["ghcr.io".into(), "*.example.com".into()]).unwrap();
         let repos = Patterns::new(vec![
             "ghcr.io/acme/*".into(),
             "docker.io/library/nginx".into(),
@@ -190,7 +191,7 @@ mod tests {
             let req = request(image);
             let ctx = context(&req, &facts, NOW);
             assert_eq!(
-                passes(registries(&registries, &ctx)),
+                passes(registries(&allowed_registries, &ctx)),
                 registry_ok,
                 "{name} registry"
             );
@@ -311,7 +312,7 @@ mod tests {
             ("short digest", "r:1@sha256:abc".to_string(), false, true),
             ("latest refused", "r:latest".to_string(), false, false),
             ("LATEST refused", "r:LATEST".to_string(), false, false),
-            ("digest only", format!("r@{DIGEST}"), false, true),
+            ("digest only", format!("r@{DIGEST}"), true, true),
         ];
         let refused = vec!["latest".to_string(), "stable".to_string()];
         let facts = Facts::default();
