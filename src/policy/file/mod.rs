@@ -16,6 +16,8 @@ use crate::repoconfig::{RepoConfig, WriteMode};
 
 /// Longest wait or soak a policy may ask for, in minutes (a year).
 pub const MAX_MINUTES: u64 = 366 * 24 * 60;
+/// Longest part of a source line quoted in an error.
+const MAX_QUOTED_LINE: usize = 120;
 /// How long an image waits for its pipeline result when the policy does not say.
 pub const DEFAULT_PIPELINE_WAIT_MINUTES: u64 = 60;
 /// How long a promotion waits for its upstream verification when the policy does not say.
@@ -177,7 +179,8 @@ impl Policy {
         file: &str,
         config: &RepoConfig,
     ) -> Result<Self, PolicyError> {
-        let raw: RawPolicy = serde_saphyr::from_str(text).map_err(|e| parse_error(file, &e))?;
+        let raw: RawPolicy =
+            serde_saphyr::from_str(text).map_err(|e| parse_error(file, text, &e))?;
         Builder { file, config }.build(raw, name)
     }
 
@@ -207,17 +210,53 @@ fn lenient(names: Option<Vec<String>>, known: impl Fn(&str) -> bool) -> Selector
     }
 }
 
-fn parse_error(file: &str, error: &serde_saphyr::Error) -> PolicyError {
+fn parse_error(file: &str, text: &str, error: &serde_saphyr::Error) -> PolicyError {
     let (line, column) = error
         .location()
         .map(|l| (l.line(), l.column()))
         .unwrap_or((0, 0));
+    let mut options = serde_saphyr::RenderOptions::default();
+    options.snippets = serde_saphyr::SnippetMode::Off;
+    let plain = error.render_with_options(options);
+    // Type errors do not name their key; the offending line does.
+    let source_line = usize::try_from(line)
+        .ok()
+        .and_then(|l| l.checked_sub(1))
+        .and_then(|l| text.lines().nth(l))
+        .map(|l| l.trim().chars().take(MAX_QUOTED_LINE).collect::<String>())
+        .filter(|l| !l.is_empty());
+    let message = match source_line {
+        Some(l) => format!("{} (at `{}`)", one_line(&plain), l),
+        None => one_line(&plain),
+    };
     PolicyError::Parse {
         file: file.to_string(),
         line,
         column,
-        message: error.to_string(),
+        message,
     }
+}
+
+/// Messages go into deny reasons and log lines: one line, no source snippet,
+/// no position (the error carries it).
+fn one_line(text: &str) -> String {
+    let first = text.lines().next().unwrap_or_default().trim();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let message = match first.split_once(": ") {
+        Some((position, rest)) if position.starts_with("line ") => rest,
+        _ => first,
+    };
+    match message.rsplit_once(" at line ") {
+        Some((text, position)) if position.contains(", column ") => text.to_string(),
+        _ => message.to_string(),
+    }
+}
+
+/// A regex syntax error's last line says what is wrong; the others draw the pattern.
+fn regex_message(error: &regex::Error) -> String {
+    let text = error.to_string();
+    let last = text.lines().last().unwrap_or_default().trim();
+    last.strip_prefix("error: ").unwrap_or(last).to_string()
 }
 
 /// Builds typed rules, turning every bad value into an error with its position.
@@ -345,7 +384,7 @@ impl Builder<'_> {
             ));
         }
         Patterns::new(list.into_iter().map(|p| p.value).collect())
-            .map_err(|e| self.invalid(&location, field, e.to_string()))
+            .map_err(|e| self.invalid(&location, field, regex_message(&e)))
     }
 
     fn minutes(
@@ -377,7 +416,7 @@ impl Builder<'_> {
                 self.invalid(
                     &p.referenced,
                     "image.tag_pattern",
-                    format!("not a regex: {e}"),
+                    format!("not a regex: {}", regex_message(&e)),
                 )
             })?;
             rules.push(Rule::TagPattern(rule));

@@ -102,11 +102,12 @@ mod tests {
             repositories(&allowed, &context(&req, &empty, NOW)).result,
             StepResult::Deny
         );
-        let mut facts = Facts::default();
-        facts.artifact = Some(ArtifactFact::default());
-        if let Some(a) = facts.artifact.as_mut() {
-            a.source.repository = Some("acme/web".into());
-        }
+        let mut recorded = ArtifactFact::default();
+        recorded.source.repository = Some("acme/web".into());
+        let facts = Facts {
+            artifact: Some(recorded),
+            ..Facts::default()
+        };
         assert_eq!(
             repositories(&allowed, &context(&req, &facts, NOW)).result,
             StepResult::Pass

@@ -29,7 +29,7 @@ pub struct WeekRange {
 impl WeekRange {
     /// From minute-of-week `start` to `end`; `None` when empty or out of range.
     pub fn new(start: u32, end: u32, label: String) -> Option<Self> {
-        (start < WEEK && end <= WEEK && start % WEEK != end % WEEK).then(|| WeekRange {
+        (start < WEEK && end <= WEEK && start % WEEK != end % WEEK).then_some(WeekRange {
             start,
             end: end % WEEK,
             label,
