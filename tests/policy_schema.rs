@@ -17,7 +17,12 @@ fn config() -> RepoConfig {
 }
 
 fn keys(object: &Value) -> Vec<String> {
-    let mut keys: Vec<String> = object["properties"].as_object().unwrap().keys().cloned().collect();
+    let mut keys: Vec<String> = object["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
     keys.sort();
     keys
 }
@@ -34,7 +39,10 @@ fn accepted_fields(section: Option<&str>) -> Vec<String> {
     };
     let list = message.split("expected one of ").nth(1).unwrap();
     let list = list.split(" (at").next().unwrap();
-    let mut fields: Vec<String> = list.split(", ").map(|f| f.trim().trim_matches('`').to_string()).collect();
+    let mut fields: Vec<String> = list
+        .split(", ")
+        .map(|f| f.trim().trim_matches('`').to_string())
+        .collect();
     fields.sort();
     fields
 }
@@ -43,7 +51,14 @@ fn accepted_fields(section: Option<&str>) -> Vec<String> {
 fn schema_sections_list_the_fields_the_loader_accepts() {
     let schema = schema();
     assert_eq!(keys(&schema), accepted_fields(None), "top level");
-    for section in ["image", "source", "tested_artifact", "promotion", "windows", "rate_limit"] {
+    for section in [
+        "image",
+        "source",
+        "tested_artifact",
+        "promotion",
+        "windows",
+        "rate_limit",
+    ] {
         assert_eq!(
             keys(&schema["properties"][section]),
             accepted_fields(Some(section)),
@@ -68,10 +83,20 @@ fn the_shipped_policies_load_and_use_only_declared_fields() {
         let document: Value = serde_saphyr::from_str(&text).unwrap();
         for (key, value) in document.as_object().unwrap() {
             let declared = &schema["properties"][key];
-            assert!(!declared.is_null(), "{}: {key} is not in the schema", path.display());
-            if let (Some(fields), Some(props)) = (value.as_object(), declared["properties"].as_object()) {
+            assert!(
+                !declared.is_null(),
+                "{}: {key} is not in the schema",
+                path.display()
+            );
+            if let (Some(fields), Some(props)) =
+                (value.as_object(), declared["properties"].as_object())
+            {
                 for field in fields.keys() {
-                    assert!(props.contains_key(field), "{}: {key}.{field} is not in the schema", path.display());
+                    assert!(
+                        props.contains_key(field),
+                        "{}: {key}.{field} is not in the schema",
+                        path.display()
+                    );
                 }
             }
         }

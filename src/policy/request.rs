@@ -157,3 +157,135 @@ pub fn registry_of(repository: &str) -> String {
         .map(|(host, _)| host.to_string())
         .unwrap_or(canonical)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{ArtifactPublished, RolloutReported};
+
+    const CONFIG: &str = "
+apps:
+  web:
+    image: ghcr.io/acme/web
+    environments:
+      - { name: dev, path: d/web }
+      - { name: staging, path: s/web }
+      - { name: prod, path: p/web }
+  web-canary:
+    image: GHCR.io/acme/web
+    environments:
+      - { name: canary, path: c/web }
+  proxy:
+    image: nginx
+    environments:
+      - { name: edge, path: e/proxy }
+";
+
+    fn origin() -> Origin {
+        Origin {
+            provider: Provider::GitHub,
+            event_id: "d-7".into(),
+            received_at: "2026-06-10T12:00:00Z".parse().unwrap(),
+        }
+    }
+
+    fn artifact(repository: &str) -> DomainEvent {
+        DomainEvent::ArtifactPublished(ArtifactPublished {
+            image: ImageRef {
+                repository: repository.into(),
+                tag: Some("v1".into()),
+                digest: None,
+            },
+            source: SourceInfo::default(),
+            pipeline: None,
+            built_at: Some("2026-06-10T11:00:00Z".into()),
+        })
+    }
+
+    fn report(env: &str, verdict: RolloutVerdict) -> DomainEvent {
+        DomainEvent::RolloutReported(RolloutReported {
+            app: "web".into(),
+            environment: env.into(),
+            revision: "r".into(),
+            image: Some(ImageRef {
+                repository: "ghcr.io/acme/web".into(),
+                tag: Some("v1".into()),
+                digest: None,
+            }),
+            verdict,
+            reason: None,
+            at: "2026-06-10T11:59:00Z".into(),
+        })
+    }
+
+    #[test]
+    fn events_map_to_first_environments_and_promotions() {
+        let config = RepoConfig::parse(CONFIG, "slipway.yaml").unwrap();
+        let cases = [
+            (
+                "artifact enters every matching app's first env",
+                artifact("ghcr.io/acme/web"),
+                vec!["web-canary/canary", "web/dev"],
+            ),
+            (
+                "docker hub names compare canonically",
+                artifact("docker.io/library/nginx"),
+                vec!["proxy/edge"],
+            ),
+            ("unknown image", artifact("ghcr.io/acme/api"), vec![]),
+            (
+                "verified in dev promotes to staging",
+                report("dev", RolloutVerdict::Verified),
+                vec!["web/staging"],
+            ),
+            (
+                "verified in prod promotes nowhere",
+                report("prod", RolloutVerdict::Verified),
+                vec![],
+            ),
+            (
+                "a failed rollout promotes nothing",
+                report("dev", RolloutVerdict::Failed),
+                vec![],
+            ),
+            ("other events ask for nothing", DomainEvent::Ping, vec![]),
+        ];
+        for (name, event, want) in cases {
+            let mut got: Vec<String> = requests_for_event(&config, &event, &origin())
+                .iter()
+                .map(|r| format!("{}/{}", r.app, r.environment))
+                .collect();
+            got.sort();
+            assert_eq!(got, want, "{name}");
+        }
+        let promoted =
+            requests_for_event(&config, &report("dev", RolloutVerdict::Verified), &origin());
+        assert_eq!(
+            promoted[0].trigger,
+            Trigger::Promotion { from: "dev".into() }
+        );
+        let built = requests_for_event(&config, &artifact("ghcr.io/acme/web"), &origin());
+        assert_eq!(built[0].built_at, "2026-06-10T11:00:00Z".parse().ok());
+        assert_eq!(built[0].event_id, "d-7");
+    }
+
+    #[test]
+    fn repositories_are_canonical() {
+        let cases = [
+            ("nginx", "docker.io/library/nginx", "docker.io"),
+            ("acme/web", "docker.io/acme/web", "docker.io"),
+            (
+                "index.docker.io/acme/web",
+                "docker.io/acme/web",
+                "docker.io",
+            ),
+            ("GHCR.IO/Acme/Web", "ghcr.io/acme/web", "ghcr.io"),
+            ("localhost/web", "localhost/web", "localhost"),
+            ("registry:5000/web", "registry:5000/web", "registry:5000"),
+        ];
+        for (input, canonical, registry) in cases {
+            assert_eq!(canonical_repository(input), canonical, "{input}");
+            assert_eq!(registry_of(input), registry, "{input}");
+        }
+    }
+}

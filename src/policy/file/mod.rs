@@ -4,14 +4,17 @@
 //! time, an app name) is read with its position, so a semantic error names
 //! the file, line and field just as a syntax error does.
 
+mod errors;
+mod sections;
 mod windows;
+
+use errors::{parse_error, regex_message};
 
 use serde::Deserialize;
 use serde_saphyr::{Location, Spanned};
 
 use super::PolicyError;
-use super::rules::{Patterns, Promotion, RateLimit, Rule, SemverRule, TagPattern, TestedArtifact};
-use crate::event::Provider;
+use super::rules::{Patterns, Promotion, RateLimit, Rule, TestedArtifact};
 use crate::repoconfig::{RepoConfig, WriteMode};
 
 /// Longest wait or soak a policy may ask for, in minutes (a year).
@@ -210,55 +213,6 @@ fn lenient(names: Option<Vec<String>>, known: impl Fn(&str) -> bool) -> Selector
     }
 }
 
-fn parse_error(file: &str, text: &str, error: &serde_saphyr::Error) -> PolicyError {
-    let (line, column) = error
-        .location()
-        .map(|l| (l.line(), l.column()))
-        .unwrap_or((0, 0));
-    let mut options = serde_saphyr::RenderOptions::default();
-    options.snippets = serde_saphyr::SnippetMode::Off;
-    let plain = error.render_with_options(options);
-    // Type errors do not name their key; the offending line does.
-    let source_line = usize::try_from(line)
-        .ok()
-        .and_then(|l| l.checked_sub(1))
-        .and_then(|l| text.lines().nth(l))
-        .map(|l| l.trim().chars().take(MAX_QUOTED_LINE).collect::<String>())
-        .filter(|l| !l.is_empty());
-    let message = match source_line {
-        Some(l) => format!("{} (at `{}`)", one_line(&plain), l),
-        None => one_line(&plain),
-    };
-    PolicyError::Parse {
-        file: file.to_string(),
-        line,
-        column,
-        message,
-    }
-}
-
-/// Messages go into deny reasons and log lines: one line, no source snippet,
-/// no position (the error carries it).
-fn one_line(text: &str) -> String {
-    let first = text.lines().next().unwrap_or_default().trim();
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    let message = match first.split_once(": ") {
-        Some((position, rest)) if position.starts_with("line ") => rest,
-        _ => first,
-    };
-    match message.rsplit_once(" at line ") {
-        Some((text, position)) if position.contains(", column ") => text.to_string(),
-        _ => message.to_string(),
-    }
-}
-
-/// A regex syntax error's last line says what is wrong; the others draw the pattern.
-fn regex_message(error: &regex::Error) -> String {
-    let text = error.to_string();
-    let last = text.lines().last().unwrap_or_default().trim();
-    last.strip_prefix("error: ").unwrap_or(last).to_string()
-}
-
 /// Builds typed rules, turning every bad value into an error with its position.
 struct Builder<'a> {
     file: &'a str,
@@ -400,74 +354,6 @@ impl Builder<'_> {
             )),
             other => Ok(other.map(|v| v.value)),
         }
-    }
-
-    fn image(&self, raw: RawImage, rules: &mut Vec<Rule>) -> Result<(), PolicyError> {
-        if let Some(list) = raw.registries {
-            rules.push(Rule::Registries(self.patterns(list, "image.registries")?));
-        }
-        if let Some(list) = raw.repositories {
-            rules.push(Rule::Repositories(
-                self.patterns(list, "image.repositories")?,
-            ));
-        }
-        if let Some(p) = raw.tag_pattern {
-            let rule = TagPattern::new(&p.value).map_err(|e| {
-                self.invalid(
-                    &p.referenced,
-                    "image.tag_pattern",
-                    format!("not a regex: {}", regex_message(&e)),
-                )
-            })?;
-            rules.push(Rule::TagPattern(rule));
-        }
-        if let Some(range) = raw.semver {
-            let parsed = semver::VersionReq::parse(&range.value).map_err(|e| {
-                self.invalid(
-                    &range.referenced,
-                    "image.semver",
-                    format!("not a version range: {e}"),
-                )
-            })?;
-            rules.push(Rule::Semver(SemverRule {
-                range: parsed,
-                allow_prerelease: raw.allow_prerelease,
-            }));
-        }
-        if raw.require_digest {
-            rules.push(Rule::RequireDigest);
-        }
-        if let Some(tags) = raw.mutable_tags {
-            rules.push(Rule::MutableTags(tags));
-        }
-        Ok(())
-    }
-
-    fn source(&self, raw: RawSource, rules: &mut Vec<Rule>) -> Result<(), PolicyError> {
-        if let Some(list) = raw.providers {
-            let mut providers = Vec::new();
-            for (i, p) in list.iter().enumerate() {
-                let parsed: Provider = serde_json::from_value(serde_json::Value::String(p.value.clone()))
-                    .map_err(|_| {
-                        self.invalid(
-                            &p.referenced,
-                            &format!("source.providers[{i}]"),
-                            format!("unknown provider {:?} (github, gitlab, generic, harbor, dockerhub, sync)", p.value),
-                        )
-                    })?;
-                providers.push(parsed);
-            }
-            rules.push(Rule::SourceProviders(providers));
-        }
-        if let Some(list) = raw.repositories {
-            rules.push(Rule::SourceRepositories(
-                self.patterns(list, "source.repositories")?,
-            ));
-        }
-        if let Some(list) = raw.refs {
-            rules.push(Rule::SourceRefs(self.patterns(list, "source.refs")?));
-        }
-        Ok(())
     }
 }
 
