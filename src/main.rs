@@ -36,6 +36,9 @@ enum Command {
         #[arg(long, short, env = "SLIPWAY_CONFIG")]
         config: PathBuf,
     },
+    /// Check, explain and test the deploy repo's policies.
+    #[command(subcommand)]
+    Policy(slipway::policy::cli::PolicyCommand),
     /// Show deliveries and, when sync is reachable, apps and environments.
     Status(StatusArgs),
     /// Ask for an older image in an environment (through the policy gate and the writer).
@@ -191,6 +194,16 @@ async fn status(args: StatusArgs) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let command = match cli.command {
+        // Policy commands are plain functions with their own exit codes (0/1/2).
+        Command::Policy(command) => {
+            return ExitCode::from(slipway::policy::cli::run(
+                command,
+                &mut std::io::stdout().lock(),
+            ));
+        }
+        other => other,
+    };
     init_logging(cli.log_json);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -200,7 +213,8 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match cli.command {
+        match command {
+            Command::Policy(_) => unreachable!("handled above"),
             Command::Receive { config } => receive(config).await,
             Command::Status(args) => status(args).await,
             Command::Rollback {
