@@ -232,6 +232,9 @@ webhooks:
     fn unknown_keys_are_errors_with_a_location() {
         let err = Config::parse("listen: 127.0.0.1:1\nlisen: x\n", "bad.yaml").unwrap_err();
         let message = err.to_string();
-        assert!(message.contains("bad.yaml") && message.contains("lisen"), "{message}");
+        assert!(
+            message.contains("bad.yaml") && message.contains("lisen"),
+            "{message}"
+        );
     }
 }

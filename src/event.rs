@@ -298,8 +298,18 @@ mod tests {
         let cases = [
             ("repo only", None, None, "ghcr.io/acme/web"),
             ("tag", Some("1.2.3"), None, "ghcr.io/acme/web:1.2.3"),
-            ("digest", None, Some("sha256:ab"), "ghcr.io/acme/web@sha256:ab"),
-            ("both", Some("1.2.3"), Some("sha256:ab"), "ghcr.io/acme/web:1.2.3@sha256:ab"),
+            (
+                "digest",
+                None,
+                Some("sha256:ab"),
+                "ghcr.io/acme/web@sha256:ab",
+            ),
+            (
+                "both",
+                Some("1.2.3"),
+                Some("sha256:ab"),
+                "ghcr.io/acme/web:1.2.3@sha256:ab",
+            ),
         ];
         for (name, tag, digest, want) in cases {
             let image = ImageRef {
@@ -313,7 +323,9 @@ mod tests {
 
     #[test]
     fn events_round_trip_through_json_with_their_kind() {
-        let event = DomainEvent::Ignored { reason: "star".into() };
+        let event = DomainEvent::Ignored {
+            reason: "star".into(),
+        };
         let json = serde_json::to_value(&event).unwrap();
         assert_eq!(json["kind"], "ignored");
         assert_eq!(serde_json::from_value::<DomainEvent>(json).unwrap(), event);

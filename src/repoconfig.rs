@@ -256,8 +256,12 @@ pub fn is_safe_relative_path(path: &str) -> bool {
     let p = Path::new(path);
     !path.is_empty()
         && !path.contains(['\n', '\r', '\0', '\\'])
-        && p.components()
-            .all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir))
+        && p.components().all(|c| {
+            matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::CurDir
+            )
+        })
 }
 
 #[cfg(test)]
@@ -281,7 +285,10 @@ apps:
         assert_eq!(config.branch, "main");
         let web = &config.apps["web"];
         assert_eq!(web.environment("dev").unwrap().mode, WriteMode::Commit);
-        assert_eq!(web.environment("prod").unwrap().mode, WriteMode::PullRequest);
+        assert_eq!(
+            web.environment("prod").unwrap().mode,
+            WriteMode::PullRequest
+        );
         assert_eq!(web.promoted_from("staging").unwrap().name, "dev");
         assert!(web.promoted_from("dev").is_none());
         assert_eq!(web.promotes_to("staging").unwrap().name, "prod");
@@ -292,14 +299,45 @@ apps:
     #[test]
     fn invalid_files_name_the_field() {
         let cases = [
-            ("path escapes", GOOD.replace("envs/dev/web", "../etc"), "environments[0].path"),
-            ("absolute path", GOOD.replace("envs/dev/web", "/etc"), "environments[0].path"),
-            ("bad app name", GOOD.replace("  web:", "  Web_1:"), "apps.Web_1"),
-            ("image with tag", GOOD.replace("acme/web\n    source", "acme/web:1\n    source"), "image"),
-            ("duplicate env", GOOD.replace("name: prod", "name: dev"), "duplicate"),
-            ("bad env name", GOOD.replace("name: dev", "name: \"dev;rm\""), "environments[0].name"),
+            (
+                "path escapes",
+                GOOD.replace("envs/dev/web", "../etc"),
+                "environments[0].path",
+            ),
+            (
+                "absolute path",
+                GOOD.replace("envs/dev/web", "/etc"),
+                "environments[0].path",
+            ),
+            (
+                "bad app name",
+                GOOD.replace("  web:", "  Web_1:"),
+                "apps.Web_1",
+            ),
+            (
+                "image with tag",
+                GOOD.replace("acme/web\n    source", "acme/web:1\n    source"),
+                "image",
+            ),
+            (
+                "duplicate env",
+                GOOD.replace("name: prod", "name: dev"),
+                "duplicate",
+            ),
+            (
+                "bad env name",
+                GOOD.replace("name: dev", "name: \"dev;rm\""),
+                "environments[0].name",
+            ),
             ("unknown field", GOOD.replace("source:", "sorce:"), "sorce"),
-            ("bad mode", GOOD.replace("mode: pull-request }\n      - { name: prod", "mode: pr }\n      - { name: prod"), "pr"),
+            (
+                "bad mode",
+                GOOD.replace(
+                    "mode: pull-request }\n      - { name: prod",
+                    "mode: pr }\n      - { name: prod",
+                ),
+                "pr",
+            ),
         ];
         for (name, text, needle) in cases {
             let err = RepoConfig::parse(&text, "slipway.yaml").expect_err(name);
@@ -309,10 +347,23 @@ apps:
 
     #[test]
     fn safe_names_and_paths() {
-        for (input, want) in [("web", true), ("web-2", true), ("-web", false), ("a/b", false), ("", false), ("ÄB", false)] {
+        for (input, want) in [
+            ("web", true),
+            ("web-2", true),
+            ("-web", false),
+            ("a/b", false),
+            ("", false),
+            ("ÄB", false),
+        ] {
             assert_eq!(is_safe_name(input), want, "{input}");
         }
-        for (input, want) in [("envs/dev", true), ("./envs", true), ("../x", false), ("/abs", false), ("a\nb", false)] {
+        for (input, want) in [
+            ("envs/dev", true),
+            ("./envs", true),
+            ("../x", false),
+            ("/abs", false),
+            ("a\nb", false),
+        ] {
             assert_eq!(is_safe_relative_path(input), want, "{input}");
         }
     }

@@ -116,22 +116,36 @@ mod tests {
     #[test]
     fn file_secrets_drop_one_trailing_newline() {
         let dir = tempfile::tempdir().unwrap();
-        let cases = [("plain", "abc", "abc"), ("lf", "abc\n", "abc"), ("crlf", "abc\r\n", "abc"), ("inner", "a\nb\n", "a\nb")];
+        let cases = [
+            ("plain", "abc", "abc"),
+            ("lf", "abc\n", "abc"),
+            ("crlf", "abc\r\n", "abc"),
+            ("inner", "a\nb\n", "a\nb"),
+        ];
         for (name, content, want) in cases {
             let path = dir.path().join(name);
             std::fs::write(&path, content).unwrap();
-            assert_eq!(SecretSource::File(path).load().unwrap().expose(), want, "{name}");
+            assert_eq!(
+                SecretSource::File(path).load().unwrap().expose(),
+                want,
+                "{name}"
+            );
         }
     }
 
     #[test]
     fn missing_and_empty_secrets_are_errors_that_name_the_source() {
-        let err = SecretSource::Env("SLIPWAY_TEST_SURELY_UNSET".into()).load().unwrap_err();
+        let err = SecretSource::Env("SLIPWAY_TEST_SURELY_UNSET".into())
+            .load()
+            .unwrap_err();
         assert!(err.to_string().contains("SLIPWAY_TEST_SURELY_UNSET"));
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("empty");
         std::fs::write(&path, "\n").unwrap();
-        assert!(matches!(SecretSource::File(path).load(), Err(SecretError::Empty(_))));
+        assert!(matches!(
+            SecretSource::File(path).load(),
+            Err(SecretError::Empty(_))
+        ));
     }
 
     #[test]
