@@ -24,7 +24,11 @@ enum AttemptError {
 }
 
 /// Commit a batch; one outcome per request, in order.
-pub(super) fn commit_batch(inner: &Inner, checkout: &Checkout, batch: &[Prepared]) -> Vec<WriteOutcome> {
+pub(super) fn commit_batch(
+    inner: &Inner,
+    checkout: &Checkout,
+    batch: &[Prepared],
+) -> Vec<WriteOutcome> {
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -33,7 +37,10 @@ pub(super) fn commit_batch(inner: &Inner, checkout: &Checkout, batch: &[Prepared
                 return batch
                     .iter()
                     .zip(results)
-                    .map(|(p, result)| WriteOutcome { event_id: p.request.event_id.clone(), result })
+                    .map(|(p, result)| WriteOutcome {
+                        event_id: p.request.event_id.clone(),
+                        result,
+                    })
                     .collect();
             }
             Err(AttemptError::PushAgain(e)) if attempt < inner.limits.push_attempts => {
@@ -41,11 +48,17 @@ pub(super) fn commit_batch(inner: &Inner, checkout: &Checkout, batch: &[Prepared
                 std::thread::sleep(inner.limits.backoff(attempt));
             }
             Err(AttemptError::PushAgain(e) | AttemptError::GiveUp(e)) => {
-                let failure =
-                    WriteFailure { disposition: e.disposition(), message: error_chain(&e), retry_at: None };
+                let failure = WriteFailure {
+                    disposition: e.disposition(),
+                    message: error_chain(&e),
+                    retry_at: None,
+                };
                 return batch
                     .iter()
-                    .map(|p| WriteOutcome { event_id: p.request.event_id.clone(), result: Err(failure.clone()) })
+                    .map(|p| WriteOutcome {
+                        event_id: p.request.event_id.clone(),
+                        result: Err(failure.clone()),
+                    })
                     .collect();
             }
         }
@@ -54,7 +67,11 @@ pub(super) fn commit_batch(inner: &Inner, checkout: &Checkout, batch: &[Prepared
 
 type Results = Vec<Result<Written, WriteFailure>>;
 
-fn attempt_batch(inner: &Inner, checkout: &Checkout, batch: &[Prepared]) -> Result<Results, AttemptError> {
+fn attempt_batch(
+    inner: &Inner,
+    checkout: &Checkout,
+    batch: &[Prepared],
+) -> Result<Results, AttemptError> {
     let branch = &inner.settings.branch;
     let head = checkout.fetch(branch).map_err(AttemptError::GiveUp)?;
     checkout.reset_hard(head).map_err(AttemptError::GiveUp)?;
@@ -64,7 +81,9 @@ fn attempt_batch(inner: &Inner, checkout: &Checkout, batch: &[Prepared]) -> Resu
         Err(e) => return Ok(batch.iter().map(|_| Err(stall(error_chain(&e)))).collect()),
     };
     let ids: HashSet<&str> = batch.iter().map(|p| p.request.event_id.as_str()).collect();
-    let found = checkout.find_events(head, &ids).map_err(AttemptError::GiveUp)?;
+    let found = checkout
+        .find_events(head, &ids)
+        .map_err(AttemptError::GiveUp)?;
 
     let mut results: Vec<Option<Result<Written, WriteFailure>>> = vec![None; batch.len()];
     let mut manifests: BTreeMap<String, Manifests> = BTreeMap::new();
@@ -74,7 +93,9 @@ fn attempt_batch(inner: &Inner, checkout: &Checkout, batch: &[Prepared]) -> Resu
     for (i, prepared) in batch.iter().enumerate() {
         let id = prepared.request.event_id.as_str();
         if let Some(commit) = found.get(id) {
-            results[i] = Some(Ok(Written::AlreadyWritten { commit: commit.to_string() }));
+            results[i] = Some(Ok(Written::AlreadyWritten {
+                commit: commit.to_string(),
+            }));
             continue;
         }
         if first_of.contains_key(id) {
@@ -93,10 +114,15 @@ fn attempt_batch(inner: &Inner, checkout: &Checkout, batch: &[Prepared]) -> Resu
         }
     }
     if !committed.is_empty() {
-        let oid = commit_and_push(inner, checkout, head, &root, batch, &manifests, &touched, &committed)?;
+        let oid = commit_and_push(
+            inner, checkout, head, &root, batch, &manifests, &touched, &committed,
+        )?;
         for (i, changes) in committed {
             results[i] = Some(Ok(match oid {
-                Some(oid) => Written::Committed { commit: oid.to_string(), changes },
+                Some(oid) => Written::Committed {
+                    commit: oid.to_string(),
+                    changes,
+                },
                 None => Written::Unchanged,
             }));
         }
@@ -108,7 +134,10 @@ fn attempt_batch(inner: &Inner, checkout: &Checkout, batch: &[Prepared]) -> Resu
             results[i] = results[first].clone();
         }
     }
-    Ok(results.into_iter().map(|r| r.unwrap_or(Ok(Written::Unchanged))).collect())
+    Ok(results
+        .into_iter()
+        .map(|r| r.unwrap_or(Ok(Written::Unchanged)))
+        .collect())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -124,10 +153,14 @@ fn commit_and_push(
 ) -> Result<Option<Oid>, AttemptError> {
     let mut files = Vec::new();
     for (env_path, indices) in touched {
-        let Some(set) = manifests.get(env_path) else { continue };
+        let Some(set) = manifests.get(env_path) else {
+            continue;
+        };
         let indices: Vec<usize> = indices.iter().copied().collect();
         let written = set.write(root, &indices).map_err(|e| {
-            AttemptError::GiveUp(GitError::Checkout { source: git2::Error::from_str(&error_chain(&e)) })
+            AttemptError::GiveUp(GitError::Checkout {
+                source: git2::Error::from_str(&error_chain(&e)),
+            })
         })?;
         files.extend(written);
     }
@@ -140,12 +173,17 @@ fn commit_and_push(
         })
         .collect();
     let message = commit_message(&requests);
-    let Some(oid) = checkout.commit(head, &files, &message).map_err(AttemptError::GiveUp)? else {
+    let Some(oid) = checkout
+        .commit(head, &files, &message)
+        .map_err(AttemptError::GiveUp)?
+    else {
         return Ok(None);
     };
     match checkout.push(oid, &inner.settings.branch, false) {
         Ok(()) => Ok(Some(oid)),
-        Err(e @ (GitError::PushRejected { .. } | GitError::Push { .. })) => Err(AttemptError::PushAgain(e)),
+        Err(e @ (GitError::PushRejected { .. } | GitError::Push { .. })) => {
+            Err(AttemptError::PushAgain(e))
+        }
         Err(e) => Err(AttemptError::GiveUp(e)),
     }
 }
@@ -177,7 +215,9 @@ pub(super) fn stage(
     if let Err(reason) = inner.recheck.recheck(&prepared.request, &current) {
         return Ok(Staged::Done(Written::Refused { reason }));
     }
-    let changes = set.edit(&prepared.image).map_err(|e| stall(error_chain(&e)))?;
+    let changes = set
+        .edit(&prepared.image)
+        .map_err(|e| stall(error_chain(&e)))?;
     if changes.is_empty() {
         return Ok(Staged::Done(Written::Unchanged));
     }
@@ -185,23 +225,43 @@ pub(super) fn stage(
 }
 
 /// The environment a request names, if `slipway.yaml` has it and the image is the app's.
-pub(super) fn resolve_environment<'c>(config: &'c RepoConfig, prepared: &Prepared) -> Result<&'c Environment, String> {
+pub(super) fn resolve_environment<'c>(
+    config: &'c RepoConfig,
+    prepared: &Prepared,
+) -> Result<&'c Environment, String> {
     let request = &prepared.request;
-    let app = config.apps.get(&request.app).ok_or_else(|| format!("app {} is not in slipway.yaml", request.app))?;
-    let env = app
-        .environment(&request.environment)
-        .ok_or_else(|| format!("app {} has no environment {}", request.app, request.environment))?;
+    let app = config
+        .apps
+        .get(&request.app)
+        .ok_or_else(|| format!("app {} is not in slipway.yaml", request.app))?;
+    let env = app.environment(&request.environment).ok_or_else(|| {
+        format!(
+            "app {} has no environment {}",
+            request.app, request.environment
+        )
+    })?;
     if image_name(&app.image).as_ref() != Some(prepared.image.name()) {
-        return Err(format!("image {} is not app {}'s repository {}", prepared.image.repository(), request.app, app.image));
+        return Err(format!(
+            "image {} is not app {}'s repository {}",
+            prepared.image.repository(),
+            request.app,
+            app.image
+        ));
     }
     Ok(env)
 }
 
 fn changes_env(prepared: &Prepared, config: &RepoConfig) -> String {
-    resolve_environment(config, prepared).map(|e| e.path.clone()).unwrap_or_default()
+    resolve_environment(config, prepared)
+        .map(|e| e.path.clone())
+        .unwrap_or_default()
 }
 
 /// A failure that needs a person.
 pub(super) fn stall(message: String) -> WriteFailure {
-    WriteFailure { disposition: Disposition::Stall, message, retry_at: None }
+    WriteFailure {
+        disposition: Disposition::Stall,
+        message,
+        retry_at: None,
+    }
 }

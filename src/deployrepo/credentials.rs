@@ -39,15 +39,18 @@ impl LoadedCredentials {
     /// Load the secrets a configuration names.
     pub fn load(config: &GitCredentials) -> Result<Self, SecretError> {
         Ok(match config {
-            GitCredentials::Basic { username, password } => {
-                LoadedCredentials::UserPass { username: username.clone(), password: password.load()? }
-            }
-            GitCredentials::Token(source) => {
-                LoadedCredentials::UserPass { username: TOKEN_USER.to_string(), password: source.load()? }
-            }
-            GitCredentials::SshKey { path, username } => {
-                LoadedCredentials::SshKey { username: username.clone(), path: path.clone() }
-            }
+            GitCredentials::Basic { username, password } => LoadedCredentials::UserPass {
+                username: username.clone(),
+                password: password.load()?,
+            },
+            GitCredentials::Token(source) => LoadedCredentials::UserPass {
+                username: TOKEN_USER.to_string(),
+                password: source.load()?,
+            },
+            GitCredentials::SshKey { path, username } => LoadedCredentials::SshKey {
+                username: username.clone(),
+                path: path.clone(),
+            },
         })
     }
 }
@@ -62,34 +65,50 @@ pub struct CredentialOffer<'a> {
 impl<'a> CredentialOffer<'a> {
     /// Offer `credentials` (none: fail at once if the server asks).
     pub fn new(credentials: Option<&'a LoadedCredentials>) -> Self {
-        CredentialOffer { credentials, attempts: Cell::new(0) }
+        CredentialOffer {
+            credentials,
+            attempts: Cell::new(0),
+        }
     }
 
     /// Whether the server asked more times than allowed, i.e. refused what was offered.
     pub fn refused(&self) -> bool {
-        self.attempts.get() > MAX_CREDENTIAL_ATTEMPTS || (self.credentials.is_none() && self.attempts.get() > 0)
+        self.attempts.get() > MAX_CREDENTIAL_ATTEMPTS
+            || (self.credentials.is_none() && self.attempts.get() > 0)
     }
 
     /// The libgit2 callback body.
-    pub fn offer(&self, username_from_url: Option<&str>, allowed: CredentialType) -> Result<Cred, git2::Error> {
+    pub fn offer(
+        &self,
+        username_from_url: Option<&str>,
+        allowed: CredentialType,
+    ) -> Result<Cred, git2::Error> {
         self.attempts.set(self.attempts.get() + 1);
         if self.attempts.get() > MAX_CREDENTIAL_ATTEMPTS {
             return Err(git2::Error::from_str("credentials refused by the remote"));
         }
         match self.credentials {
-            None => Err(git2::Error::from_str("the remote asks for credentials and none are configured")),
+            None => Err(git2::Error::from_str(
+                "the remote asks for credentials and none are configured",
+            )),
             Some(LoadedCredentials::UserPass { username, password })
                 if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) =>
             {
                 Cred::userpass_plaintext(username, password.expose())
             }
-            Some(LoadedCredentials::SshKey { username, .. }) if allowed.contains(CredentialType::USERNAME) => {
+            Some(LoadedCredentials::SshKey { username, .. })
+                if allowed.contains(CredentialType::USERNAME) =>
+            {
                 Cred::username(username_from_url.unwrap_or(username))
             }
-            Some(LoadedCredentials::SshKey { username, path }) if allowed.contains(CredentialType::SSH_KEY) => {
+            Some(LoadedCredentials::SshKey { username, path })
+                if allowed.contains(CredentialType::SSH_KEY) =>
+            {
                 Cred::ssh_key(username_from_url.unwrap_or(username), None, path, None)
             }
-            Some(_) => Err(git2::Error::from_str("the remote asks for a kind of credential that is not configured")),
+            Some(_) => Err(git2::Error::from_str(
+                "the remote asks for a kind of credential that is not configured",
+            )),
         }
     }
 }

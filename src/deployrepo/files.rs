@@ -67,11 +67,21 @@ impl Manifests {
         paths.sort();
         let mut files = Vec::new();
         for path in paths {
-            let relative = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
-            let read = |source| FilesError::Read { path: relative.clone(), source };
+            let relative = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .replace('\\', "/");
+            let read = |source| FilesError::Read {
+                path: relative.clone(),
+                source,
+            };
             let size = std::fs::metadata(&path).map_err(read)?.len();
             if size > MAX_MANIFEST_BYTES {
-                return Err(FilesError::TooLarge { path: relative, what: "file size" });
+                return Err(FilesError::TooLarge {
+                    path: relative,
+                    what: "file size",
+                });
             }
             let text = std::fs::read_to_string(&path).map_err(read)?;
             files.push((relative, text));
@@ -81,7 +91,9 @@ impl Manifests {
 
     /// The app's image references in these files now.
     pub fn current_images(&self, image: &TargetImage) -> Vec<String> {
-        self.candidates(image).flat_map(|(file, text)| current_images(file, text, image.name())).collect()
+        self.candidates(image)
+            .flat_map(|(file, text)| current_images(file, text, image.name()))
+            .collect()
     }
 
     /// Edit every file in memory; nothing is written unless every file accepts the edit.
@@ -108,16 +120,26 @@ impl Manifests {
     pub fn write(&self, root: &Path, indices: &[usize]) -> Result<Vec<String>, FilesError> {
         let mut written = Vec::new();
         for &index in indices {
-            let Some((file, text)) = self.files.get(index) else { continue };
-            std::fs::write(root.join(file), text)
-                .map_err(|source| FilesError::Write { path: file.clone(), source })?;
+            let Some((file, text)) = self.files.get(index) else {
+                continue;
+            };
+            std::fs::write(root.join(file), text).map_err(|source| FilesError::Write {
+                path: file.clone(),
+                source,
+            })?;
             written.push(file.clone());
         }
         Ok(written)
     }
 
-    fn candidates<'a>(&'a self, image: &'a TargetImage) -> impl Iterator<Item = (&'a str, &'a str)> {
-        self.files.iter().filter(|(_, text)| mentions(text, image)).map(|(f, t)| (f.as_str(), t.as_str()))
+    fn candidates<'a>(
+        &'a self,
+        image: &'a TargetImage,
+    ) -> impl Iterator<Item = (&'a str, &'a str)> {
+        self.files
+            .iter()
+            .filter(|(_, text)| mentions(text, image))
+            .map(|(f, t)| (f.as_str(), t.as_str()))
     }
 }
 
@@ -129,15 +151,24 @@ fn mentions(text: &str, image: &TargetImage) -> bool {
 }
 
 fn is_manifest(path: &Path) -> bool {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
     name.ends_with(".yaml") || name.ends_with(".yml") || KUSTOMIZATION_FILES.contains(&name)
 }
 
 fn collect(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<(), FilesError> {
     if depth > MAX_DIRECTORY_DEPTH {
-        return Err(FilesError::TooLarge { path: dir.display().to_string(), what: "directory depth" });
+        return Err(FilesError::TooLarge {
+            path: dir.display().to_string(),
+            what: "directory depth",
+        });
     }
-    let read = |source| FilesError::Read { path: dir.display().to_string(), source };
+    let read = |source| FilesError::Read {
+        path: dir.display().to_string(),
+        source,
+    };
     for entry in std::fs::read_dir(dir).map_err(read)? {
         let entry = entry.map_err(read)?;
         let path = entry.path();
@@ -150,7 +181,10 @@ fn collect(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<(), Files
             collect(&path, depth + 1, out)?;
         } else if kind.is_file() && is_manifest(&path) {
             if out.len() >= MAX_MANIFEST_FILES {
-                return Err(FilesError::TooLarge { path: dir.display().to_string(), what: "file count" });
+                return Err(FilesError::TooLarge {
+                    path: dir.display().to_string(),
+                    what: "file count",
+                });
             }
             out.push(path);
         }

@@ -118,9 +118,9 @@ impl ForgeError {
     /// Retry (network, 5xx, rate limit) or stall (token, permissions, project, content).
     pub fn disposition(&self) -> Disposition {
         match self {
-            ForgeError::Request { .. } | ForgeError::RateLimited { .. } | ForgeError::Server { .. } => {
-                Disposition::Retry
-            }
+            ForgeError::Request { .. }
+            | ForgeError::RateLimited { .. }
+            | ForgeError::Server { .. } => Disposition::Retry,
             _ => Disposition::Stall,
         }
     }
@@ -137,23 +137,38 @@ impl ForgeError {
 /// A forge that hosts the deploy repository.
 pub trait Forge: Send + Sync {
     /// The open request whose head is `head_branch`, if any.
-    fn find_open<'a>(&'a self, spec: &'a PullRequestSpec) -> BoxFuture<'a, Result<Option<PullRequest>, ForgeError>>;
+    fn find_open<'a>(
+        &'a self,
+        spec: &'a PullRequestSpec,
+    ) -> BoxFuture<'a, Result<Option<PullRequest>, ForgeError>>;
     /// Open a new request.
-    fn create<'a>(&'a self, spec: &'a PullRequestSpec) -> BoxFuture<'a, Result<PullRequest, ForgeError>>;
+    fn create<'a>(
+        &'a self,
+        spec: &'a PullRequestSpec,
+    ) -> BoxFuture<'a, Result<PullRequest, ForgeError>>;
     /// Replace title and body of an open request.
-    fn update<'a>(&'a self, number: u64, spec: &'a PullRequestSpec) -> BoxFuture<'a, Result<PullRequest, ForgeError>>;
+    fn update<'a>(
+        &'a self,
+        number: u64,
+        spec: &'a PullRequestSpec,
+    ) -> BoxFuture<'a, Result<PullRequest, ForgeError>>;
 }
 
 /// Update the open request for `spec.head_branch`, or open one. Returns it and
 /// whether it already existed. A create that races another writer's create
 /// (409/422) falls back to updating the one that won.
-pub async fn open_or_update(forge: &dyn Forge, spec: &PullRequestSpec) -> Result<(PullRequest, bool), ForgeError> {
+pub async fn open_or_update(
+    forge: &dyn Forge,
+    spec: &PullRequestSpec,
+) -> Result<(PullRequest, bool), ForgeError> {
     if let Some(existing) = forge.find_open(spec).await? {
         return Ok((forge.update(existing.number, spec).await?, true));
     }
     match forge.create(spec).await {
         Ok(created) => Ok((created, false)),
-        Err(ForgeError::Unprocessable { .. }) if let Some(existing) = forge.find_open(spec).await? => {
+        Err(ForgeError::Unprocessable { .. })
+            if let Some(existing) = forge.find_open(spec).await? =>
+        {
             Ok((forge.update(existing.number, spec).await?, true))
         }
         Err(e) => Err(e),
@@ -164,8 +179,16 @@ pub async fn open_or_update(forge: &dyn Forge, spec: &PullRequestSpec) -> Result
 pub fn from_settings(settings: &ForgeSettings) -> Result<std::sync::Arc<dyn Forge>, ForgeError> {
     let token = settings.token.load().map_err(ForgeError::LoadToken)?;
     Ok(match settings.kind {
-        ForgeKind::GitHub => std::sync::Arc::new(super::github::GitHub::new(&settings.api_url, &settings.project, token)?),
-        ForgeKind::GitLab => std::sync::Arc::new(super::gitlab::GitLab::new(&settings.api_url, &settings.project, token)?),
+        ForgeKind::GitHub => std::sync::Arc::new(super::github::GitHub::new(
+            &settings.api_url,
+            &settings.project,
+            token,
+        )?),
+        ForgeKind::GitLab => std::sync::Arc::new(super::gitlab::GitLab::new(
+            &settings.api_url,
+            &settings.project,
+            token,
+        )?),
     })
 }
 
@@ -195,21 +218,34 @@ pub(super) async fn error_for(
         401 => ForgeError::Unauthorized { what },
         403 => ForgeError::Forbidden { what, message },
         404 => ForgeError::NotFound { what },
-        409 | 422 => ForgeError::Unprocessable { what, status: status.as_u16(), message },
+        409 | 422 => ForgeError::Unprocessable {
+            what,
+            status: status.as_u16(),
+            message,
+        },
         s if status.is_server_error() => ForgeError::Server { what, status: s },
-        s => ForgeError::Unexpected { what, status: s, message },
+        s => ForgeError::Unexpected {
+            what,
+            status: s,
+            message,
+        },
     }
 }
 
 /// The `message` of a JSON error body (both forges use that key), else the start of the body.
 fn error_message(body: &str) -> String {
-    let from_json = serde_json::from_str::<serde_json::Value>(body).ok().and_then(|v| match v.get("message") {
-        Some(serde_json::Value::String(s)) => Some(s.clone()),
-        Some(other) => Some(other.to_string()),
-        None => None,
-    });
+    let from_json = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| match v.get("message") {
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            Some(other) => Some(other.to_string()),
+            None => None,
+        });
     let text = from_json.unwrap_or_else(|| body.to_string());
-    text.chars().filter(|c| !c.is_control()).take(MAX_ERROR_BODY).collect()
+    text.chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_ERROR_BODY)
+        .collect()
 }
 
 /// A header as a number of seconds or an epoch time.
@@ -220,12 +256,15 @@ pub(super) fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
 /// `now + seconds`.
 pub(super) fn after_seconds(seconds: u64) -> jiff::Timestamp {
     let span = jiff::SignedDuration::from_secs(seconds.min(i64::MAX as u64) as i64);
-    jiff::Timestamp::now().checked_add(span).unwrap_or(jiff::Timestamp::MAX)
+    jiff::Timestamp::now()
+        .checked_add(span)
+        .unwrap_or(jiff::Timestamp::MAX)
 }
 
 /// An epoch-seconds header value as a timestamp.
 pub(super) fn epoch(seconds: u64) -> jiff::Timestamp {
-    jiff::Timestamp::from_second(seconds.min(i64::MAX as u64) as i64).unwrap_or(jiff::Timestamp::MAX)
+    jiff::Timestamp::from_second(seconds.min(i64::MAX as u64) as i64)
+        .unwrap_or(jiff::Timestamp::MAX)
 }
 
 /// Default wait when a forge signals a limit without saying until when.
@@ -233,6 +272,8 @@ pub(super) const DEFAULT_RATE_LIMIT_WAIT_SECONDS: u64 = 60;
 
 /// `path?k=v&...`, form-encoded.
 pub(super) fn with_query(path: &str, pairs: &[(&str, &str)]) -> String {
-    let query = form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
+    let query = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
     format!("{path}?{query}")
 }

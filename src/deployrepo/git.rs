@@ -128,7 +128,10 @@ impl Checkout {
         credentials: Option<LoadedCredentials>,
         author: Author,
     ) -> Result<Self, GitError> {
-        let open_error = |source| GitError::OpenCheckout { path: dir.display().to_string(), source };
+        let open_error = |source| GitError::OpenCheckout {
+            path: dir.display().to_string(),
+            source,
+        };
         let repo = match Repository::open(dir) {
             Ok(repo) => repo,
             Err(_) => {
@@ -137,12 +140,20 @@ impl Checkout {
                 Repository::init(dir).map_err(open_error)?
             }
         };
-        Ok(Checkout { repo, url: url.to_string(), credentials, author })
+        Ok(Checkout {
+            repo,
+            url: url.to_string(),
+            credentials,
+            author,
+        })
     }
 
     /// The working tree.
     pub fn workdir(&self) -> PathBuf {
-        self.repo.workdir().unwrap_or_else(|| self.repo.path()).to_path_buf()
+        self.repo
+            .workdir()
+            .unwrap_or_else(|| self.repo.path())
+            .to_path_buf()
     }
 
     /// Fetch `branch` and every `slipway/*` branch; return the remote head of `branch`.
@@ -154,7 +165,9 @@ impl Checkout {
         options.remote_callbacks(callbacks);
         let refspecs = [
             format!("+refs/heads/{branch}:refs/remotes/origin/{branch}"),
-            format!("+refs/heads/{OWNED_BRANCH_PREFIX}*:refs/remotes/origin/{OWNED_BRANCH_PREFIX}*"),
+            format!(
+                "+refs/heads/{OWNED_BRANCH_PREFIX}*:refs/remotes/origin/{OWNED_BRANCH_PREFIX}*"
+            ),
         ];
         let result = self
             .repo
@@ -162,17 +175,28 @@ impl Checkout {
             .and_then(|mut remote| remote.fetch(&refspecs, Some(&mut options), None));
         if let Err(source) = result {
             return Err(if offer.refused() {
-                GitError::CredentialsRefused { url: self.url.clone() }
+                GitError::CredentialsRefused {
+                    url: self.url.clone(),
+                }
             } else {
-                GitError::Fetch { url: self.url.clone(), source }
+                GitError::Fetch {
+                    url: self.url.clone(),
+                    source,
+                }
             });
         }
-        self.remote_head(branch)?.ok_or_else(|| GitError::BranchMissing { branch: branch.to_string() })
+        self.remote_head(branch)?
+            .ok_or_else(|| GitError::BranchMissing {
+                branch: branch.to_string(),
+            })
     }
 
     /// The last fetched head of a remote branch, if it exists.
     pub fn remote_head(&self, branch: &str) -> Result<Option<Oid>, GitError> {
-        match self.repo.refname_to_id(&format!("refs/remotes/origin/{branch}")) {
+        match self
+            .repo
+            .refname_to_id(&format!("refs/remotes/origin/{branch}"))
+        {
             Ok(oid) => Ok(Some(oid)),
             Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
             Err(source) => Err(GitError::ReadHistory { source }),
@@ -185,13 +209,19 @@ impl Checkout {
         let commit = self.repo.find_commit(oid).map_err(checkout)?;
         let mut builder = CheckoutBuilder::new();
         builder.force().remove_untracked(true);
-        self.repo.checkout_tree(commit.as_object(), Some(&mut builder)).map_err(checkout)?;
+        self.repo
+            .checkout_tree(commit.as_object(), Some(&mut builder))
+            .map_err(checkout)?;
         self.repo.set_head_detached(oid).map_err(checkout)
     }
 
     /// Which of `wanted` event ids appear in `Slipway-Event` trailers of the
     /// last [`MAX_HISTORY_WALK`] commits reachable from `head`, and where.
-    pub fn find_events(&self, head: Oid, wanted: &HashSet<&str>) -> Result<HashMap<String, Oid>, GitError> {
+    pub fn find_events(
+        &self,
+        head: Oid,
+        wanted: &HashSet<&str>,
+    ) -> Result<HashMap<String, Oid>, GitError> {
         let history = |source| GitError::ReadHistory { source };
         let mut found = HashMap::new();
         if wanted.is_empty() {
@@ -217,7 +247,12 @@ impl Checkout {
 
     /// Commit the changed `files` (relative paths) on top of `parent`; `None`
     /// when the tree did not change.
-    pub fn commit(&self, parent: Oid, files: &[String], message: &str) -> Result<Option<Oid>, GitError> {
+    pub fn commit(
+        &self,
+        parent: Oid,
+        files: &[String],
+        message: &str,
+    ) -> Result<Option<Oid>, GitError> {
         let commit_error = |source| GitError::Commit { source };
         let mut index = self.repo.index().map_err(commit_error)?;
         for file in files {
@@ -230,7 +265,8 @@ impl Checkout {
             return Ok(None);
         }
         let tree = self.repo.find_tree(tree_id).map_err(commit_error)?;
-        let signature = Signature::now(&self.author.name, &self.author.email).map_err(commit_error)?;
+        let signature =
+            Signature::now(&self.author.name, &self.author.email).map_err(commit_error)?;
         let oid = self
             .repo
             .commit(None, &signature, &signature, message, &tree, &[&parent])
@@ -250,6 +286,88 @@ impl Checkout {
         self.repo
             .reference(OUTGOING_REF, oid, true, "slipway push")
             .map_err(|source| GitError::Commit { source })?;
+        match local_path(&self.url) {
+            Some(path) => self.push_local(&path, oid, &refname, force),
+            None => {
+                let plus = if force { "+" } else { "" };
+                self.push_refspec(&format!("{plus}{OUTGOING_REF}:{refname}"), &refname)
+            }
+        }
+    }
+
+    /// libgit2's local transport moves the target ref without checking that it
+    /// still holds the value the fast-forward check saw, so two writers can
+    /// overwrite each other. Push the objects to a ref of their own, then move
+    /// the branch with a compare-and-swap, as `git receive-pack` does.
+    fn push_local(
+        &self,
+        remote_path: &Path,
+        oid: Oid,
+        refname: &str,
+        force: bool,
+    ) -> Result<(), GitError> {
+        let staging = format!("refs/slipway/incoming/{oid}");
+        self.push_refspec(&format!("+{OUTGOING_REF}:{staging}"), refname)?;
+        let push_error = |source| GitError::Push {
+            refname: refname.to_string(),
+            source,
+        };
+        let remote = Repository::open_bare(remote_path)
+            .or_else(|_| Repository::open(remote_path))
+            .map_err(push_error)?;
+        let result = (|| {
+            let current = match remote.refname_to_id(refname) {
+                Ok(current) => Some(current),
+                Err(e) if e.code() == git2::ErrorCode::NotFound => None,
+                Err(e) => return Err(push_error(e)),
+            };
+            let fast_forward = match current {
+                None => true,
+                Some(current) => {
+                    current == oid
+                        || remote
+                            .graph_descendant_of(oid, current)
+                            .map_err(push_error)?
+                }
+            };
+            if !fast_forward && !force {
+                return Err(GitError::PushRejected {
+                    refname: refname.to_string(),
+                    reason: "not a fast-forward".into(),
+                });
+            }
+            let updated = match current {
+                Some(current) => {
+                    remote.reference_matching(refname, oid, true, current, "slipway push")
+                }
+                None => remote.reference(refname, oid, false, "slipway push"),
+            };
+            match updated {
+                Ok(_) => Ok(()),
+                Err(e)
+                    if matches!(
+                        e.code(),
+                        git2::ErrorCode::Modified
+                            | git2::ErrorCode::Exists
+                            | git2::ErrorCode::Locked
+                    ) =>
+                {
+                    Err(GitError::PushRejected {
+                        refname: refname.to_string(),
+                        reason: "the branch moved during the push".into(),
+                    })
+                }
+                Err(e) => Err(push_error(e)),
+            }
+        })();
+        if let Ok(mut staged) = remote.find_reference(&staging) {
+            let _ = staged.delete();
+        }
+        result
+    }
+
+    fn push_refspec(&self, refspec: &str, refname: &str) -> Result<(), GitError> {
+        let refname = refname.to_string();
         let offer = CredentialOffer::new(self.credentials.as_ref());
         let rejection: RefCell<Option<String>> = RefCell::new(None);
         let mut callbacks = RemoteCallbacks::new();
@@ -262,20 +380,23 @@ impl Checkout {
         });
         let mut options = PushOptions::new();
         options.remote_callbacks(callbacks);
-        let plus = if force { "+" } else { "" };
-        let refspec = format!("{plus}{OUTGOING_REF}:{refname}");
         let result = self
             .repo
             .remote_anonymous(&self.url)
-            .and_then(|mut remote| remote.push(&[refspec.as_str()], Some(&mut options)));
+            .and_then(|mut remote| remote.push(&[refspec], Some(&mut options)));
         drop(options);
         if let Err(source) = result {
             if offer.refused() {
-                return Err(GitError::CredentialsRefused { url: self.url.clone() });
+                return Err(GitError::CredentialsRefused {
+                    url: self.url.clone(),
+                });
             }
             // libgit2 reports a non-fast-forward it detects itself as an error.
             if source.code() == git2::ErrorCode::NotFastForward {
-                return Err(GitError::PushRejected { refname, reason: source.message().to_string() });
+                return Err(GitError::PushRejected {
+                    refname,
+                    reason: source.message().to_string(),
+                });
             }
             return Err(GitError::Push { refname, source });
         }
@@ -288,7 +409,11 @@ impl Checkout {
     /// Read a file of the commit `oid` without touching the working tree.
     pub fn read_blob(&self, oid: Oid, path: &str) -> Result<Option<Vec<u8>>, GitError> {
         let history = |source| GitError::ReadHistory { source };
-        let tree = self.repo.find_commit(oid).and_then(|c| c.tree()).map_err(history)?;
+        let tree = self
+            .repo
+            .find_commit(oid)
+            .and_then(|c| c.tree())
+            .map_err(history)?;
         match tree.get_path(Path::new(path)) {
             Ok(entry) => {
                 let blob = self.repo.find_blob(entry.id()).map_err(history)?;
@@ -298,4 +423,14 @@ impl Checkout {
             Err(source) => Err(history(source)),
         }
     }
+}
+
+/// The directory of a local remote (`/srv/deploy.git`, `file:///srv/deploy.git`),
+/// or `None` for a network URL.
+pub fn local_path(url: &str) -> Option<PathBuf> {
+    if let Some(path) = url.strip_prefix("file://") {
+        return Some(PathBuf::from(path));
+    }
+    let scp_like = url.contains(':') && !url.starts_with('/') && !url.starts_with('.');
+    (!url.contains("://") && !scp_like).then(|| PathBuf::from(url))
 }

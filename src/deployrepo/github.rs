@@ -9,8 +9,8 @@ use serde_json::json;
 use crate::secret::Secret;
 
 use super::forge::{
-    DEFAULT_RATE_LIMIT_WAIT_SECONDS, Forge, ForgeError, PullRequest, PullRequestSpec, after_seconds, epoch,
-    error_for, header_u64, http_client, with_query,
+    DEFAULT_RATE_LIMIT_WAIT_SECONDS, Forge, ForgeError, PullRequest, PullRequestSpec,
+    after_seconds, epoch, error_for, header_u64, http_client, with_query,
 };
 
 /// The REST API version the requests are written against.
@@ -33,18 +33,23 @@ struct Pull {
 
 impl From<Pull> for PullRequest {
     fn from(p: Pull) -> Self {
-        PullRequest { number: p.number, url: p.html_url }
+        PullRequest {
+            number: p.number,
+            url: p.html_url,
+        }
     }
 }
 
 impl GitHub {
     /// `project` is `owner/repo`; `api_url` is `https://api.github.com` or a test server.
     pub fn new(api_url: &str, project: &str, token: Secret) -> Result<Self, ForgeError> {
-        let (owner, repo) = project.split_once('/').ok_or_else(|| ForgeError::Unexpected {
-            what: "configure",
-            status: 0,
-            message: format!("project {project:?} is not owner/repo"),
-        })?;
+        let (owner, repo) = project
+            .split_once('/')
+            .ok_or_else(|| ForgeError::Unexpected {
+                what: "configure",
+                status: 0,
+                message: format!("project {project:?} is not owner/repo"),
+            })?;
         Ok(GitHub {
             client: http_client("configure")?,
             api_url: api_url.trim_end_matches('/').to_string(),
@@ -56,7 +61,10 @@ impl GitHub {
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.client
-            .request(method, format!("{}/repos/{}/{}/{path}", self.api_url, self.owner, self.repo))
+            .request(
+                method,
+                format!("{}/repos/{}/{}/{path}", self.api_url, self.owner, self.repo),
+            )
             .header("accept", "application/vnd.github+json")
             .header("x-github-api-version", API_VERSION)
             .bearer_auth(self.token.expose())
@@ -66,12 +74,19 @@ impl GitHub {
         what: &'static str,
         request: reqwest::RequestBuilder,
     ) -> Result<T, ForgeError> {
-        let response = request.send().await.map_err(|source| ForgeError::Request { what, source })?;
+        let response = request
+            .send()
+            .await
+            .map_err(|source| ForgeError::Request { what, source })?;
         if !response.status().is_success() {
             return Err(error_for(what, response, rate_limit).await);
         }
         let status = response.status().as_u16();
-        response.json().await.map_err(|e| ForgeError::Unexpected { what, status, message: e.to_string() })
+        response.json().await.map_err(|e| ForgeError::Unexpected {
+            what,
+            status,
+            message: e.to_string(),
+        })
     }
 }
 
@@ -87,18 +102,30 @@ pub fn rate_limit(status: StatusCode, headers: &HeaderMap) -> Option<jiff::Times
     }
     if header_u64(headers, "x-ratelimit-remaining") == Some(0) {
         let reset = header_u64(headers, "x-ratelimit-reset");
-        return Some(reset.map(epoch).unwrap_or_else(|| after_seconds(DEFAULT_RATE_LIMIT_WAIT_SECONDS)));
+        return Some(
+            reset
+                .map(epoch)
+                .unwrap_or_else(|| after_seconds(DEFAULT_RATE_LIMIT_WAIT_SECONDS)),
+        );
     }
-    (status == StatusCode::TOO_MANY_REQUESTS).then(|| after_seconds(DEFAULT_RATE_LIMIT_WAIT_SECONDS))
+    (status == StatusCode::TOO_MANY_REQUESTS)
+        .then(|| after_seconds(DEFAULT_RATE_LIMIT_WAIT_SECONDS))
 }
 
 impl Forge for GitHub {
-    fn find_open<'a>(&'a self, spec: &'a PullRequestSpec) -> BoxFuture<'a, Result<Option<PullRequest>, ForgeError>> {
+    fn find_open<'a>(
+        &'a self,
+        spec: &'a PullRequestSpec,
+    ) -> BoxFuture<'a, Result<Option<PullRequest>, ForgeError>> {
         Box::pin(async move {
             let head = format!("{}:{}", self.owner, spec.head_branch);
             let path = with_query(
                 "pulls",
-                &[("head", head.as_str()), ("state", "open"), ("base", spec.base_branch.as_str())],
+                &[
+                    ("head", head.as_str()),
+                    ("state", "open"),
+                    ("base", spec.base_branch.as_str()),
+                ],
             );
             let request = self.request(reqwest::Method::GET, &path);
             let pulls: Vec<Pull> = Self::send("list pull requests", request).await?;
@@ -106,7 +133,10 @@ impl Forge for GitHub {
         })
     }
 
-    fn create<'a>(&'a self, spec: &'a PullRequestSpec) -> BoxFuture<'a, Result<PullRequest, ForgeError>> {
+    fn create<'a>(
+        &'a self,
+        spec: &'a PullRequestSpec,
+    ) -> BoxFuture<'a, Result<PullRequest, ForgeError>> {
         Box::pin(async move {
             let request = self.request(reqwest::Method::POST, "pulls").json(&json!({
                 "title": spec.title,
@@ -114,16 +144,24 @@ impl Forge for GitHub {
                 "base": spec.base_branch,
                 "body": spec.body,
             }));
-            Ok(Self::send::<Pull>("create pull request", request).await?.into())
+            Ok(Self::send::<Pull>("create pull request", request)
+                .await?
+                .into())
         })
     }
 
-    fn update<'a>(&'a self, number: u64, spec: &'a PullRequestSpec) -> BoxFuture<'a, Result<PullRequest, ForgeError>> {
+    fn update<'a>(
+        &'a self,
+        number: u64,
+        spec: &'a PullRequestSpec,
+    ) -> BoxFuture<'a, Result<PullRequest, ForgeError>> {
         Box::pin(async move {
             let request = self
                 .request(reqwest::Method::PATCH, &format!("pulls/{number}"))
                 .json(&json!({ "title": spec.title, "body": spec.body }));
-            Ok(Self::send::<Pull>("update pull request", request).await?.into())
+            Ok(Self::send::<Pull>("update pull request", request)
+                .await?
+                .into())
         })
     }
 }

@@ -9,8 +9,8 @@ use serde_json::json;
 use crate::secret::Secret;
 
 use super::forge::{
-    DEFAULT_RATE_LIMIT_WAIT_SECONDS, Forge, ForgeError, PullRequest, PullRequestSpec, after_seconds, epoch,
-    error_for, header_u64, http_client, with_query,
+    DEFAULT_RATE_LIMIT_WAIT_SECONDS, Forge, ForgeError, PullRequest, PullRequestSpec,
+    after_seconds, epoch, error_for, header_u64, http_client, with_query,
 };
 
 /// A GitLab project's merge requests.
@@ -29,7 +29,10 @@ struct MergeRequest {
 
 impl From<MergeRequest> for PullRequest {
     fn from(m: MergeRequest) -> Self {
-        PullRequest { number: m.iid, url: m.web_url }
+        PullRequest {
+            number: m.iid,
+            url: m.web_url,
+        }
     }
 }
 
@@ -47,7 +50,10 @@ impl GitLab {
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.client
-            .request(method, format!("{}/projects/{}/{path}", self.api_url, self.project))
+            .request(
+                method,
+                format!("{}/projects/{}/{path}", self.api_url, self.project),
+            )
             .header("private-token", self.token.expose())
     }
 
@@ -55,12 +61,19 @@ impl GitLab {
         what: &'static str,
         request: reqwest::RequestBuilder,
     ) -> Result<T, ForgeError> {
-        let response = request.send().await.map_err(|source| ForgeError::Request { what, source })?;
+        let response = request
+            .send()
+            .await
+            .map_err(|source| ForgeError::Request { what, source })?;
         if !response.status().is_success() {
             return Err(error_for(what, response, rate_limit).await);
         }
         let status = response.status().as_u16();
-        response.json().await.map_err(|e| ForgeError::Unexpected { what, status, message: e.to_string() })
+        response.json().await.map_err(|e| ForgeError::Unexpected {
+            what,
+            status,
+            message: e.to_string(),
+        })
     }
 }
 
@@ -72,11 +85,18 @@ pub fn rate_limit(status: StatusCode, headers: &HeaderMap) -> Option<jiff::Times
     if let Some(seconds) = header_u64(headers, "retry-after") {
         return Some(after_seconds(seconds));
     }
-    Some(header_u64(headers, "ratelimit-reset").map(epoch).unwrap_or_else(|| after_seconds(DEFAULT_RATE_LIMIT_WAIT_SECONDS)))
+    Some(
+        header_u64(headers, "ratelimit-reset")
+            .map(epoch)
+            .unwrap_or_else(|| after_seconds(DEFAULT_RATE_LIMIT_WAIT_SECONDS)),
+    )
 }
 
 impl Forge for GitLab {
-    fn find_open<'a>(&'a self, spec: &'a PullRequestSpec) -> BoxFuture<'a, Result<Option<PullRequest>, ForgeError>> {
+    fn find_open<'a>(
+        &'a self,
+        spec: &'a PullRequestSpec,
+    ) -> BoxFuture<'a, Result<Option<PullRequest>, ForgeError>> {
         Box::pin(async move {
             let path = with_query(
                 "merge_requests",
@@ -92,25 +112,38 @@ impl Forge for GitLab {
         })
     }
 
-    fn create<'a>(&'a self, spec: &'a PullRequestSpec) -> BoxFuture<'a, Result<PullRequest, ForgeError>> {
+    fn create<'a>(
+        &'a self,
+        spec: &'a PullRequestSpec,
+    ) -> BoxFuture<'a, Result<PullRequest, ForgeError>> {
         Box::pin(async move {
-            let request = self.request(reqwest::Method::POST, "merge_requests").json(&json!({
-                "source_branch": spec.head_branch,
-                "target_branch": spec.base_branch,
-                "title": spec.title,
-                "description": spec.body,
-                "remove_source_branch": true,
-            }));
-            Ok(Self::send::<MergeRequest>("create merge request", request).await?.into())
+            let request = self
+                .request(reqwest::Method::POST, "merge_requests")
+                .json(&json!({
+                    "source_branch": spec.head_branch,
+                    "target_branch": spec.base_branch,
+                    "title": spec.title,
+                    "description": spec.body,
+                    "remove_source_branch": true,
+                }));
+            Ok(Self::send::<MergeRequest>("create merge request", request)
+                .await?
+                .into())
         })
     }
 
-    fn update<'a>(&'a self, number: u64, spec: &'a PullRequestSpec) -> BoxFuture<'a, Result<PullRequest, ForgeError>> {
+    fn update<'a>(
+        &'a self,
+        number: u64,
+        spec: &'a PullRequestSpec,
+    ) -> BoxFuture<'a, Result<PullRequest, ForgeError>> {
         Box::pin(async move {
             let request = self
                 .request(reqwest::Method::PUT, &format!("merge_requests/{number}"))
                 .json(&json!({ "title": spec.title, "description": spec.body }));
-            Ok(Self::send::<MergeRequest>("update merge request", request).await?.into())
+            Ok(Self::send::<MergeRequest>("update merge request", request)
+                .await?
+                .into())
         })
     }
 }

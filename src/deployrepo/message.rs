@@ -49,10 +49,18 @@ pub fn subject(app: &str, environment: &str, image: &TargetImage) -> String {
 pub fn commit_message(committed: &[CommittedRequest<'_>]) -> String {
     let mut out = String::new();
     match committed {
-        [one] => out.push_str(&subject(&one.request.app, &one.request.environment, one.image)),
+        [one] => out.push_str(&subject(
+            &one.request.app,
+            &one.request.environment,
+            one.image,
+        )),
         many => {
             let apps: BTreeSet<&str> = many.iter().map(|c| c.request.app.as_str()).collect();
-            out.push_str(&format!("deploy: {} changes to {} apps", many.len(), apps.len()));
+            out.push_str(&format!(
+                "deploy: {} changes to {} apps",
+                many.len(),
+                apps.len()
+            ));
         }
     }
     out.push_str("\n\n");
@@ -64,7 +72,12 @@ pub fn commit_message(committed: &[CommittedRequest<'_>]) -> String {
         for change in &c.changes {
             out.push_str(&format!(
                 "  {} {}/{} {}: {} -> {}\n",
-                change.file, change.kind, change.name, change.field, change.old_image, change.new_image
+                change.file,
+                change.kind,
+                change.name,
+                change.field,
+                change.old_image,
+                change.new_image
             ));
         }
         if committed.len() == 1 && !c.request.trace.trim().is_empty() {
@@ -104,7 +117,10 @@ pub fn event_ids(message: &str) -> impl Iterator<Item = &str> {
 
 /// Control characters become spaces; long text is cut at a character boundary.
 fn one_line(text: &str, max: usize) -> String {
-    let flat: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let flat: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     let flat = flat.trim();
     match flat.char_indices().nth(max) {
         Some((cut, _)) => format!("{}...", &flat[..cut]),
@@ -113,7 +129,11 @@ fn one_line(text: &str, max: usize) -> String {
 }
 
 /// Markdown body of a pull/merge request for one request.
-pub fn pull_request_body(request: &DeployRequest, image: &TargetImage, changes: &[ImageChange]) -> String {
+pub fn pull_request_body(
+    request: &DeployRequest,
+    image: &TargetImage,
+    changes: &[ImageChange],
+) -> String {
     let mut out = format!(
         "Slipway proposes deploying `{}` to **{}** of **{}**.\n\n### Changes\n\n| file | object | field | from | to |\n|---|---|---|---|---|\n",
         image.reference(),
@@ -126,7 +146,10 @@ pub fn pull_request_body(request: &DeployRequest, image: &TargetImage, changes: 
             c.file, c.kind, c.name, c.field, c.old_image, c.new_image
         ));
     }
-    out.push_str(&format!("\n### Policy\n\n**Verdict:** {}\n\n```\n", one_line(&request.verdict, MAX_VERDICT_LEN)));
+    out.push_str(&format!(
+        "\n### Policy\n\n**Verdict:** {}\n\n```\n",
+        one_line(&request.verdict, MAX_VERDICT_LEN)
+    ));
     out.push_str(&request.trace.replace("```", "'''"));
     out.push_str("\n```\n\n### Source\n\n");
     let source = &request.source;
@@ -146,7 +169,10 @@ pub fn pull_request_body(request: &DeployRequest, image: &TargetImage, changes: 
     if !any {
         out.push_str("- not reported\n");
     }
-    out.push_str(&format!("\n<!-- {TRAILER_EVENT}: {} -->\n", request.event_id));
+    out.push_str(&format!(
+        "\n<!-- {TRAILER_EVENT}: {} -->\n",
+        request.event_id
+    ));
     out
 }
 
@@ -159,7 +185,11 @@ mod tests {
     const DIGEST: &str = "sha256:ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12";
 
     fn request(event: &str, app: &str, tag: &str) -> (DeployRequest, TargetImage) {
-        let image = ImageRef { repository: format!("ghcr.io/acme/{app}"), tag: Some(tag.into()), digest: Some(DIGEST.into()) };
+        let image = ImageRef {
+            repository: format!("ghcr.io/acme/{app}"),
+            tag: Some(tag.into()),
+            digest: Some(DIGEST.into()),
+        };
         let target = TargetImage::new(&image).unwrap();
         let request = DeployRequest {
             event_id: event.into(),
@@ -177,8 +207,15 @@ mod tests {
     #[test]
     fn one_request_makes_a_conventional_subject_and_trailers() {
         let (req, image) = request("evt-1", "web", "1.4.2");
-        let message = commit_message(&[CommittedRequest { request: &req, image: &image, changes: vec![] }]);
-        assert!(message.starts_with("deploy(web/prod): 1.4.2 (sha256:ab12cd34)\n\n"), "{message}");
+        let message = commit_message(&[CommittedRequest {
+            request: &req,
+            image: &image,
+            changes: vec![],
+        }]);
+        assert!(
+            message.starts_with("deploy(web/prod): 1.4.2 (sha256:ab12cd34)\n\n"),
+            "{message}"
+        );
         for line in [
             "Slipway-Event: evt-1",
             "Slipway-App: web",
@@ -187,7 +224,10 @@ mod tests {
             &format!("Slipway-Digest: {DIGEST}"),
             "Slipway-Verdict: allow: tests passed signed",
         ] {
-            assert!(message.lines().any(|l| l == line), "missing {line:?} in {message}");
+            assert!(
+                message.lines().any(|l| l == line),
+                "missing {line:?} in {message}"
+            );
         }
         assert_eq!(event_ids(&message).collect::<Vec<_>>(), ["evt-1"]);
     }
@@ -197,8 +237,16 @@ mod tests {
         let (a, ia) = request("evt-a", "web", "1");
         let (b, ib) = request("evt-b", "api", "2");
         let message = commit_message(&[
-            CommittedRequest { request: &a, image: &ia, changes: vec![] },
-            CommittedRequest { request: &b, image: &ib, changes: vec![] },
+            CommittedRequest {
+                request: &a,
+                image: &ia,
+                changes: vec![],
+            },
+            CommittedRequest {
+                request: &b,
+                image: &ib,
+                changes: vec![],
+            },
         ]);
         assert!(message.starts_with("deploy: 2 changes to 2 apps\n"));
         assert_eq!(event_ids(&message).collect::<Vec<_>>(), ["evt-a", "evt-b"]);
@@ -208,8 +256,18 @@ mod tests {
     fn subjects_use_the_tag_or_the_short_digest() {
         let cases = [
             ("tag only", Some("1.0"), None, "deploy(web/dev): 1.0"),
-            ("digest only", None, Some(DIGEST), "deploy(web/dev): sha256:ab12cd34"),
-            ("both", Some("1.0"), Some(DIGEST), "deploy(web/dev): 1.0 (sha256:ab12cd34)"),
+            (
+                "digest only",
+                None,
+                Some(DIGEST),
+                "deploy(web/dev): sha256:ab12cd34",
+            ),
+            (
+                "both",
+                Some("1.0"),
+                Some(DIGEST),
+                "deploy(web/dev): 1.0 (sha256:ab12cd34)",
+            ),
         ];
         for (name, tag, digest, want) in cases {
             let image = TargetImage::new(&ImageRef {
@@ -236,7 +294,12 @@ mod tests {
             new_image: "ghcr.io/acme/web:1.4.2".into(),
         };
         let body = pull_request_body(&req, &image, &[change]);
-        for needle in ["envs/prod/web/deployment.yaml", "rule tests-passed: ok", "https://ci.example/run/7", "ghcr.io/acme/web:1.4.1"] {
+        for needle in [
+            "envs/prod/web/deployment.yaml",
+            "rule tests-passed: ok",
+            "https://ci.example/run/7",
+            "ghcr.io/acme/web:1.4.1",
+        ] {
             assert!(body.contains(needle), "{needle} missing from {body}");
         }
     }

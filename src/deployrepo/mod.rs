@@ -2,20 +2,20 @@
 //! commits with trailers, fast-forward pushes, pull/merge request promotion.
 
 pub mod check;
-pub mod edit;
-pub mod image;
-pub mod settings;
+mod commit_flow;
 pub mod credentials;
-pub mod git;
-pub mod message;
-pub mod request;
+pub mod edit;
 pub mod files;
 pub mod forge;
+pub mod git;
 pub mod github;
 pub mod gitlab;
-pub mod recheck;
-mod commit_flow;
+pub mod image;
+pub mod message;
 pub mod pr_flow;
+pub mod recheck;
+pub mod request;
+pub mod settings;
 pub mod writer;
 
 pub use forge::{Forge, ForgeError, PullRequest, PullRequestSpec};

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use git2::Oid;
 
-use super::commit_flow::{Staged, stall, stage};
+use super::commit_flow::{Staged, stage, stall};
 use super::edit::ImageChange;
 use super::forge::{PullRequestSpec, open_or_update};
 use super::git::{Checkout, GitError, OWNED_BRANCH_PREFIX};
@@ -22,7 +22,10 @@ pub fn proposal_branch(app: &str, environment: &str) -> String {
 /// What the git half of a proposal produced.
 enum Pushed {
     /// The branch holds the change at `commit`; the request must be opened or updated.
-    Branch { commit: Oid, changes: Vec<ImageChange> },
+    Branch {
+        commit: Oid,
+        changes: Vec<ImageChange>,
+    },
     /// Nothing to propose.
     Done(Written),
 }
@@ -56,24 +59,51 @@ async fn propose_inner(writer: &DeployWriter, prepared: Prepared) -> Result<Writ
         title: subject(&request.app, &request.environment, &prepared.image),
         body: pull_request_body(request, &prepared.image, &changes),
     };
-    let (pull, updated) = open_or_update(forge.as_ref(), &spec).await.map_err(|e| WriteFailure {
-        disposition: e.disposition(),
-        message: error_chain(&e),
-        retry_at: e.retry_at().map(|t| t.to_string()),
-    })?;
-    Ok(Written::PullRequest { branch, commit: commit.to_string(), number: pull.number, url: pull.url, updated, changes })
+    let (pull, updated) =
+        open_or_update(forge.as_ref(), &spec)
+            .await
+            .map_err(|e| WriteFailure {
+                disposition: e.disposition(),
+                message: error_chain(&e),
+                retry_at: e.retry_at().map(|t| t.to_string()),
+            })?;
+    Ok(Written::PullRequest {
+        branch,
+        commit: commit.to_string(),
+        number: pull.number,
+        url: pull.url,
+        updated,
+        changes,
+    })
 }
 
-fn push_proposal(inner: &Inner, checkout: &Checkout, prepared: &Prepared, branch: &str) -> Result<Pushed, WriteFailure> {
-    let git_failure = |e: GitError| WriteFailure { disposition: e.disposition(), message: error_chain(&e), retry_at: None };
-    let head = checkout.fetch(&inner.settings.branch).map_err(git_failure)?;
+fn push_proposal(
+    inner: &Inner,
+    checkout: &Checkout,
+    prepared: &Prepared,
+    branch: &str,
+) -> Result<Pushed, WriteFailure> {
+    let git_failure = |e: GitError| WriteFailure {
+        disposition: e.disposition(),
+        message: error_chain(&e),
+        retry_at: None,
+    };
+    let head = checkout
+        .fetch(&inner.settings.branch)
+        .map_err(git_failure)?;
     checkout.reset_hard(head).map_err(git_failure)?;
     let root = checkout.workdir();
     let config = RepoConfig::load(&root).map_err(|e| stall(error_chain(&e)))?;
     let id = prepared.request.event_id.as_str();
     let ids: HashSet<&str> = [id].into();
-    if let Some(commit) = checkout.find_events(head, &ids).map_err(git_failure)?.get(id) {
-        return Ok(Pushed::Done(Written::AlreadyWritten { commit: commit.to_string() }));
+    if let Some(commit) = checkout
+        .find_events(head, &ids)
+        .map_err(git_failure)?
+        .get(id)
+    {
+        return Ok(Pushed::Done(Written::AlreadyWritten {
+            commit: commit.to_string(),
+        }));
     }
     let mut manifests = BTreeMap::new();
     let changes = match stage(inner, &root, &config, prepared, &mut manifests)? {
@@ -82,14 +112,23 @@ fn push_proposal(inner: &Inner, checkout: &Checkout, prepared: &Prepared, branch
     };
     // Pushed before but the request was not opened (a forge error): reuse the branch.
     if let Some(proposed) = checkout.remote_head(branch).map_err(git_failure)?
-        && checkout.find_events(proposed, &ids).map_err(git_failure)?.contains_key(id)
+        && checkout
+            .find_events(proposed, &ids)
+            .map_err(git_failure)?
+            .contains_key(id)
     {
-        return Ok(Pushed::Branch { commit: proposed, changes: changes.into_iter().map(|(_, c)| c).collect() });
+        return Ok(Pushed::Branch {
+            commit: proposed,
+            changes: changes.into_iter().map(|(_, c)| c).collect(),
+        });
     }
     let mut files = Vec::new();
     for set in manifests.values() {
         let indices: Vec<usize> = changes.iter().map(|(i, _)| *i).collect();
-        files.extend(set.write(&root, &indices).map_err(|e| stall(error_chain(&e)))?);
+        files.extend(
+            set.write(&root, &indices)
+                .map_err(|e| stall(error_chain(&e)))?,
+        );
     }
     let changes: Vec<ImageChange> = changes.into_iter().map(|(_, c)| c).collect();
     let message = commit_message(&[CommittedRequest {
@@ -97,7 +136,10 @@ fn push_proposal(inner: &Inner, checkout: &Checkout, prepared: &Prepared, branch
         image: &prepared.image,
         changes: changes.clone(),
     }]);
-    let Some(commit) = checkout.commit(head, &files, &message).map_err(git_failure)? else {
+    let Some(commit) = checkout
+        .commit(head, &files, &message)
+        .map_err(git_failure)?
+    else {
         return Ok(Pushed::Done(Written::Unchanged));
     };
     checkout.push(commit, branch, true).map_err(git_failure)?;

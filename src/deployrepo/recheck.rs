@@ -28,7 +28,9 @@ impl Recheck for NoDowngrade {
             return Ok(());
         };
         for reference in current {
-            let Ok(parsed) = super::image::parse_reference(reference) else { continue };
+            let Ok(parsed) = super::image::parse_reference(reference) else {
+                continue;
+            };
             if let Some(have) = parsed.tag().and_then(version)
                 && have > wanted
             {
@@ -46,7 +48,9 @@ fn version(tag: &str) -> Option<semver::Version> {
 /// The references to `name` a manifest file deploys: container images of
 /// workloads and kustomization `images:` entries (as `newName:newTag@digest`).
 pub fn current_images(file: &str, text: &str, name: &ImageName) -> Vec<String> {
-    let Ok(docs) = parse_documents(text) else { return Vec::new() };
+    let Ok(docs) = parse_documents(text) else {
+        return Vec::new();
+    };
     let kustomization = KUSTOMIZATION_FILES.iter().any(|n| file.ends_with(n));
     let mut out = Vec::new();
     for doc in &docs {
@@ -107,7 +111,11 @@ mod tests {
             event_id: "e".into(),
             app: "web".into(),
             environment: "prod".into(),
-            image: ImageRef { repository: "ghcr.io/acme/web".into(), tag: Some(tag.into()), digest: None },
+            image: ImageRef {
+                repository: "ghcr.io/acme/web".into(),
+                tag: Some(tag.into()),
+                digest: None,
+            },
             mode: WriteMode::Commit,
             verdict: "allow".into(),
             trace: String::new(),
@@ -123,10 +131,21 @@ mod tests {
             ("downgrade", "1.4.0", "ghcr.io/acme/web:1.10.0", false),
             ("v prefix", "v2.0.0", "ghcr.io/acme/web:v1.0.0", true),
             ("not a version", "latest", "ghcr.io/acme/web:9.9.9", true),
-            ("current not a version", "1.0.0", "ghcr.io/acme/web:main", true),
+            (
+                "current not a version",
+                "1.0.0",
+                "ghcr.io/acme/web:main",
+                true,
+            ),
         ];
         for (name, wanted, current, ok) in cases {
-            assert_eq!(NoDowngrade.recheck(&request(wanted), &[current.to_string()]).is_ok(), ok, "{name}");
+            assert_eq!(
+                NoDowngrade
+                    .recheck(&request(wanted), &[current.to_string()])
+                    .is_ok(),
+                ok,
+                "{name}"
+            );
         }
     }
 
@@ -134,8 +153,14 @@ mod tests {
     fn current_images_come_from_workloads_and_kustomizations() {
         let name = image_name("ghcr.io/acme/web").unwrap();
         let workload = "kind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n        - image: ghcr.io/acme/web:1.0\n        - image: busybox\n";
-        assert_eq!(current_images("d.yaml", workload, &name), ["ghcr.io/acme/web:1.0"]);
+        assert_eq!(
+            current_images("d.yaml", workload, &name),
+            ["ghcr.io/acme/web:1.0"]
+        );
         let kustomization = "images:\n  - name: ghcr.io/acme/web\n    newTag: \"1.10\"\n";
-        assert_eq!(current_images("x/kustomization.yaml", kustomization, &name), ["ghcr.io/acme/web:1.10"]);
+        assert_eq!(
+            current_images("x/kustomization.yaml", kustomization, &name),
+            ["ghcr.io/acme/web:1.10"]
+        );
     }
 }

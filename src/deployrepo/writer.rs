@@ -10,7 +10,9 @@ use super::forge::Forge;
 use super::git::{Checkout, GitError};
 use super::image::{ImageError, TargetImage};
 use super::recheck::{NoDowngrade, Recheck};
-use super::request::{DeployRequest, Disposition, WriteFailure, WriteOutcome, error_chain, is_safe_event_id};
+use super::request::{
+    DeployRequest, Disposition, WriteFailure, WriteOutcome, error_chain, is_safe_event_id,
+};
 use super::settings::DeployRepoSettings;
 use crate::repoconfig::{WriteMode, is_safe_name};
 
@@ -89,7 +91,11 @@ impl WriterError {
 
     /// As the status API shows it.
     pub fn to_failure(&self) -> WriteFailure {
-        WriteFailure { disposition: self.disposition(), message: error_chain(self), retry_at: None }
+        WriteFailure {
+            disposition: self.disposition(),
+            message: error_chain(self),
+            retry_at: None,
+        }
     }
 }
 
@@ -122,7 +128,11 @@ impl DeployWriter {
     /// A writer for the repository `settings` names, checked out in
     /// `repo_dir` (under the state directory). `forge` opens pull/merge
     /// requests; without one, pull-request mode fails as a stall.
-    pub fn new(settings: DeployRepoSettings, repo_dir: PathBuf, forge: Option<Arc<dyn Forge>>) -> Self {
+    pub fn new(
+        settings: DeployRepoSettings,
+        repo_dir: PathBuf,
+        forge: Option<Arc<dyn Forge>>,
+    ) -> Self {
         DeployWriter {
             inner: Arc::new(Inner {
                 settings,
@@ -158,7 +168,9 @@ impl DeployWriter {
             },
         };
         change(&mut inner);
-        DeployWriter { inner: Arc::new(inner) }
+        DeployWriter {
+            inner: Arc::new(inner),
+        }
     }
 
     /// Write a batch. Commit-mode requests become one commit (each keeps its
@@ -172,10 +184,15 @@ impl DeployWriter {
         let mut pulls = Vec::new();
         for (index, request) in requests.into_iter().enumerate() {
             match prepare(request.clone()) {
-                Ok(prepared) if prepared.request.mode == WriteMode::Commit => commits.push((index, prepared)),
+                Ok(prepared) if prepared.request.mode == WriteMode::Commit => {
+                    commits.push((index, prepared))
+                }
                 Ok(prepared) => pulls.push((index, prepared)),
                 Err(e) => {
-                    outcomes[index] = Some(WriteOutcome { event_id: request.event_id, result: Err(e.to_failure()) })
+                    outcomes[index] = Some(WriteOutcome {
+                        event_id: request.event_id,
+                        result: Err(e.to_failure()),
+                    })
                 }
             }
         }
@@ -183,11 +200,18 @@ impl DeployWriter {
             let (indices, batch): (Vec<_>, Vec<_>) = commits.into_iter().unzip();
             let ids: Vec<String> = batch.iter().map(|p| p.request.event_id.clone()).collect();
             let results = self
-                .blocking(move |inner, checkout| super::commit_flow::commit_batch(inner, checkout, &batch))
+                .blocking(move |inner, checkout| {
+                    super::commit_flow::commit_batch(inner, checkout, &batch)
+                })
                 .await;
             let results = results.unwrap_or_else(|e| {
                 let failure = e.to_failure();
-                ids.into_iter().map(|event_id| WriteOutcome { event_id, result: Err(failure.clone()) }).collect()
+                ids.into_iter()
+                    .map(|event_id| WriteOutcome {
+                        event_id,
+                        result: Err(failure.clone()),
+                    })
+                    .collect()
             });
             for (index, outcome) in indices.into_iter().zip(results) {
                 outcomes[index] = Some(outcome);
@@ -226,10 +250,17 @@ impl DeployWriter {
 
 fn open_checkout(inner: &Inner) -> Result<Checkout, WriterError> {
     let credentials = match &inner.settings.credentials {
-        Some(config) => Some(LoadedCredentials::load(config).map_err(WriterError::LoadCredentials)?),
+        Some(config) => {
+            Some(LoadedCredentials::load(config).map_err(WriterError::LoadCredentials)?)
+        }
         None => None,
     };
-    Ok(Checkout::open_or_init(&inner.repo_dir, &inner.settings.url, credentials, inner.settings.author.clone())?)
+    Ok(Checkout::open_or_init(
+        &inner.repo_dir,
+        &inner.settings.url,
+        credentials,
+        inner.settings.author.clone(),
+    )?)
 }
 
 /// Check names, event id and image before anything touches the checkout.
@@ -245,9 +276,13 @@ pub fn prepare(request: DeployRequest) -> Result<Prepared, WriterError> {
         return Err(invalid("app names are lowercase letters, digits and '-'"));
     }
     if !is_safe_name(&request.environment) {
-        return Err(invalid("environment names are lowercase letters, digits and '-'"));
+        return Err(invalid(
+            "environment names are lowercase letters, digits and '-'",
+        ));
     }
-    let image = TargetImage::new(&request.image)
-        .map_err(|source| WriterError::InvalidImage { event_id: request.event_id.clone(), source })?;
+    let image = TargetImage::new(&request.image).map_err(|source| WriterError::InvalidImage {
+        event_id: request.event_id.clone(),
+        source,
+    })?;
     Ok(Prepared { request, image })
 }
