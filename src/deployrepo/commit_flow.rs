@@ -102,7 +102,7 @@ fn attempt_batch(
             continue; // a duplicate within the batch takes the first one's outcome below
         }
         first_of.insert(id, i);
-        match stage(inner, &root, &config, prepared, &mut manifests) {
+        match stage(inner, &root, &config, prepared, &mut manifests, &[]) {
             Ok(Staged::Changed(changes)) => {
                 let env_path = changes_env(prepared, &config);
                 let set = touched.entry(env_path).or_default();
@@ -196,13 +196,15 @@ pub(super) enum Staged {
     Done(Written),
 }
 
-/// Resolve, re-check and edit one request against the checkout's current files.
+/// Resolve, re-check and edit one request against the checkout's current
+/// files; `also_current` adds images found elsewhere (an open proposal).
 pub(super) fn stage(
     inner: &Inner,
     root: &Path,
     config: &RepoConfig,
     prepared: &Prepared,
     manifests: &mut BTreeMap<String, Manifests>,
+    also_current: &[String],
 ) -> Result<Staged, WriteFailure> {
     let env = resolve_environment(config, prepared).map_err(stall)?;
     let set = match manifests.entry(env.path.clone()) {
@@ -211,7 +213,8 @@ pub(super) fn stage(
             v.insert(Manifests::read(root, &env.path).map_err(|e| stall(error_chain(&e)))?)
         }
     };
-    let current = set.current_images(&prepared.image);
+    let mut current = set.current_images(&prepared.image);
+    current.extend_from_slice(also_current);
     if let Err(reason) = inner.recheck.recheck(&prepared.request, &current) {
         return Ok(Staged::Done(Written::Refused { reason }));
     }

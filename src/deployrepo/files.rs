@@ -89,6 +89,11 @@ impl Manifests {
         Ok(Manifests { files })
     }
 
+    /// Relative paths of the files, in order.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.files.iter().map(|(f, _)| f.as_str())
+    }
+
     /// The app's image references in these files now.
     pub fn current_images(&self, image: &TargetImage) -> Vec<String> {
         self.candidates(image)

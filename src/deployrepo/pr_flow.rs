@@ -5,11 +5,13 @@ use std::collections::{BTreeMap, HashSet};
 
 use git2::Oid;
 
-use super::commit_flow::{Staged, stage, stall};
+use super::commit_flow::{Staged, resolve_environment, stage, stall};
 use super::edit::ImageChange;
+use super::files::Manifests;
 use super::forge::{PullRequestSpec, open_or_update};
 use super::git::{Checkout, GitError, OWNED_BRANCH_PREFIX};
 use super::message::{CommittedRequest, commit_message, pull_request_body, subject};
+use super::recheck::current_images;
 use super::request::{WriteFailure, WriteOutcome, Written, error_chain};
 use super::writer::{DeployWriter, Inner, Prepared};
 use crate::repoconfig::RepoConfig;
@@ -105,8 +107,20 @@ fn push_proposal(
             commit: commit.to_string(),
         }));
     }
+    let proposed = checkout.remote_head(branch).map_err(git_failure)?;
+    let proposed_images = match proposed {
+        Some(tip) => proposal_images(checkout, tip, &root, &config, prepared)?,
+        None => Vec::new(),
+    };
     let mut manifests = BTreeMap::new();
-    let changes = match stage(inner, &root, &config, prepared, &mut manifests)? {
+    let changes = match stage(
+        inner,
+        &root,
+        &config,
+        prepared,
+        &mut manifests,
+        &proposed_images,
+    )? {
         Staged::Done(written) => return Ok(Pushed::Done(written)),
         Staged::Changed(changes) => changes,
     };
@@ -144,4 +158,27 @@ fn push_proposal(
     };
     checkout.push(commit, branch, true).map_err(git_failure)?;
     Ok(Pushed::Branch { commit, changes })
+}
+
+/// The app's images on the open proposal branch, so the re-check sees a newer
+/// image already proposed (a late, older event must not replace it).
+fn proposal_images(
+    checkout: &Checkout,
+    tip: Oid,
+    root: &std::path::Path,
+    config: &RepoConfig,
+    prepared: &Prepared,
+) -> Result<Vec<String>, WriteFailure> {
+    let env = resolve_environment(config, prepared).map_err(stall)?;
+    let manifests = Manifests::read(root, &env.path).map_err(|e| stall(error_chain(&e)))?;
+    let mut images = Vec::new();
+    for path in manifests.paths() {
+        let blob = checkout
+            .read_blob(tip, path)
+            .map_err(|e| stall(error_chain(&e)))?;
+        if let Some(text) = blob.and_then(|b| String::from_utf8(b).ok()) {
+            images.extend(current_images(path, &text, prepared.image.name()));
+        }
+    }
+    Ok(images)
 }
