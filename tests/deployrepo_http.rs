@@ -211,3 +211,23 @@ async fn refused_and_cut_off_pushes_are_retryable_and_leave_the_remote_untouched
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_is_sent_as_the_access_token_user() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bare = seed_remote(tmp.path(), &["web".to_string()]);
+    let server = GitHttpServer::start(tmp.path(), "x-access-token", "ghs_token").await;
+    let token_file = tmp.path().join("token");
+    std::fs::write(&token_file, "ghs_token\n").unwrap();
+    let mut settings = local_settings(&server.url("deploy.git"));
+    settings.credentials = Some(GitCredentials::Token(SecretSource::File(token_file)));
+    let w = DeployWriter::new(settings, tmp.path().join("w"), None);
+    let outcomes = w
+        .write(vec![request("evt-1", "web", "dev", "1.4.2", Commit)])
+        .await;
+    assert!(
+        matches!(written(&outcomes[0]), Written::Committed { .. }),
+        "{outcomes:?}"
+    );
+    assert!(remote_file(&bare, "main", DEV_WEB).contains("ghcr.io/acme/web:1.4.2"));
+}

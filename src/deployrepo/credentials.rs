@@ -112,3 +112,94 @@ impl<'a> CredentialOffer<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn basic() -> LoadedCredentials {
+        LoadedCredentials::UserPass {
+            username: "u".into(),
+            password: Secret::new("p"),
+        }
+    }
+
+    #[test]
+    fn offers_stop_after_the_limit() {
+        let credentials = basic();
+        let offer = CredentialOffer::new(Some(&credentials));
+        for attempt in 1..=MAX_CREDENTIAL_ATTEMPTS {
+            assert!(
+                offer
+                    .offer(None, CredentialType::USER_PASS_PLAINTEXT)
+                    .is_ok(),
+                "attempt {attempt}"
+            );
+            assert!(!offer.refused());
+        }
+        assert!(
+            offer
+                .offer(None, CredentialType::USER_PASS_PLAINTEXT)
+                .is_err()
+        );
+        assert!(offer.refused());
+    }
+
+    #[test]
+    fn offers_follow_what_the_server_allows() {
+        let key = LoadedCredentials::SshKey {
+            username: "git".into(),
+            path: "/nonexistent/key".into(),
+        };
+        let basic = basic();
+        let cases: [(&str, Option<&LoadedCredentials>, CredentialType, bool); 5] = [
+            (
+                "basic over https",
+                Some(&basic),
+                CredentialType::USER_PASS_PLAINTEXT,
+                true,
+            ),
+            (
+                "basic asked for a key",
+                Some(&basic),
+                CredentialType::SSH_KEY,
+                false,
+            ),
+            (
+                "key asked for a user name",
+                Some(&key),
+                CredentialType::USERNAME,
+                true,
+            ),
+            ("key over ssh", Some(&key), CredentialType::SSH_KEY, true),
+            (
+                "nothing configured",
+                None,
+                CredentialType::USER_PASS_PLAINTEXT,
+                false,
+            ),
+        ];
+        for (name, credentials, allowed, ok) in cases {
+            let offer = CredentialOffer::new(credentials);
+            assert_eq!(offer.offer(Some("git"), allowed).is_ok(), ok, "{name}");
+        }
+    }
+
+    #[test]
+    fn tokens_are_sent_as_the_access_token_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "t0ken\n").unwrap();
+        let loaded = LoadedCredentials::load(&GitCredentials::Token(
+            crate::secret::SecretSource::File(path),
+        ))
+        .unwrap();
+        let LoadedCredentials::UserPass { username, password } = loaded else {
+            panic!("not user/pass")
+        };
+        assert_eq!(
+            (username.as_str(), password.expose()),
+            (TOKEN_USER, "t0ken")
+        );
+    }
+}
