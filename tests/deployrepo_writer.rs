@@ -326,3 +326,46 @@ async fn invalid_requests_stall_and_write_nothing() {
     }
     assert_eq!(commit_count(&bare, "main"), commits);
 }
+
+#[tokio::test]
+async fn two_writers_given_the_same_event_make_one_commit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bare = seed_remote(tmp.path(), &["web".to_string()]);
+    let commits = commit_count(&bare, "main");
+    let req = request("evt-shared", "web", "dev", "1.4.2", Commit);
+    let (a, b) = (
+        writer(&bare, &tmp.path().join("a")),
+        writer(&bare, &tmp.path().join("b")),
+    );
+    let (ra, rb) = tokio::join!(a.write(vec![req.clone()]), b.write(vec![req]));
+    let head = git(&bare, &["rev-parse", "main"]).trim().to_string();
+    for outcome in [&ra[0], &rb[0]] {
+        match written(outcome) {
+            // Identical commits made in the same second share one id.
+            Written::Committed { commit, .. } | Written::AlreadyWritten { commit } => {
+                assert_eq!(commit, &head)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(commit_count(&bare, "main"), commits + 1);
+}
+
+#[tokio::test]
+async fn an_environment_that_never_names_the_image_stalls_instead_of_reporting_unchanged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bare = seed_remote(tmp.path(), &["web".to_string()]);
+    human_commit(&bare, tmp.path(), DEV_WEB, |t| {
+        t.replace("ghcr.io/acme/web:1.0.0", "ghcr.io/acme/other:1.0.0")
+    });
+    let outcomes = writer(&bare, &tmp.path().join("w"))
+        .write(vec![request("evt-1", "web", "dev", "1.4.2", Commit)])
+        .await;
+    let failure = outcomes[0].result.as_ref().expect_err("nothing to edit");
+    assert_eq!(failure.disposition, Disposition::Stall);
+    assert!(
+        failure.message.contains("no manifest under envs/dev/web"),
+        "{}",
+        failure.message
+    );
+}

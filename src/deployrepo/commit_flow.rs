@@ -214,6 +214,15 @@ pub(super) fn stage(
         }
     };
     let mut current = set.current_images(&prepared.image);
+    if current.is_empty() {
+        // Nothing here deploys the app (e.g. a kustomization without an
+        // `images:` entry over a base elsewhere): saying "unchanged" would hide it.
+        return Err(stall(format!(
+            "no manifest under {} references {}; add the image or a kustomization images: entry",
+            env.path,
+            prepared.image.repository()
+        )));
+    }
     current.extend_from_slice(also_current);
     if let Err(reason) = inner.recheck.recheck(&prepared.request, &current) {
         return Ok(Staged::Done(Written::Refused { reason }));
