@@ -2,6 +2,7 @@
 //! rejected refs detected, and compare-and-swap for local remotes.
 
 use std::cell::RefCell;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use git2::{Oid, PushOptions, RemoteCallbacks, Repository};
@@ -32,8 +33,10 @@ impl Checkout {
 
     /// libgit2's local transport moves the target ref without checking that it
     /// still holds the value the fast-forward check saw, so two writers can
-    /// overwrite each other. Push the objects to a ref of their own, then move
-    /// the branch with a compare-and-swap, as `git receive-pack` does.
+    /// overwrite each other. Copy the objects into the remote's object
+    /// database, then move the branch with a compare-and-swap, as
+    /// `git receive-pack` does. No temporary refs: another writer listing the
+    /// remote's refs at that moment must not see one vanish.
     fn push_local(
         &self,
         remote_path: &Path,
@@ -41,8 +44,6 @@ impl Checkout {
         refname: &str,
         force: bool,
     ) -> Result<(), GitError> {
-        let staging = format!("refs/slipway/incoming/{oid}");
-        self.push_refspec(&format!("+{OUTGOING_REF}:{staging}"), refname)?;
         let push_error = |source| GitError::Push {
             refname: refname.to_string(),
             source,
@@ -50,55 +51,74 @@ impl Checkout {
         let remote = Repository::open_bare(remote_path)
             .or_else(|_| Repository::open(remote_path))
             .map_err(push_error)?;
-        let result = (|| {
-            let current = match remote.refname_to_id(refname) {
-                Ok(current) => Some(current),
-                Err(e) if e.code() == git2::ErrorCode::NotFound => None,
-                Err(e) => return Err(push_error(e)),
-            };
-            let fast_forward = match current {
-                None => true,
-                Some(current) => {
-                    current == oid
-                        || remote
-                            .graph_descendant_of(oid, current)
-                            .map_err(push_error)?
-                }
-            };
-            if !fast_forward && !force {
-                return Err(GitError::PushRejected {
-                    refname: refname.to_string(),
-                    reason: "not a fast-forward".into(),
-                });
+        self.send_objects(&remote, oid).map_err(push_error)?;
+        let current = match remote.refname_to_id(refname) {
+            Ok(current) => Some(current),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => None,
+            Err(e) => return Err(push_error(e)),
+        };
+        let fast_forward = match current {
+            None => true,
+            Some(current) => {
+                current == oid
+                    || remote
+                        .graph_descendant_of(oid, current)
+                        .map_err(push_error)?
             }
-            let updated = match current {
-                Some(current) => {
-                    remote.reference_matching(refname, oid, true, current, "slipway push")
-                }
-                None => remote.reference(refname, oid, false, "slipway push"),
-            };
-            match updated {
-                Ok(_) => Ok(()),
-                Err(e)
-                    if matches!(
-                        e.code(),
-                        git2::ErrorCode::Modified
-                            | git2::ErrorCode::Exists
-                            | git2::ErrorCode::Locked
-                    ) =>
-                {
-                    Err(GitError::PushRejected {
-                        refname: refname.to_string(),
-                        reason: "the branch moved during the push".into(),
-                    })
-                }
-                Err(e) => Err(push_error(e)),
-            }
-        })();
-        if let Ok(mut staged) = remote.find_reference(&staging) {
-            let _ = staged.delete();
+        };
+        if !fast_forward && !force {
+            return Err(GitError::PushRejected {
+                refname: refname.to_string(),
+                reason: "not a fast-forward".into(),
+            });
         }
-        result
+        let updated = match current {
+            Some(current) => remote.reference_matching(refname, oid, true, current, "slipway push"),
+            None => remote.reference(refname, oid, false, "slipway push"),
+        };
+        match updated {
+            Ok(_) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.code(),
+                    git2::ErrorCode::Modified | git2::ErrorCode::Exists | git2::ErrorCode::Locked
+                ) =>
+            {
+                Err(GitError::PushRejected {
+                    refname: refname.to_string(),
+                    reason: "the branch moved during the push".into(),
+                })
+            }
+            Err(e) => Err(push_error(e)),
+        }
+    }
+
+    /// Pack the commit `oid` (its parents are on the remote already: it was
+    /// built on a fetched head) and write the pack into `remote`'s objects.
+    fn send_objects(&self, remote: &Repository, oid: Oid) -> Result<(), git2::Error> {
+        let commit = self.repo.find_commit(oid)?;
+        let mut walk = self.repo.revwalk()?;
+        walk.push(oid)?;
+        for parent in commit.parent_ids() {
+            walk.hide(parent)?;
+        }
+        let mut builder = self.repo.packbuilder()?;
+        builder.insert_walk(&mut walk)?;
+        let odb = remote.odb()?;
+        let mut writer = odb.packwriter()?;
+        let mut failed = None;
+        builder.foreach(|chunk| match writer.write_all(chunk) {
+            Ok(()) => true,
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        })?;
+        if let Some(e) = failed {
+            return Err(git2::Error::from_str(&e.to_string()));
+        }
+        writer.commit()?;
+        Ok(())
     }
 
     fn push_refspec(&self, refspec: &str, refname: &str) -> Result<(), GitError> {
