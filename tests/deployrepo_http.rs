@@ -170,7 +170,7 @@ async fn an_unreachable_remote_keeps_the_request_pending() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_and_cut_off_pushes_are_retryable_and_leave_the_remote_untouched() {
-    for switch in ["refuse pushes", "cut connection"] {
+    for switch in ["refuse pushes", "cut pushes", "cut connection"] {
         let s = setup().await;
         let w = http_writer(
             s.server.url("deploy.git"),

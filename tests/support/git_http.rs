@@ -23,8 +23,10 @@ pub const HTTP_BACKEND: &str = "/usr/lib/git-core/git-http-backend";
 pub struct Switches {
     /// Answer 403 to every push.
     pub refuse_pushes: AtomicBool,
-    /// Close the connection without an answer.
+    /// Close the connection without an answer, for every request.
     pub cut_connection: AtomicBool,
+    /// Close the connection without an answer, for pushes only (fetches work).
+    pub cut_pushes: AtomicBool,
     /// Answer 401 whatever credentials are sent.
     pub reject_credentials: AtomicBool,
     /// Requests that carried valid credentials.
@@ -133,7 +135,8 @@ async fn handle(State(state): State<Arc<ServerState>>, request: Request<Body>) -
     if is_push && state.switches.refuse_pushes.load(Ordering::SeqCst) {
         return status(StatusCode::FORBIDDEN);
     }
-    if state.switches.cut_connection.load(Ordering::SeqCst) {
+    let cut_push = is_push && state.switches.cut_pushes.load(Ordering::SeqCst);
+    if cut_push || state.switches.cut_connection.load(Ordering::SeqCst) {
         // A body that fails makes the server drop the connection mid-answer.
         let failing = futures::stream::once(async {
             Err::<Bytes, std::io::Error>(std::io::Error::other("connection cut by the test"))

@@ -187,3 +187,76 @@ proptest! {
         prop_assert_eq!(text.lines().count(), edit.text.lines().count());
     }
 }
+
+const DOCUMENTS: &[&str] = &[
+    "apiVersion: v1\nkind: Service\nmetadata:\n  name: web # front\nspec:\n  ports: [{port: 80}]\n",
+    "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      initContainers:\n        - name: init\n          image: \"ghcr.io/acme/web:0.1\"\n      containers:\n        - name: web\n          image: ghcr.io/acme/web:0.1 # app\n        - name: side\n          image: busybox:1.36\n",
+    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata:\n  note: |\n    image: ghcr.io/acme/web:0.0.1\n    stays text\n",
+    "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: nightly\nspec:\n  schedule: \"0 3 * * *\"\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          containers: [{name: job, image: 'ghcr.io/acme/web:0.1'}]\n",
+    "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\n  labels: &l {app: db}\nspec:\n  template:\n    metadata:\n      labels: *l\n    spec:\n      containers:\n        - name: db\n          image: docker.io/library/postgres:16\n",
+];
+
+/// What an edit must do, computed independently of the editor: every
+/// workload container image of the app's repository becomes `want`.
+fn expected(mut doc: serde_json::Value, want: &str) -> serde_json::Value {
+    let kind = doc
+        .get("kind")
+        .and_then(|k| k.as_str())
+        .unwrap_or_default()
+        .to_string();
+    let Some((_, path)) = WORKLOADS.iter().find(|(k, _)| *k == kind) else {
+        return doc;
+    };
+    let mut spec = &mut doc;
+    for key in *path {
+        spec = &mut spec[*key];
+    }
+    for list in ["initContainers", "containers"] {
+        if let Some(items) = spec.get_mut(list).and_then(|v| v.as_array_mut()) {
+            for item in items {
+                if item["image"]
+                    .as_str()
+                    .is_some_and(|i| i.starts_with("ghcr.io/acme/web:"))
+                {
+                    item["image"] = serde_json::Value::String(want.to_string());
+                }
+            }
+        }
+    }
+    doc
+}
+
+proptest! {
+    #[test]
+    fn multi_document_files_change_only_the_apps_images(
+        picks in prop::collection::vec(0..DOCUMENTS.len(), 1..6),
+        crlf in any::<bool>(),
+        leading_separator in any::<bool>(),
+        tag in "[0-9]{1,2}\\.[0-9]{1,2}(\\.[0-9]{1,2})?",
+        with_digest in any::<bool>(),
+    ) {
+        let docs: Vec<&str> = picks.iter().map(|&i| DOCUMENTS[i]).collect();
+        let mut text = docs.join("---\n");
+        if leading_separator {
+            text = format!("---\n{text}");
+        }
+        if crlf {
+            text = text.replace('\n', "\r\n");
+        }
+        let image = TargetImage::new(&ImageRef {
+            repository: "ghcr.io/acme/web".into(),
+            tag: Some(tag.clone()),
+            digest: with_digest.then(|| DIGEST.to_string()),
+        })
+        .unwrap();
+        let edit = edit_manifest("all.yaml", &text, &image).unwrap();
+        let old = check::parse_documents(&text).unwrap();
+        let new = check::parse_documents(&edit.text).unwrap();
+        let want: Vec<_> = old.into_iter().map(|d| expected(d, &image.reference())).collect();
+        prop_assert_eq!(new, want);
+        prop_assert_eq!(edit.text.lines().count(), text.lines().count());
+        prop_assert_eq!(edit.text.contains("\r\n"), crlf);
+        let again = edit_manifest("all.yaml", &edit.text, &image).unwrap();
+        prop_assert!(again.changes.is_empty());
+    }
+}
