@@ -177,11 +177,11 @@ impl Checkout {
         if let Err(source) = result {
             return Err(if offer.refused() {
                 GitError::CredentialsRefused {
-                    url: self.url.clone(),
+                    url: redact_url(&self.url),
                 }
             } else {
                 GitError::Fetch {
-                    url: self.url.clone(),
+                    url: redact_url(&self.url),
                     source,
                 }
             });
@@ -291,6 +291,48 @@ impl Checkout {
             }
             Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
             Err(source) => Err(history(source)),
+        }
+    }
+}
+
+/// The URL with any user name and password replaced, for errors and logs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_in_errors_never_carry_credentials() {
+        let cases = [
+            (
+                "user and password",
+                "https://bot:hunter2@git.example/deploy.git",
+                "https://***@git.example/deploy.git",
+            ),
+            (
+                "token only",
+                "https://ghp_x@git.example/a@b.git",
+                "https://***@git.example/a@b.git",
+            ),
+            (
+                "plain",
+                "https://git.example/deploy.git",
+                "https://git.example/deploy.git",
+            ),
+            ("local path", "/srv/deploy.git", "/srv/deploy.git"),
+        ];
+        for (name, url, want) in cases {
+            assert_eq!(redact_url(url), want, "{name}");
         }
     }
 }

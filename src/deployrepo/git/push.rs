@@ -143,7 +143,7 @@ impl Checkout {
         if let Err(source) = result {
             if offer.refused() {
                 return Err(GitError::CredentialsRefused {
-                    url: self.url.clone(),
+                    url: super::redact_url(&self.url),
                 });
             }
             // libgit2 reports a non-fast-forward it detects itself as an error.
