@@ -194,16 +194,6 @@ async fn status(args: StatusArgs) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let command = match cli.command {
-        // Policy commands are plain functions with their own exit codes (0/1/2).
-        Command::Policy(command) => {
-            return ExitCode::from(slipway::policy::cli::run(
-                command,
-                &mut std::io::stdout().lock(),
-            ));
-        }
-        other => other,
-    };
     init_logging(cli.log_json);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -213,8 +203,12 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match command {
-            Command::Policy(_) => unreachable!("handled above"),
+        let done = match cli.command {
+            // Policy commands have their own exit codes: 0 allowed, 1 denied, 2 invalid.
+            Command::Policy(command) => {
+                let code = slipway::policy::cli::run(command, &mut std::io::stdout().lock());
+                return Ok(ExitCode::from(code));
+            }
             Command::Receive { config } => receive(config).await,
             Command::Status(args) => status(args).await,
             Command::Rollback {
@@ -226,10 +220,11 @@ fn main() -> ExitCode {
             Command::Promote { app, to, target } => {
                 operator(&target, app, to, OperatorAction::Promote).await
             }
-        }
+        };
+        done.map(|()| ExitCode::SUCCESS)
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
