@@ -200,6 +200,7 @@ mod tests {
             verdict: "allow: tests passed\nsigned".into(),
             trace: "rule tests-passed: ok".into(),
             source: Default::default(),
+            rollback: false,
         };
         (request, target)
     }

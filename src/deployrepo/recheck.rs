@@ -24,6 +24,9 @@ pub struct NoDowngrade;
 
 impl Recheck for NoDowngrade {
     fn recheck(&self, request: &DeployRequest, current: &[String]) -> Result<(), String> {
+        if request.rollback {
+            return Ok(());
+        }
         let Some(wanted) = request.image.tag.as_deref().and_then(version) else {
             return Ok(());
         };
@@ -120,6 +123,7 @@ mod tests {
             verdict: "allow".into(),
             trace: String::new(),
             source: Default::default(),
+            rollback: false,
         }
     }
 
@@ -147,6 +151,15 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn an_explicit_rollback_may_go_down() {
+        let mut rollback = request("1.4.0");
+        rollback.rollback = true;
+        let current = ["ghcr.io/acme/web:1.10.0".to_string()];
+        assert!(NoDowngrade.recheck(&rollback, &current).is_ok());
+        assert!(NoDowngrade.recheck(&request("1.4.0"), &current).is_err());
     }
 
     #[test]

@@ -30,6 +30,10 @@ pub struct DeployRequest {
     /// Where the artifact came from.
     #[serde(default)]
     pub source: SourceInfo,
+    /// An explicit rollback: an older image is wanted on purpose, so the
+    /// no-downgrade re-check lets it through.
+    #[serde(default)]
+    pub rollback: bool,
 }
 
 /// A write that happened (or did not need to).

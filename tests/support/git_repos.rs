@@ -151,6 +151,7 @@ pub fn request(event: &str, app: &str, env: &str, tag: &str, mode: WriteMode) ->
             git_ref: Some("refs/heads/main".into()),
             url: Some("https://ci.example/acme/run/42".into()),
         },
+        rollback: false,
     }
 }
 
