@@ -11,6 +11,7 @@ pub mod deployrepo;
 pub mod event;
 pub mod metrics;
 pub mod operator;
+pub mod pipeline;
 pub mod policy;
 pub mod receive;
 pub mod repoconfig;

@@ -14,7 +14,7 @@ use slipway::event::{OperatorAction, OperatorRequested};
 use slipway::metrics::Metrics;
 use slipway::receive::{ReceiveRole, bind};
 use slipway::secret::{Secret, SecretSource};
-use slipway::worker::RecordOnly;
+use slipway::store::Store;
 
 /// Webhook-driven GitOps for Kubernetes: verified webhooks in, policy-gated
 /// deploy-repo writes, verified rollouts out.
@@ -140,7 +140,9 @@ fn shutdown_signal() -> watch::Receiver<bool> {
 
 async fn receive(config_path: PathBuf) -> anyhow::Result<()> {
     let config = Config::load(&config_path)?;
-    let role = ReceiveRole::new(&config, Arc::new(RecordOnly), Arc::new(Metrics::default()))?;
+    let store = Store::open(&config.state_dir)?;
+    let processor = slipway::receive::processor(&config, &store, None)?;
+    let role = ReceiveRole::with_store(&config, store, processor, Arc::new(Metrics::default()))?;
     let listener = bind(&config).await?;
     let address = listener.local_addr().context("listen address")?;
     tracing::info!(%address, state_dir = %config.state_dir.display(), "receive listening");

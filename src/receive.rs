@@ -8,8 +8,13 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
 use crate::config::{Config, WebhooksConfig};
+use crate::deployrepo::forge::from_settings;
+use crate::deployrepo::writer::DeployWriter;
 use crate::event::Provider;
 use crate::metrics::Metrics;
+use crate::pipeline::DeployPipeline;
+use crate::pipeline::nudge::{HttpNudge, SyncNudge};
+use crate::pipeline::view::PolicyView;
 use crate::secret::{SecretError, SecretSource, load_all};
 use crate::server::{AppState, router};
 use crate::store::{Store, StoreError};
@@ -20,7 +25,7 @@ use crate::webhook::github::GitHubHook;
 use crate::webhook::gitlab::GitLabHook;
 use crate::webhook::harbor::HarborHook;
 use crate::webhook::signature::StandardKey;
-use crate::worker::{Processor, Worker};
+use crate::worker::{Processor, RecordOnly, Worker};
 
 /// Why the receive role could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +62,12 @@ pub enum ReceiveError {
         #[source]
         source: std::io::Error,
     },
+    /// The forge client could not be built.
+    #[error("forge")]
+    Forge(#[source] crate::deployrepo::forge::ForgeError),
+    /// The sync nudge target could not be set up.
+    #[error("nudge_sync")]
+    Nudge(#[source] crate::pipeline::nudge::NudgeError),
     /// The server failed while running.
     #[error("serve http")]
     Serve(#[source] std::io::Error),
@@ -145,6 +156,41 @@ pub fn build_hooks(
     Ok(hooks)
 }
 
+/// The processor for `config`: the deploy pipeline when a deploy repository
+/// is configured, otherwise record-only (said once in the log).
+pub fn processor(
+    config: &Config,
+    store: &Store,
+    nudge: Option<Arc<dyn SyncNudge>>,
+) -> Result<Arc<dyn Processor>, ReceiveError> {
+    let Some(repo) = &config.deploy_repo else {
+        tracing::warn!("no deploy_repo configured: deliveries are recorded, nothing is deployed");
+        return Ok(Arc::new(RecordOnly));
+    };
+    let forge = config
+        .forge
+        .as_ref()
+        .map(from_settings)
+        .transpose()
+        .map_err(ReceiveError::Forge)?;
+    let nudge = match (nudge, &config.nudge_sync) {
+        (Some(nudge), _) => Some(nudge),
+        (None, Some(settings)) => Some(Arc::new(
+            HttpNudge::new(settings).map_err(ReceiveError::Nudge)?,
+        ) as Arc<dyn SyncNudge>),
+        (None, None) => None,
+    };
+    let receive_dir = config.state_dir.join("receive");
+    let writer = DeployWriter::new(repo.clone(), receive_dir.join("checkout"), forge);
+    let view = PolicyView::new(repo.clone(), receive_dir.join("policy-view"));
+    Ok(Arc::new(DeployPipeline::new(
+        store.clone(),
+        view,
+        writer,
+        nudge,
+    )))
+}
+
 /// The receive role, ready to serve.
 pub struct ReceiveRole {
     /// Handler state (exposed for tests and for `run`, which adds routes).
@@ -156,6 +202,17 @@ impl ReceiveRole {
     /// Load secrets, open the store and build the worker.
     pub fn new(
         config: &Config,
+        processor: Arc<dyn Processor>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, ReceiveError> {
+        let store = Store::open(&config.state_dir).map_err(ReceiveError::OpenStore)?;
+        Self::with_store(config, store, processor, metrics)
+    }
+
+    /// Load secrets and build the worker over an open store.
+    pub fn with_store(
+        config: &Config,
+        store: Store,
         processor: Arc<dyn Processor>,
         metrics: Arc<Metrics>,
     ) -> Result<Self, ReceiveError> {
@@ -172,7 +229,6 @@ impl ReceiveRole {
             .map(SecretSource::load)
             .transpose()
             .map_err(ReceiveError::LoadApiToken)?;
-        let store = Store::open(&config.state_dir).map_err(ReceiveError::OpenStore)?;
         let wake = Arc::new(Notify::new());
         let worker = Worker::new(store.clone(), processor, wake.clone(), metrics.clone());
         let state = AppState {

@@ -27,6 +27,8 @@ const IDLE_POLL: Duration = Duration::from_secs(1);
 const RETRY_BASE: Duration = Duration::from_secs(1);
 /// Longest retry delay.
 const RETRY_MAX: Duration = Duration::from_secs(300);
+/// Longest pause before a waiting delivery is evaluated again.
+const WAIT_MAX: Duration = Duration::from_secs(30);
 
 /// A write to run in the same transaction that settles the delivery.
 pub type Record = Box<dyn FnOnce(&Connection) -> Result<(), StoreError> + Send>;
@@ -50,6 +52,15 @@ pub enum ProcessError {
     /// Will not work until something changes (bad config, refused manifest).
     #[error("{0}")]
     Stall(String),
+    /// Policy says not yet: look again at `until`, or sooner when a new
+    /// fact arrives ([`Store::wake_pending`]).
+    #[error("{reason}")]
+    Wait {
+        /// What it waits for.
+        reason: String,
+        /// When the decision changes by itself, if it does.
+        until: Option<jiff::Timestamp>,
+    },
 }
 
 /// Acts on one delivery. Implementations must be idempotent.
@@ -184,6 +195,14 @@ impl Worker {
                 );
                 self.store.retry_later(seq, message, next).await?;
                 "retry".to_string()
+            }
+            Err(ProcessError::Wait { reason, until }) => {
+                let now = jiff::Timestamp::now().as_millisecond();
+                let poll = now + backoff(delivery.attempts).min(WAIT_MAX).as_millis() as i64;
+                let next = until.map_or(poll, |u| u.as_millisecond().clamp(now, poll));
+                tracing::info!(seq, delivery_id = delivery.delivery_id, reason, "waiting");
+                self.store.retry_later(seq, reason, next).await?;
+                "wait".to_string()
             }
             Err(ProcessError::Stall(message)) => {
                 tracing::warn!(
