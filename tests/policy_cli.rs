@@ -286,3 +286,41 @@ fn test_refuses_an_unreadable_case_file() {
         run.stdout
     );
 }
+
+#[test]
+fn a_symlinked_policy_is_refused_and_denies() {
+    let repo = deploy_repo();
+    std::os::unix::fs::symlink("/etc/hostname", repo.path().join("policies/linked.yaml")).unwrap();
+    let run = slipway(&["policy", "check", "--repo", &repo_arg(&repo)]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("policies/linked.yaml: is a symbolic link"),
+        "{}",
+        run.stdout
+    );
+    let event = write(&repo, "event.json", BRANCH_BUILD);
+    let passed = write(&repo, "facts.yaml", PASSED);
+    let explained = slipway(&[
+        "policy",
+        "explain",
+        "--repo",
+        &repo_arg(&repo),
+        "--event",
+        event.to_str().unwrap(),
+        "--facts",
+        passed.to_str().unwrap(),
+        "--now",
+        "2026-06-09T08:00:00Z",
+    ]);
+    assert_eq!(
+        explained.code, 1,
+        "an unreadable policy governs everything: {}",
+        explained.stdout
+    );
+    assert!(
+        explained.stdout.contains("DENY   linked: load"),
+        "{}",
+        explained.stdout
+    );
+}
