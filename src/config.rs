@@ -139,9 +139,12 @@ pub struct WebhooksConfig {
     /// `POST /hooks/dockerhub/{token}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dockerhub: Option<DockerHubProvider>,
-    /// `POST /hooks/sync`: rollout reports from the sync role (Standard Webhooks).
+    /// `POST /hooks/rollouts`: rollout reports from the sync role (Standard Webhooks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync: Option<SignedProvider>,
+    /// `POST /hooks/operator`: `slipway rollback` / `slipway promote` (Standard Webhooks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<SignedProvider>,
 }
 
 /// Why the configuration could not be used.

@@ -1,0 +1,204 @@
+//! HTTP routes: discovery, OpenAPI, resource paths parsed by hand (the
+//! resource path space is ambiguous for a route table), and test controls.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::Value;
+
+use super::ServerState;
+use super::discovery;
+use super::errors::{ApiError, qualified};
+use super::reads::{self, ReadParams};
+use super::resources::{self, ResourceType};
+use super::rollout::RolloutOutcome;
+use super::selectors::{ObjectFilter, Selector};
+use super::stats::Verb;
+use super::verbs;
+use super::writes::{self, PatchKind, WriteTarget};
+
+/// The router of the whole server.
+pub fn router(state: ServerState) -> Router {
+    Router::new()
+        .route("/version", get(|| async { Json(discovery::version()) }))
+        .route("/api", get(core_discovery))
+        .route("/apis", get(group_discovery))
+        .route(
+            "/openapi/v3",
+            get(|| async { Json(discovery::openapi_root()) }),
+        )
+        .route(
+            "/_test/stats",
+            get(|State(s): State<ServerState>| async move { Json(s.counters.snapshot()) }),
+        )
+        .route(
+            "/_test/reset-stats",
+            post(|State(s): State<ServerState>| async move {
+                s.counters.reset();
+                StatusCode::NO_CONTENT
+            }),
+        )
+        .route("/_test/rollout-outcome", post(set_outcome))
+        .fallback(dispatch)
+        .with_state(state)
+}
+
+async fn core_discovery(State(state): State<ServerState>, headers: HeaderMap) -> Response {
+    state.counters.record(Verb::Discovery, "discovery");
+    if discovery::wants_aggregated(&headers) {
+        return aggregated(discovery::aggregated(true));
+    }
+    Json(discovery::core_versions(&state.address)).into_response()
+}
+
+async fn group_discovery(State(state): State<ServerState>, headers: HeaderMap) -> Response {
+    state.counters.record(Verb::Discovery, "discovery");
+    if discovery::wants_aggregated(&headers) {
+        return aggregated(discovery::aggregated(false));
+    }
+    Json(discovery::group_list()).into_response()
+}
+
+fn aggregated(document: Value) -> Response {
+    (
+        [(header::CONTENT_TYPE, discovery::AGGREGATED_CONTENT_TYPE)],
+        document.to_string(),
+    )
+        .into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct OutcomeRequest {
+    namespace: Option<String>,
+    name: Option<String>,
+    outcome: Option<RolloutOutcome>,
+}
+
+/// `POST /_test/rollout-outcome {"namespace","name","outcome"}`; without a
+/// name it sets the global outcome; a null outcome clears.
+async fn set_outcome(
+    State(state): State<ServerState>,
+    Json(request): Json<OutcomeRequest>,
+) -> StatusCode {
+    match request.name {
+        Some(name) => state.outcomes.set_for(
+            request.namespace.as_deref().unwrap_or("default"),
+            &name,
+            request.outcome,
+        ),
+        None => state.outcomes.set_global(request.outcome),
+    }
+    StatusCode::NO_CONTENT
+}
+
+/// A parsed resource path.
+pub(crate) struct Target {
+    /// The resource type.
+    pub resource: &'static ResourceType,
+    /// Namespace in the path, if any.
+    pub namespace: Option<String>,
+    /// Object name, if any.
+    pub name: Option<String>,
+    /// `status`, if addressed.
+    pub subresource: Option<String>,
+}
+
+/// `/api/v1/...` or `/apis/{group}/{version}/...` split into group, version and the rest.
+fn split_group_version(path: &str) -> Option<(String, String, Vec<String>)> {
+    let segments: Vec<String> = path
+        .trim_matches('/')
+        .split('/')
+        .map(str::to_string)
+        .collect();
+    match segments.as_slice() {
+        [api, version, rest @ ..] if api == "api" => {
+            Some((String::new(), version.clone(), rest.to_vec()))
+        }
+        [apis, group, version, rest @ ..] if apis == "apis" => {
+            Some((group.clone(), version.clone(), rest.to_vec()))
+        }
+        _ => None,
+    }
+}
+
+fn parse_target(group: &str, version: &str, rest: &[String]) -> Option<Target> {
+    let find = |plural: &str| resources::find(group, version, plural);
+    let target = |resource,
+                  namespace: Option<&String>,
+                  name: Option<&String>,
+                  sub: Option<&String>| Target {
+        resource,
+        namespace: namespace.cloned(),
+        name: name.cloned(),
+        subresource: sub.cloned(),
+    };
+    match rest {
+        [ns_word, ns, plural, tail @ ..]
+            if ns_word == "namespaces"
+                && find(plural).is_some_and(|r| r.namespaced)
+                && tail.len() <= 2 =>
+        {
+            Some(target(find(plural)?, Some(ns), tail.first(), tail.get(1)))
+        }
+        [plural, tail @ ..] if tail.len() <= 2 => {
+            let resource = find(plural)?;
+            if resource.namespaced && !tail.is_empty() {
+                return None;
+            }
+            Some(target(resource, None, tail.first(), tail.get(1)))
+        }
+        _ => None,
+    }
+}
+
+async fn dispatch(
+    State(state): State<ServerState>,
+    method: Method,
+    uri: Uri,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path();
+    if let Some(rest) = path.strip_prefix("/openapi/v3/") {
+        state.counters.record(Verb::Discovery, "openapi");
+        let (group, version) = match split_group_version(rest) {
+            Some((group, version, tail)) if tail.is_empty() => (group, version),
+            _ => return ApiError::UnknownPath.into_response(),
+        };
+        return match discovery::openapi_group_version(&group, &version) {
+            Some(document) => Json(document).into_response(),
+            None => ApiError::UnknownPath.into_response(),
+        };
+    }
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if let ["apis", group] = segments.as_slice() {
+        state.counters.record(Verb::Discovery, "discovery");
+        return discovery::group(group)
+            .map(|d| Json(d).into_response())
+            .unwrap_or_else(|| ApiError::UnknownPath.into_response());
+    }
+    let Some((group, version, rest)) = split_group_version(path) else {
+        return ApiError::UnknownPath.into_response();
+    };
+    if rest.is_empty() {
+        state.counters.record(Verb::Discovery, "discovery");
+        return match discovery::resource_list(&group, &version) {
+            Some(document) => Json(document).into_response(),
+            None => ApiError::UnknownPath.into_response(),
+        };
+    }
+    let Some(target) = parse_target(&group, &version, &rest) else {
+        return ApiError::UnknownPath.into_response();
+    };
+    match verbs::handle(&state, &method, &target, &query, &headers, &body) {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
