@@ -196,7 +196,8 @@ fn explain_refuses_what_it_cannot_read() {
     ]);
     assert_eq!(run.code, 2, "{}", run.stdout);
     assert!(
-        run.stdout.contains("not a normalised event"),
+        run.stdout
+            .contains("neither a normalised event nor a generic payload"),
         "{}",
         run.stdout
     );
@@ -282,6 +283,88 @@ fn test_refuses_an_unreadable_case_file() {
     assert_eq!(run.code, 2, "{}", run.stdout);
     assert!(
         run.stdout.contains("policies/tests/bad.yaml:"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_symlinked_policy_is_refused_and_denies() {
+    let repo = deploy_repo();
+    std::os::unix::fs::symlink("/etc/hostname", repo.path().join("policies/linked.yaml")).unwrap();
+    let run = slipway(&["policy", "check", "--repo", &repo_arg(&repo)]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("policies/linked.yaml: is a symbolic link"),
+        "{}",
+        run.stdout
+    );
+    let event = write(&repo, "event.json", BRANCH_BUILD);
+    let passed = write(&repo, "facts.yaml", PASSED);
+    let explained = slipway(&[
+        "policy",
+        "explain",
+        "--repo",
+        &repo_arg(&repo),
+        "--event",
+        event.to_str().unwrap(),
+        "--facts",
+        passed.to_str().unwrap(),
+        "--now",
+        "2026-06-09T08:00:00Z",
+    ]);
+    assert_eq!(
+        explained.code, 1,
+        "an unreadable policy governs everything: {}",
+        explained.stdout
+    );
+    assert!(
+        explained.stdout.contains("DENY   linked: load"),
+        "{}",
+        explained.stdout
+    );
+}
+
+#[test]
+fn explain_normalises_a_raw_webhook_payload() {
+    let repo = tempfile::tempdir().unwrap();
+    write(
+        &repo,
+        "slipway.yaml",
+        "apps:\n  testhook:\n    image: svendowideit/testhook\n    environments:\n      - { name: dev, path: envs/dev }\n",
+    );
+    std::fs::create_dir(repo.path().join("policies")).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/default.yaml"),
+        repo.path().join("policies/default.yaml"),
+    )
+    .unwrap();
+    // A Docker Hub push of `latest`, as Docker Hub documents it.
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/webhooks/dockerhub/push.json");
+    let run = slipway(&[
+        "policy",
+        "explain",
+        "--repo",
+        &repo_arg(&repo),
+        "--event",
+        fixture.to_str().unwrap(),
+        "--provider",
+        "dockerhub",
+        "--event-type",
+        "push",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .starts_with("testhook/dev docker.io/svendowideit/testhook:latest: DENY"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("image.mutable_tags: tag latest is mutable"),
         "{}",
         run.stdout
     );

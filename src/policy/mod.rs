@@ -32,6 +32,23 @@ use crate::repoconfig::{RepoConfig, RepoConfigError};
 
 /// Directory of policy files at the deploy repo's root.
 pub const POLICY_DIR: &str = "policies";
+/// Largest policy file read; a larger one is refused (and denies what it governs).
+pub const MAX_POLICY_BYTES: u64 = 1024 * 1024;
+
+fn read_policy(path: &Path, shown: &str) -> Result<String, PolicyError> {
+    let read_error = |source| PolicyError::Read {
+        file: shown.to_string(),
+        source,
+    };
+    let size = std::fs::metadata(path).map_err(read_error)?.len();
+    if size > MAX_POLICY_BYTES {
+        return Err(PolicyError::Unsafe {
+            file: shown.to_string(),
+            message: format!("{size} bytes is larger than {MAX_POLICY_BYTES}"),
+        });
+    }
+    std::fs::read_to_string(path).map_err(read_error)
+}
 
 /// Why policies could not be loaded or used.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +84,14 @@ pub enum PolicyError {
         /// 1-based column (0 when unknown).
         column: u64,
         /// The parser's message.
+        message: String,
+    },
+    /// A policy file is not something Slipway reads (a link, too large).
+    #[error("{file}: {message}")]
+    Unsafe {
+        /// The file.
+        file: String,
+        /// Why it is refused.
         message: String,
     },
     /// A policy file parses but a value is unusable.
@@ -137,20 +162,29 @@ impl PolicySet {
                 source,
             };
             for entry in std::fs::read_dir(&dir).map_err(read_dir)? {
-                let path = entry.map_err(read_dir)?.path();
+                let entry = entry.map_err(read_dir)?;
+                let path = entry.path();
                 let is_yaml = matches!(
                     path.extension().and_then(|e| e.to_str()),
                     Some("yaml" | "yml")
                 );
-                if is_yaml && path.is_file() {
+                // `file_type` does not follow symlinks: a policy that is a link is refused below.
+                let Ok(kind) = entry.file_type() else {
+                    continue;
+                };
+                if is_yaml && (kind.is_file() || kind.is_symlink()) {
                     let shown = format!(
                         "{POLICY_DIR}/{}",
                         path.file_name().unwrap_or_default().to_string_lossy()
                     );
-                    let text = std::fs::read_to_string(&path).map_err(|source| PolicyError::Read {
-                        file: shown.clone(),
-                        source,
-                    });
+                    let text = if kind.is_symlink() {
+                        Err(PolicyError::Unsafe {
+                            file: shown.clone(),
+                            message: "is a symbolic link; policies must be regular files".into(),
+                        })
+                    } else {
+                        read_policy(&path, &shown)
+                    };
                     files.push((shown, text));
                 }
             }

@@ -207,13 +207,15 @@ fn record_pipeline(
         return Ok(());
     };
     // Later deliveries win: a re-run that passes replaces the failure it re-ran.
+    // A late `running` never hides a finished result; the re-run's own end will.
     conn.execute(
         "INSERT INTO pipeline_results (commit_sha, source_repo, level, name, status, url, at_ms, \
          delivery_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
          ON CONFLICT (commit_sha, source_repo, level, name) DO UPDATE SET \
          status = excluded.status, url = excluded.url, at_ms = excluded.at_ms, \
          delivery_seq = excluded.delivery_seq \
-         WHERE excluded.delivery_seq >= pipeline_results.delivery_seq",
+         WHERE excluded.delivery_seq >= pipeline_results.delivery_seq \
+         AND NOT (excluded.status = 'running' AND pipeline_results.status != 'running')",
         params![
             commit.to_ascii_lowercase(),
             pipeline

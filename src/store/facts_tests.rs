@@ -136,6 +136,7 @@ async fn ingress_events_become_the_facts_of_a_request() {
             pipeline(PipelineLevel::Job, "test", PipelineStatus::Failure),
             pipeline(PipelineLevel::Pipeline, "ci", PipelineStatus::Running),
             pipeline(PipelineLevel::Pipeline, "ci", PipelineStatus::Success),
+            pipeline(PipelineLevel::Pipeline, "ci", PipelineStatus::Running),
             pipeline(PipelineLevel::Job, "test", PipelineStatus::Success),
             rollout("dev", RolloutVerdict::Verified, "2026-06-01T12:00:00Z"),
             rollout("prod", RolloutVerdict::Failed, "2026-06-01T13:00:00Z"),

@@ -39,13 +39,14 @@ pub enum PolicyCommand {
         /// Root of a deploy-repo checkout.
         #[arg(long, default_value = ".")]
         repo: PathBuf,
-        /// The event: a normalised domain event as JSON.
+        /// The event: a raw webhook payload of `--provider` (with `--event-type`),
+        /// or a normalised domain event as JSON.
         #[arg(long)]
         event: PathBuf,
-        /// Who sent it (github, gitlab, generic, harbor, dockerhub, sync).
+        /// Who sent it (github, gitlab, generic, harbor, dockerhub, sync, operator).
         #[arg(long, default_value = "generic")]
         provider: String,
-        /// The sender's event name (`push`, `Pipeline Hook`, ...).
+        /// The sender's event name (`X-GitHub-Event`, `X-Gitlab-Event`: `push`, `Pipeline Hook`, ...).
         #[arg(long)]
         event_type: Option<String>,
         /// Facts to evaluate against (YAML or JSON); none when absent.
@@ -183,7 +184,7 @@ pub fn explain(
             return EXIT_INVALID;
         }
     };
-    let event = match read_event(event_file, options.event_type.as_deref()) {
+    let event = match read_event(event_file, provider, options.event_type.as_deref()) {
         Ok(event) => event,
         Err(message) => {
             let _ = writeln!(out, "error: {message}");
@@ -207,9 +208,13 @@ pub fn explain(
     };
     let requests = requests_for_event(&set.config, &event, &origin);
     if requests.is_empty() {
+        let why = match &event {
+            DomainEvent::Ignored { reason } => format!(" ({reason})"),
+            _ => String::new(),
+        };
         let _ = writeln!(
             out,
-            "{} event produces no deploy request under {}",
+            "{} event{why} produces no deploy request under {}",
             event.kind(),
             repo.join(crate::repoconfig::FILE_NAME).display()
         );
@@ -240,19 +245,29 @@ pub fn explain(
     }
 }
 
-/// A normalised domain event as JSON.
-///
-/// Raw provider payloads need the webhook normalisers; until they are wired
-/// in here, a raw payload is refused with a message that says so.
-fn read_event(path: &Path, _event_type: Option<&str>) -> Result<DomainEvent, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("read {}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| {
-        format!(
-            "{}: not a normalised event ({e}); give a JSON domain event with a \"kind\" field",
-            path.display()
-        )
-    })
+/// The event in `path`: a normalised domain event as JSON (it has a `kind`),
+/// or a raw webhook payload of `provider`, normalised the way the server
+/// does after verifying it (`event_type` is the sender's event header).
+fn read_event(
+    path: &Path,
+    provider: Provider,
+    event_type: Option<&str>,
+) -> Result<DomainEvent, String> {
+    let body = std::fs::read(path).map_err(|e| format!("read {}: {e}", path.display()))?;
+    if let Ok(event) = serde_json::from_slice::<DomainEvent>(&body) {
+        return Ok(event);
+    }
+    crate::webhook::normalise::normalise(provider, event_type.unwrap_or_default(), &body).map_err(
+        |e| {
+            format!(
+                "{}: neither a normalised event nor a {provider} payload{}: {e}",
+                path.display(),
+                event_type
+                    .map(|t| format!(" of type {t:?}"))
+                    .unwrap_or_else(|| " (is --event-type missing?)".into())
+            )
+        },
+    )
 }
 
 fn read_facts(path: &Path) -> Result<Facts, String> {
