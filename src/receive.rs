@@ -242,6 +242,12 @@ impl ReceiveRole {
         Ok(ReceiveRole { state, worker })
     }
 
+    /// The handler state and the worker, for callers that drive the worker
+    /// themselves (tests step it with [`Worker::run_once`]).
+    pub fn into_parts(self) -> (AppState, Worker) {
+        (self.state, self.worker)
+    }
+
     /// Serve on `listener` and run the worker until `shutdown` turns true.
     /// `extra` routes (sync's, in `slipway run`) are merged in.
     pub async fn serve(

@@ -2,6 +2,8 @@
 //! uses a part of them, so unused items are expected.
 #![allow(dead_code)]
 
+pub mod forge;
+pub mod git_repos;
 pub mod kube_api;
 pub mod process;
 pub mod webhooks;
