@@ -1,5 +1,7 @@
 //! The sync role: render, diff, server-side apply, verify, roll back.
 
+pub mod plan;
 pub mod render;
+pub mod scope;
 pub mod settings;
 pub mod tree;
