@@ -5,3 +5,4 @@ pub mod render;
 pub mod scope;
 pub mod settings;
 pub mod tree;
+pub mod verify;
