@@ -4,5 +4,6 @@ pub mod plan;
 pub mod render;
 pub mod scope;
 pub mod settings;
+pub mod source;
 pub mod tree;
 pub mod verify;
