@@ -1,7 +1,9 @@
 //! The sync role: render, diff, server-side apply, verify, roll back.
 
+pub mod cluster;
 pub mod plan;
 pub mod render;
+pub mod report;
 pub mod scope;
 pub mod settings;
 pub mod source;

@@ -161,7 +161,8 @@ fn credential_callbacks(credentials: Option<GitCredentials>) -> RemoteCallbacks<
     let mut callbacks = RemoteCallbacks::new();
     let mut asked = false;
     callbacks.credentials(move |_url, _user, _allowed| {
-        let refused = || git2::Error::from_str("deploy repo credentials were refused or are missing");
+        let refused =
+            || git2::Error::from_str("deploy repo credentials were refused or are missing");
         let Some(credentials) = &credentials else {
             return Err(refused());
         };
