@@ -1,9 +1,13 @@
 //! The sync role: render, diff, server-side apply, verify, roll back.
 
 pub mod cluster;
+pub mod lock;
+pub mod metrics;
 pub mod plan;
+pub mod reconcile;
 pub mod render;
 pub mod report;
+pub mod rollout;
 pub mod scope;
 pub mod settings;
 pub mod source;

@@ -1,0 +1,424 @@
+//! Reconcile one app/environment at one revision: render, scope, plan, put
+//! drifted objects back, apply, prune, then hand over to [`rollout`] to wait
+//! for a verdict. Each step is a named function; the state reached is stored
+//! after every step that changes the cluster, so a crash resumes cleanly.
+//!
+//! [`rollout`]: super::rollout
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::cluster::{ClusterError, ClusterTarget, KubeCluster};
+use super::metrics::SyncMetrics;
+use super::plan::{self, DesiredObject, InventoryEntry, ObjectRef};
+use super::render::{self, RenderError, RenderedObject};
+use super::report::Reporter;
+use super::scope;
+use super::source::{DeployRepoSource, SourceError};
+use crate::repoconfig::{App, Environment};
+use crate::store::sync_state::{PlanSummary, SyncPhase, TargetStatus};
+use crate::store::{Store, StoreError};
+
+/// Everything a reconcile needs; shared by every app/environment.
+#[derive(Clone)]
+pub struct SyncContext {
+    /// The store.
+    pub store: Store,
+    /// The deploy repository.
+    pub source: DeployRepoSource,
+    /// The cluster, or plan-only.
+    pub cluster: ClusterTarget,
+    /// Where verdicts are reported, when configured.
+    pub reporter: Option<Reporter>,
+    /// Metrics.
+    pub metrics: SyncMetrics,
+    /// Time between two looks at a rollout's status.
+    pub rollout_poll: Duration,
+}
+
+/// One app/environment as `slipway.yaml` describes it.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// App name.
+    pub app_name: String,
+    /// The app.
+    pub app: App,
+    /// The environment.
+    pub env: Environment,
+}
+
+/// Why a reconcile stopped before reaching a verdict. All of these are worth
+/// retrying on the next pass; stalls (refused manifests, failed rollouts)
+/// are recorded in the status instead.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// The deploy repo could not be read.
+    #[error("read the deploy repo")]
+    Source(#[from] SourceError),
+    /// The store failed.
+    #[error("sync state")]
+    Store(#[from] StoreError),
+    /// The cluster failed in a way worth retrying.
+    #[error("cluster")]
+    Cluster(#[from] ClusterError),
+    /// A blocking task was cancelled.
+    #[error("render task stopped")]
+    Task,
+}
+
+impl ReconcileError {
+    /// A short label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ReconcileError::Source(_) => "source",
+            ReconcileError::Store(_) => "store",
+            ReconcileError::Cluster(e) => e.kind(),
+            ReconcileError::Task => "task",
+        }
+    }
+}
+
+/// Render `path` at `revision` (blocking work, off the runtime).
+pub async fn render_at(
+    source: &DeployRepoSource,
+    revision: &str,
+    path: &str,
+) -> Result<Result<Vec<RenderedObject>, RenderError>, ReconcileError> {
+    let (source, revision, path) = (source.clone(), revision.to_string(), path.to_string());
+    let rendered = tokio::task::spawn_blocking(move || {
+        source.with_tree(&revision, |tree| render::render(tree, &path))
+    })
+    .await
+    .map_err(|_| ReconcileError::Task)??;
+    Ok(rendered)
+}
+
+/// Bring one app/environment to `revision` and return the status reached.
+pub async fn sync_target(
+    ctx: &SyncContext,
+    revision: &str,
+    target: &Target,
+) -> Result<TargetStatus, ReconcileError> {
+    let (app, env) = (target.app_name.as_str(), target.env.name.as_str());
+    let mut status = ctx
+        .store
+        .sync_status(app, env)
+        .await?
+        .unwrap_or_else(|| TargetStatus::new(app, env));
+    status.desired_revision = Some(revision.to_string());
+    let objects = match render_at(&ctx.source, revision, &target.env.path).await? {
+        Ok(objects) => objects,
+        Err(e) => {
+            status.state = SyncPhase::Refused;
+            status.last_error = Some(error_chain(&e));
+            ctx.metrics.failure(app, env, "render");
+            ctx.metrics.sync(app, env, status.state.as_str());
+            ctx.store.put_sync_status(status.clone()).await?;
+            return Ok(status);
+        }
+    };
+    let scoped = scope::check(&target.app, &target.env, objects);
+    status.refused = scoped.refused.iter().map(ToString::to_string).collect();
+    ctx.metrics
+        .refusals
+        .get_or_create(&SyncMetrics::target(app, env))
+        .inc_by(scoped.refused.len() as u64);
+    let desired = plan::desired(app, env, scoped.accepted);
+    match &ctx.cluster {
+        ClusterTarget::PlanOnly => plan_only(ctx, status, desired).await,
+        ClusterTarget::Kube(cluster) => {
+            apply_target(ctx, cluster, status, desired, revision, target).await
+        }
+    }
+}
+
+/// Without a cluster: record what would be applied and pruned.
+async fn plan_only(
+    ctx: &SyncContext,
+    mut status: TargetStatus,
+    desired: Vec<DesiredObject>,
+) -> Result<TargetStatus, ReconcileError> {
+    let inventory = ctx
+        .store
+        .sync_inventory(&status.app, &status.environment)
+        .await?;
+    let plan = plan::plan(desired, &inventory);
+    status.plan = Some(PlanSummary {
+        apply: plan.apply.iter().map(|d| d.object.to_string()).collect(),
+        prune: plan.prune.iter().map(|e| e.object.to_string()).collect(),
+        unchanged: plan.unchanged.len(),
+    });
+    status.state = SyncPhase::Planned;
+    status.last_error = None;
+    ctx.metrics
+        .sync(&status.app, &status.environment, status.state.as_str());
+    ctx.store.put_sync_status(status.clone()).await?;
+    Ok(status)
+}
+
+async fn apply_target(
+    ctx: &SyncContext,
+    cluster: &KubeCluster,
+    mut status: TargetStatus,
+    desired: Vec<DesiredObject>,
+    revision: &str,
+    target: &Target,
+) -> Result<TargetStatus, ReconcileError> {
+    let (app, env) = (target.app_name.as_str(), target.env.name.as_str());
+    let content = plan::set_hash(&desired);
+    if status.failed_hash.as_deref() == Some(content.as_str()) {
+        // The same content failed before: wait for the repo to change it.
+        ctx.store.put_sync_status(status.clone()).await?;
+        return Ok(status);
+    }
+    let workloads: Vec<ObjectRef> = desired
+        .iter()
+        .filter(|d| super::verify::WAITED_KINDS.contains(&d.object.kind.as_str()))
+        .map(|d| d.object.clone())
+        .collect();
+    let image = super::rollout::app_image(&target.app.image, &desired);
+    let changes = converge(ctx, cluster, app, env, desired, revision).await?;
+    status.drifted = changes.drifted;
+    status.plan = None;
+    let new_content = status.applied_hash.as_deref() != Some(content.as_str())
+        || status.state == SyncPhase::Progressing;
+    if new_content {
+        status.state = SyncPhase::Progressing;
+        status.applied_revision = Some(revision.to_string());
+        status.applied_hash = Some(content);
+        status.last_error = None;
+        ctx.store.put_sync_status(status.clone()).await?;
+        return super::rollout::conclude(ctx, cluster, status, target, &workloads, image).await;
+    }
+    status.state = settled_state(&status);
+    ctx.metrics.sync(app, env, status.state.as_str());
+    ctx.store.put_sync_status(status.clone()).await?;
+    Ok(status)
+}
+
+/// The state of an app/environment whose content did not change.
+fn settled_state(status: &TargetStatus) -> SyncPhase {
+    if !status.drifted.is_empty() {
+        SyncPhase::Drifted
+    } else if !status.refused.is_empty() {
+        SyncPhase::Refused
+    } else if status.verified_hash.is_some() && status.verified_hash == status.applied_hash {
+        SyncPhase::Verified
+    } else {
+        status.state
+    }
+}
+
+/// What converging changed.
+pub struct Changes {
+    /// Objects applied.
+    pub applied: usize,
+    /// Objects pruned.
+    pub pruned: usize,
+    /// Drifted objects put back, with the first field that differed.
+    pub drifted: Vec<String>,
+}
+
+/// Make the cluster hold `desired` for this app/environment: apply what is
+/// new, changed or drifted, prune what left git, and keep the inventory.
+pub async fn converge(
+    ctx: &SyncContext,
+    cluster: &KubeCluster,
+    app: &str,
+    env: &str,
+    desired: Vec<DesiredObject>,
+    revision: &str,
+) -> Result<Changes, ReconcileError> {
+    let inventory = ctx.store.sync_inventory(app, env).await?;
+    let plan = plan::plan(desired, &inventory);
+    let (drifted, refreshed, drift_notes) = find_drift(cluster, app, env, plan.unchanged).await?;
+    ctx.store
+        .update_sync_inventory(app, env, refreshed, Vec::new())
+        .await?;
+    let labels = SyncMetrics::target(app, env);
+    ctx.metrics
+        .drifts
+        .get_or_create(&labels)
+        .inc_by(drifted.len() as u64);
+    let mut to_apply = plan.apply;
+    to_apply.extend(drifted);
+    to_apply.sort_by_key(|d| plan::apply_rank(&d.object.kind));
+    let applied = apply_all(ctx, cluster, app, env, &to_apply, revision, &drift_notes).await?;
+    let pruned = prune_all(ctx, cluster, app, env, &plan.prune).await?;
+    Ok(Changes {
+        applied,
+        pruned,
+        drifted: drift_notes.into_values().collect(),
+    })
+}
+
+/// Read the live objects of unchanged entries (one LIST per kind and
+/// namespace) and sort them into drifted ones and ones whose
+/// resourceVersion merely moved on.
+async fn find_drift(
+    cluster: &KubeCluster,
+    app: &str,
+    env: &str,
+    unchanged: Vec<(DesiredObject, InventoryEntry)>,
+) -> Result<
+    (
+        Vec<DesiredObject>,
+        Vec<InventoryEntry>,
+        BTreeMap<String, String>,
+    ),
+    ReconcileError,
+> {
+    let mut groups: BTreeMap<
+        (String, String, Option<String>),
+        Vec<(DesiredObject, InventoryEntry)>,
+    > = BTreeMap::new();
+    for (d, e) in unchanged {
+        let key = (
+            d.object.api_version.clone(),
+            d.object.kind.clone(),
+            d.object.namespace.clone(),
+        );
+        groups.entry(key).or_default().push((d, e));
+    }
+    let (mut drifted, mut refreshed, mut notes) = (Vec::new(), Vec::new(), BTreeMap::new());
+    for ((api_version, kind, namespace), members) in groups {
+        let live: HashMap<String, Value> = cluster
+            .list_owned(&api_version, &kind, namespace.as_deref(), app, env)
+            .await?;
+        for (d, mut entry) in members {
+            let found = live.get(&d.object.name);
+            let version = found
+                .and_then(|l| l.pointer("/metadata/resourceVersion"))
+                .and_then(Value::as_str);
+            let difference = match found {
+                None => Some("missing or relabelled".to_string()),
+                Some(_) if version.is_some() && version == entry.resource_version.as_deref() => {
+                    None
+                }
+                Some(l) => plan::drift(&d.manifest, l),
+            };
+            match difference {
+                Some(field) => {
+                    notes.insert(d.object.key(), format!("{}: {field}", d.object));
+                    drifted.push(d);
+                }
+                None if version != entry.resource_version.as_deref() => {
+                    entry.resource_version = version.map(String::from);
+                    refreshed.push(entry);
+                }
+                None => {}
+            }
+        }
+    }
+    Ok((drifted, refreshed, notes))
+}
+
+async fn apply_all(
+    ctx: &SyncContext,
+    cluster: &KubeCluster,
+    app: &str,
+    env: &str,
+    objects: &[DesiredObject],
+    revision: &str,
+    drift_notes: &BTreeMap<String, String>,
+) -> Result<usize, ReconcileError> {
+    let mut applied = Vec::new();
+    let mut failure = None;
+    for d in objects {
+        match cluster.apply(d).await {
+            Ok(live) => {
+                let (reason, message) = match drift_notes.get(&d.object.key()) {
+                    Some(note) => (
+                        "DriftCorrected",
+                        format!("slipway put back {note} (revision {revision})"),
+                    ),
+                    None => (
+                        "Applied",
+                        format!("slipway applied revision {revision} from {}", d.source),
+                    ),
+                };
+                cluster
+                    .event(
+                        &live,
+                        reason,
+                        &message,
+                        drift_notes.contains_key(&d.object.key()),
+                    )
+                    .await;
+                applied.push(InventoryEntry {
+                    object: d.object.clone(),
+                    hash: d.hash.clone(),
+                    resource_version: live
+                        .pointer("/metadata/resourceVersion")
+                        .and_then(Value::as_str)
+                        .map(String::from),
+                });
+            }
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    let count = applied.len();
+    ctx.metrics
+        .applies
+        .get_or_create(&SyncMetrics::target(app, env))
+        .inc_by(count as u64);
+    // Record what was applied even when a later object failed, so it is pruned if it leaves git.
+    ctx.store
+        .update_sync_inventory(app, env, applied, Vec::new())
+        .await?;
+    match failure {
+        Some(e) => Err(e.into()),
+        None => Ok(count),
+    }
+}
+
+/// Delete objects that left git, only when the live object still carries
+/// this app/environment's ownership labels; forget them either way.
+async fn prune_all(
+    ctx: &SyncContext,
+    cluster: &KubeCluster,
+    app: &str,
+    env: &str,
+    entries: &[InventoryEntry],
+) -> Result<usize, ReconcileError> {
+    let mut forgotten = Vec::new();
+    let mut pruned = 0;
+    for entry in entries {
+        match cluster.get(&entry.object).await? {
+            Some(live) if plan::owned_by(&live, app, env) => {
+                cluster.delete(&entry.object).await?;
+                pruned += 1;
+            }
+            Some(_) => {
+                tracing::warn!(object = %entry.object, "not pruned: no longer labelled as slipway's")
+            }
+            None => {}
+        }
+        forgotten.push(entry.object.clone());
+    }
+    ctx.metrics
+        .prunes
+        .get_or_create(&SyncMetrics::target(app, env))
+        .inc_by(pruned as u64);
+    ctx.store
+        .update_sync_inventory(app, env, Vec::new(), forgotten)
+        .await?;
+    Ok(pruned)
+}
+
+/// An error and its causes on one line, for the status API.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
