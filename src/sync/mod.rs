@@ -8,6 +8,7 @@ pub mod reconcile;
 pub mod render;
 pub mod report;
 pub mod rollout;
+pub mod runner;
 pub mod scope;
 pub mod settings;
 pub mod source;
