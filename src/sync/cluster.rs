@@ -101,11 +101,14 @@ impl ClusterError {
     }
 }
 
+/// `(apiVersion, kind)`.
+type KindKey = (String, String);
+
 /// A cluster reached through a kube client, with discovery results cached.
 #[derive(Clone)]
 pub struct KubeCluster {
     client: kube::Client,
-    resources: Arc<RwLock<HashMap<(String, String), (ApiResource, bool)>>>,
+    resources: Arc<RwLock<HashMap<KindKey, (ApiResource, bool)>>>,
 }
 
 impl KubeCluster {

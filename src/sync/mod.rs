@@ -11,6 +11,8 @@ pub mod rollout;
 pub mod runner;
 pub mod scope;
 pub mod settings;
+pub mod setup;
 pub mod source;
+pub mod status;
 pub mod tree;
 pub mod verify;

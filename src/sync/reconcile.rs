@@ -211,6 +211,9 @@ fn settled_state(status: &TargetStatus) -> SyncPhase {
     }
 }
 
+/// `(apiVersion, kind, namespace)`: what one LIST reads.
+type GroupKey = (String, String, Option<String>);
+
 /// What converging changed.
 pub struct Changes {
     /// Objects applied.
@@ -270,10 +273,7 @@ async fn find_drift(
     ),
     ReconcileError,
 > {
-    let mut groups: BTreeMap<
-        (String, String, Option<String>),
-        Vec<(DesiredObject, InventoryEntry)>,
-    > = BTreeMap::new();
+    let mut groups: BTreeMap<GroupKey, Vec<(DesiredObject, InventoryEntry)>> = BTreeMap::new();
     for (d, e) in unchanged {
         let key = (
             d.object.api_version.clone(),

@@ -102,10 +102,17 @@ impl SyncLoop {
     /// Reconcile one target unless it is busy; when busy, remember to come back.
     async fn run_target(&self, revision: &str, target: &Target) -> TargetOutcome {
         let key = format!("{}/{}", target.app_name, target.env.name);
-        let guard = match self.locks.try_acquire(&target.app_name, &target.env.name).await {
+        let guard = match self
+            .locks
+            .try_acquire(&target.app_name, &target.env.name)
+            .await
+        {
             Ok(Some(guard)) => guard,
             Ok(None) => {
-                self.missed.lock().unwrap_or_else(|p| p.into_inner()).insert(key);
+                self.missed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(key);
                 return TargetOutcome::Busy;
             }
             Err(e) => {
@@ -119,13 +126,20 @@ impl SyncLoop {
         let outcome = match sync_target(&self.ctx, revision, target).await {
             Ok(status) => TargetOutcome::Synced(Box::new(status)),
             Err(e) => {
-                self.ctx.metrics.failure(&target.app_name, &target.env.name, e.kind());
+                self.ctx
+                    .metrics
+                    .failure(&target.app_name, &target.env.name, e.kind());
                 tracing::warn!(target = %key, error = %error_chain(&e), "sync will be retried");
                 TargetOutcome::Error(e)
             }
         };
         drop(guard);
-        if self.missed.lock().unwrap_or_else(|p| p.into_inner()).remove(&key) {
+        if self
+            .missed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&key)
+        {
             // A newer trigger arrived while this target was busy: run again.
             self.nudge.notify_one();
         }
@@ -143,13 +157,18 @@ impl SyncLoop {
                 (target.app_name, target.env.name, outcome)
             });
         }
-        let mut report = PassReport { revision, targets: Vec::new() };
+        let mut report = PassReport {
+            revision,
+            targets: Vec::new(),
+        };
         while let Some(done) = tasks.join_next().await {
             if let Ok(entry) = done {
                 report.targets.push(entry);
             }
         }
-        report.targets.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        report
+            .targets
+            .sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
         Ok(report)
     }
 

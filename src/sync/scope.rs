@@ -171,17 +171,20 @@ mod tests {
         }
     }
 
+    /// name, kinds, env namespace, kind, object namespace, namespace kept or refusal text.
+    type Case<'a> = (
+        &'a str,
+        Option<&'a [&'a str]>,
+        Option<&'a str>,
+        &'a str,
+        Option<&'a str>,
+        Result<Option<&'a str>, &'a str>,
+    );
+
     #[test]
     fn objects_are_accepted_placed_or_refused() {
         let with_ns: &[&str] = &["ConfigMap", "Namespace", "ClusterRole"];
-        let cases: &[(
-            &str,
-            Option<&[&str]>,
-            Option<&str>,
-            &str,
-            Option<&str>,
-            Result<Option<&str>, &str>,
-        )] = &[
+        let cases: &[Case] = &[
             (
                 "namespace filled in",
                 None,

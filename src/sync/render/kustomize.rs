@@ -146,10 +146,10 @@ fn apply_transformers(
     Ok(())
 }
 
-fn label_entries(
-    path: &str,
-    k: &Map<String, Value>,
-) -> Result<Vec<(Map<String, Value>, LabelTargets)>, RenderError> {
+/// Labels of one `labels` entry and where they go.
+type LabelEntry = (Map<String, Value>, LabelTargets);
+
+fn label_entries(path: &str, k: &Map<String, Value>) -> Result<Vec<LabelEntry>, RenderError> {
     let Some(list) = k.get("labels") else {
         return Ok(Vec::new());
     };

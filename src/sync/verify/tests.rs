@@ -67,7 +67,8 @@ fn stateful_sets_daemon_sets_and_jobs_have_their_own_rules() {
     };
     let ds = |status: Value| json!({"kind": "DaemonSet", "metadata": {"generation": 1}, "status": status});
     let job = |conditions: Value| json!({"kind": "Job", "status": {"conditions": conditions, "succeeded": 0}});
-    let cases: Vec<(&str, Value, fn(&Health) -> bool)> = vec![
+    type Check = fn(&Health) -> bool;
+    let cases: Vec<(&str, Value, Check)> = vec![
         (
             "sts ready",
             sts(
