@@ -174,3 +174,70 @@ async fn the_status_api_requires_the_bearer_token_when_configured() {
         StatusCode::OK
     );
 }
+
+fn github_push(secret: &str, event: &str) -> Request<Body> {
+    use hmac::{KeyInit, Mac};
+    let body = br#"{"ref":"refs/heads/main","after":"0123"}"#;
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    Request::post("/hooks/sync/push")
+        .header("x-github-event", event)
+        .header("x-hub-signature-256", signature)
+        .body(Body::from(body.to_vec()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_deploy_repos_push_webhook_nudges_only_when_genuine() {
+    let gitlab = |token: &str| {
+        Request::post("/hooks/sync/push")
+            .header("x-gitlab-event", "Push Hook")
+            .header("x-gitlab-token", token)
+            .body(Body::from("{}"))
+            .unwrap()
+    };
+    let cases = [
+        (
+            "github push",
+            github_push("push-secret", "push"),
+            StatusCode::ACCEPTED,
+            true,
+        ),
+        (
+            "github ping",
+            github_push("push-secret", "ping"),
+            StatusCode::OK,
+            false,
+        ),
+        (
+            "github wrong secret",
+            github_push("other", "push"),
+            StatusCode::UNAUTHORIZED,
+            false,
+        ),
+        (
+            "gitlab push",
+            gitlab("push-secret"),
+            StatusCode::ACCEPTED,
+            true,
+        ),
+        (
+            "gitlab wrong token",
+            gitlab("nope"),
+            StatusCode::UNAUTHORIZED,
+            false,
+        ),
+    ];
+    for (name, request, want, nudged) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let nudge = Arc::new(Notify::new());
+        let state = SyncHttpState::new(store, nudge.clone(), &[], 300, None)
+            .unwrap()
+            .with_push_secrets(vec![Secret::new("push-secret")]);
+        let response = routes(state).oneshot(request).await.unwrap();
+        assert_eq!(response.status(), want, "{name}");
+        assert_eq!(was_nudged(&nudge).await, nudged, "{name}");
+    }
+}

@@ -36,6 +36,10 @@ pub struct SyncSettings {
     /// Secrets accepted on sync's own `POST /hooks/sync` nudge.
     #[serde(default)]
     pub nudge_secrets: Vec<SecretSource>,
+    /// Secrets of the deploy repo's own GitHub (`X-Hub-Signature-256`) or
+    /// GitLab (`X-Gitlab-Token`) push webhook, on `POST /hooks/sync/push`.
+    #[serde(default)]
+    pub push_secrets: Vec<SecretSource>,
     /// Tolerance for nudge timestamps, in seconds.
     #[serde(default = "default_nudge_tolerance")]
     pub nudge_tolerance_seconds: u64,
@@ -76,6 +80,7 @@ impl Default for SyncSettings {
             report_url: None,
             report_secret: None,
             nudge_secrets: Vec::new(),
+            push_secrets: Vec::new(),
             nudge_tolerance_seconds: DEFAULT_NUDGE_TOLERANCE_SECS,
             plan_only: false,
             max_parallel: DEFAULT_MAX_PARALLEL,

@@ -111,7 +111,8 @@ pub async fn sync_role(
         &secret::load_all(&settings.nudge_secrets)?,
         settings.nudge_tolerance_seconds,
         bearer,
-    )?;
+    )?
+    .with_push_secrets(secret::load_all(&settings.push_secrets)?);
     Ok(SyncRole { sync_loop, http })
 }
 

@@ -24,6 +24,10 @@ use crate::store::{Store, StoreError};
 /// Largest nudge body accepted; a nudge carries little.
 pub const MAX_NUDGE_BYTES: usize = 64 * 1024;
 
+/// Largest push webhook body accepted (GitHub sends up to 25 MiB; a push
+/// to a deploy repo is far smaller).
+pub const MAX_PUSH_BYTES: usize = 5 * 1024 * 1024;
+
 /// Shared state of the routes; cheap to clone.
 #[derive(Clone)]
 pub struct SyncHttpState {
@@ -32,6 +36,7 @@ pub struct SyncHttpState {
     nudge_keys: Arc<Vec<Vec<u8>>>,
     tolerance_seconds: i64,
     bearer_token: Option<Arc<Secret>>,
+    push_secrets: Arc<Vec<Secret>>,
 }
 
 impl std::fmt::Debug for SyncHttpState {
@@ -73,7 +78,15 @@ impl SyncHttpState {
             nudge_keys: Arc::new(nudge_keys),
             tolerance_seconds: i64::try_from(tolerance_seconds).unwrap_or(i64::MAX),
             bearer_token: bearer_token.map(Arc::new),
+            push_secrets: Arc::default(),
         })
+    }
+
+    /// Also accept the deploy repo's GitHub or GitLab push webhook, signed
+    /// with one of `secrets`.
+    pub fn with_push_secrets(mut self, secrets: Vec<Secret>) -> Self {
+        self.push_secrets = Arc::new(secrets);
+        self
     }
 }
 
@@ -85,6 +98,10 @@ pub fn routes(state: SyncHttpState) -> Router {
         .route(
             "/hooks/sync",
             post(nudge).layer(DefaultBodyLimit::max(MAX_NUDGE_BYTES)),
+        )
+        .route(
+            "/hooks/sync/push",
+            post(push).layer(DefaultBodyLimit::max(MAX_PUSH_BYTES)),
         )
         .with_state(state)
 }
@@ -235,6 +252,60 @@ pub fn verify_standard(
             .iter()
             .any(|g| bool::from(g.as_slice().ct_eq(&expected)))
         {
+            return Ok(());
+        }
+    }
+    Err(HttpError::BadSignature)
+}
+
+/// The deploy repo's own push webhook: GitHub (`X-Hub-Signature-256`, HMAC
+/// of the body) or GitLab (`X-Gitlab-Token`). A push nudges the loop; pings
+/// and other events are acknowledged and ignored.
+async fn push(
+    State(state): State<SyncHttpState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, HttpError> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let event = if let Some(signature) = header("x-hub-signature-256") {
+        verify_github(&state.push_secrets, signature, &body)?;
+        header("x-github-event")
+    } else if let Some(token) = header("x-gitlab-token") {
+        let known = state
+            .push_secrets
+            .iter()
+            .any(|s| bool::from(s.expose().as_bytes().ct_eq(token.as_bytes())));
+        if !known {
+            return Err(HttpError::BadSignature);
+        }
+        header("x-gitlab-event")
+    } else {
+        return Err(HttpError::MissingHeaders);
+    };
+    match event {
+        Some("push" | "Push Hook") => {
+            state.nudge.notify_one();
+            Ok(StatusCode::ACCEPTED)
+        }
+        _ => Ok(StatusCode::OK),
+    }
+}
+
+/// Verify GitHub's `sha256=<hex>` signature against any secret.
+pub fn verify_github(secrets: &[Secret], signature: &str, body: &[u8]) -> Result<(), HttpError> {
+    use hmac::{KeyInit, Mac};
+    let given = signature
+        .strip_prefix("sha256=")
+        .and_then(|h| hex::decode(h).ok())
+        .ok_or(HttpError::BadSignature)?;
+    for secret in secrets {
+        let Ok(mut mac) =
+            <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret.expose().as_bytes())
+        else {
+            continue;
+        };
+        mac.update(body);
+        if mac.verify_slice(&given).is_ok() {
             return Ok(());
         }
     }
