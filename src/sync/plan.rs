@@ -220,7 +220,8 @@ fn first_difference(desired: &Value, live: &Value, path: &mut String, depth: usi
         (Value::Object(d), Value::Object(l)) => {
             for (k, dv) in d {
                 // The API server turns `stringData` into `data`; it never reads back.
-                if depth == 0 && k == "stringData" {
+                // List items carry no apiVersion or kind; both are the object's identity anyway.
+                if depth == 0 && matches!(k.as_str(), "stringData" | "apiVersion" | "kind") {
                     continue;
                 }
                 let len = path.len();

@@ -170,3 +170,66 @@ pub fn config_map(name: &str, value: &str) -> String {
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  key: \"{value}\"\n"
     )
 }
+
+/// Reports received by a stand-in for `receive`, checked against the secret.
+#[derive(Clone, Default)]
+pub struct ReportInbox {
+    pub reports: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+}
+
+/// The Standard Webhooks secret reports are signed with in tests.
+pub const REPORT_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+impl ReportInbox {
+    /// Serve on 127.0.0.1; reports with a bad signature are answered 401 and not kept.
+    pub async fn start() -> (Self, String) {
+        use axum::routing::post;
+        let inbox = ReportInbox::default();
+        let kept = inbox.clone();
+        let app = axum::Router::new().route(
+            "/hooks/sync",
+            post(move |headers: http::HeaderMap, body: axum::body::Bytes| {
+                let kept = kept.clone();
+                async move {
+                    let verifier = standardwebhooks::Webhook::new(REPORT_SECRET).unwrap();
+                    if verifier.verify(&body, &headers).is_err() {
+                        return http::StatusCode::UNAUTHORIZED;
+                    }
+                    kept.reports
+                        .lock()
+                        .unwrap()
+                        .push(serde_json::from_slice(&body).unwrap());
+                    http::StatusCode::ACCEPTED
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hooks/sync", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        (inbox, url)
+    }
+
+    pub fn verdicts(&self) -> Vec<String> {
+        self.reports
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| r["verdict"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    pub fn last(&self) -> serde_json::Value {
+        self.reports
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+pub fn reporter(url: &str) -> Reporter {
+    Reporter::new(url, &slipway::secret::Secret::new(REPORT_SECRET)).unwrap()
+}
