@@ -1,0 +1,504 @@
+//! The write verbs (create, update, patch, apply, delete) on one transaction:
+//! what the API server checks, fills in and bumps on each.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use super::errors::{ApiError, qualified};
+use super::managed::{self, Writer};
+use super::merge::{json_merge_patch, strategic_merge_patch};
+use super::meta;
+use super::resources::{self, ResourceType};
+use super::store::Transaction;
+
+/// Where a write goes and on whose behalf.
+#[derive(Debug, Clone)]
+pub struct WriteTarget {
+    /// The resource type.
+    pub resource: &'static ResourceType,
+    /// Namespace, empty when cluster-scoped.
+    pub namespace: String,
+    /// `status` or empty.
+    pub subresource: String,
+    /// Field manager.
+    pub manager: String,
+    /// `dryRun=All`: compute and answer, store nothing.
+    pub dry_run: bool,
+}
+
+/// A non-apply patch dialect.
+#[derive(Debug, Clone, Copy)]
+pub enum PatchKind {
+    /// `application/merge-patch+json`.
+    Merge,
+    /// `application/strategic-merge-patch+json`.
+    Strategic,
+}
+
+impl WriteTarget {
+    fn writer<'a>(&'a self, api_version: &'a str, now: &'a str) -> Writer<'a> {
+        Writer {
+            manager: &self.manager,
+            subresource: &self.subresource,
+            api_version,
+            now,
+        }
+    }
+
+    fn on_status(&self) -> bool {
+        self.subresource == "status"
+    }
+}
+
+fn name_of(object: &Value) -> Option<&str> {
+    object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+}
+
+fn check_type(resource: &ResourceType, object: &Value) -> Result<(), ApiError> {
+    let api_version = object
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let kind = object
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if api_version != resource.api_version() || kind != resource.kind {
+        return Err(ApiError::BadRequest(format!(
+            "the API version in the data ({api_version}) does not match the expected API version ({})",
+            resource.api_version()
+        )));
+    }
+    Ok(())
+}
+
+fn check_namespace(
+    txn: &Transaction,
+    target: &WriteTarget,
+    object: &mut Value,
+) -> Result<(), ApiError> {
+    if !target.resource.namespaced {
+        if let Some(Value::Object(metadata)) = object.get_mut("metadata") {
+            metadata.remove("namespace");
+        }
+        return Ok(());
+    }
+    match object
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+    {
+        Some(ns) if !ns.is_empty() && ns != target.namespace => {
+            return Err(ApiError::BadRequest(
+                "the namespace of the provided object does not match the namespace sent on the request".into(),
+            ));
+        }
+        _ => object["metadata"]["namespace"] = Value::String(target.namespace.clone()),
+    }
+    if txn
+        .get(resources::namespaces(), "", &target.namespace)
+        .is_none()
+    {
+        return Err(ApiError::namespace_not_found(&target.namespace));
+    }
+    Ok(())
+}
+
+/// Fills in what the server sets on a new object.
+fn prepare_new(resource: &ResourceType, object: &mut Value, now: &str) {
+    let metadata = &mut object["metadata"];
+    metadata["uid"] = Value::String(meta::new_uid());
+    metadata["creationTimestamp"] = Value::String(now.to_string());
+    if resource.has_generation {
+        metadata["generation"] = json!(1);
+    }
+    if resource.kind == "Namespace" {
+        let name = metadata["name"].clone();
+        metadata["labels"]["kubernetes.io/metadata.name"] = name;
+        object["spec"]["finalizers"] = json!(["kubernetes"]);
+        object["status"] = json!({"phase": "Active"});
+    }
+}
+
+/// The part whose change bumps `metadata.generation`.
+fn generation_part(object: &Value) -> Value {
+    let mut part = object.clone();
+    if let Value::Object(map) = &mut part {
+        for field in ["metadata", "status", "apiVersion", "kind"] {
+            map.remove(field);
+        }
+    }
+    part
+}
+
+/// Carries server-set metadata over from `old` and bumps the generation
+/// when anything but metadata and status changed.
+fn carry_metadata(resource: &ResourceType, old: &Value, new: &mut Value) {
+    for field in [
+        "uid",
+        "creationTimestamp",
+        "generation",
+        "resourceVersion",
+        "deletionTimestamp",
+    ] {
+        match old["metadata"].get(field) {
+            Some(value) => new["metadata"][field] = value.clone(),
+            None => {
+                if let Some(Value::Object(metadata)) = new.get_mut("metadata") {
+                    metadata.remove(field);
+                }
+            }
+        }
+    }
+    if resource.has_generation && generation_part(old) != generation_part(new) {
+        let generation = old
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        new["metadata"]["generation"] = json!(generation + 1);
+    }
+}
+
+/// Takes the body for the endpoint: status only through `/status`, never through the main one.
+fn endpoint_view(target: &WriteTarget, old: &Value, mut body: Value) -> Value {
+    if !target.resource.has_status {
+        return body;
+    }
+    if target.on_status() {
+        let mut view = old.clone();
+        view["status"] = body.get("status").cloned().unwrap_or_else(|| json!({}));
+        return view;
+    }
+    match old.get("status") {
+        Some(status) => body["status"] = status.clone(),
+        None => {
+            if let Some(map) = body.as_object_mut() {
+                map.remove("status");
+            }
+        }
+    }
+    body
+}
+
+/// Stores `new` unless nothing changed; answers with what is stored.
+fn commit(
+    txn: &mut Transaction,
+    target: &WriteTarget,
+    name: &str,
+    old: Option<&Value>,
+    new: Value,
+) -> Arc<Value> {
+    if old == Some(&new) || target.dry_run {
+        return Arc::new(new);
+    }
+    txn.put(target.resource, &target.namespace, name, new)
+}
+
+/// POST: create a new object.
+pub fn create(
+    txn: &mut Transaction,
+    target: &WriteTarget,
+    mut object: Value,
+) -> Result<Arc<Value>, ApiError> {
+    check_type(target.resource, &object)?;
+    if name_of(&object).is_none() {
+        let Some(prefix) = object
+            .pointer("/metadata/generateName")
+            .and_then(Value::as_str)
+        else {
+            return Err(ApiError::Invalid {
+                kind: kind_with_group(target.resource),
+                name: String::new(),
+                detail: "metadata.name: Required value: name or generateName is required".into(),
+            });
+        };
+        object["metadata"]["name"] = Value::String(format!("{prefix}{}", meta::random_suffix()));
+    }
+    check_namespace(txn, target, &mut object)?;
+    let name = name_of(&object).unwrap_or_default().to_string();
+    if txn.get(target.resource, &target.namespace, &name).is_some() {
+        return Err(ApiError::AlreadyExists {
+            resource: qualified(target.resource),
+            name,
+        });
+    }
+    if target.resource.has_status
+        && let Some(map) = object.as_object_mut()
+    {
+        map.remove("status");
+    }
+    let now = meta::now();
+    for field in ["managedFields", "resourceVersion", "uid", "generation"] {
+        if let Some(Value::Object(metadata)) = object.get_mut("metadata") {
+            metadata.remove(field);
+        }
+    }
+    prepare_new(target.resource, &mut object, &now);
+    let api_version = target.resource.api_version();
+    managed::record_update(None, &mut object, &target.writer(&api_version, &now));
+    Ok(commit(txn, target, &name, None, object))
+}
+
+fn existing(txn: &Transaction, target: &WriteTarget, name: &str) -> Result<Arc<Value>, ApiError> {
+    txn.get(target.resource, &target.namespace, name)
+        .ok_or_else(|| ApiError::not_found(target.resource, name))
+}
+
+fn check_precondition(
+    target: &WriteTarget,
+    old: &Value,
+    body: &Value,
+    name: &str,
+) -> Result<(), ApiError> {
+    let wanted = body
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str);
+    let current = old
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str);
+    match wanted {
+        Some(version) if Some(version) != current => Err(ApiError::StaleResourceVersion {
+            resource: qualified(target.resource),
+            name: name.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Finishes an update-style write of `body` over `old`.
+fn write_over(
+    txn: &mut Transaction,
+    target: &WriteTarget,
+    name: &str,
+    old: &Value,
+    body: Value,
+) -> Arc<Value> {
+    let mut new = endpoint_view(target, old, body);
+    if target.resource.namespaced {
+        new["metadata"]["namespace"] = Value::String(target.namespace.clone());
+    }
+    new["metadata"]["name"] = Value::String(name.to_string());
+    if let Some(managed_fields) = old.pointer("/metadata/managedFields") {
+        new["metadata"]["managedFields"] = managed_fields.clone();
+    }
+    carry_metadata(target.resource, old, &mut new);
+    let now = meta::now();
+    let api_version = target.resource.api_version();
+    managed::record_update(Some(old), &mut new, &target.writer(&api_version, &now));
+    let stored = commit(txn, target, name, Some(old), new);
+    finish_deletion_if_released(txn, target, name, &stored).unwrap_or(stored)
+}
+
+/// PUT: replace an object.
+pub fn update(
+    txn: &mut Transaction,
+    target: &WriteTarget,
+    name: &str,
+    body: Value,
+) -> Result<Arc<Value>, ApiError> {
+    check_type(target.resource, &body)?;
+    if name_of(&body) != Some(name) {
+        return Err(ApiError::BadRequest(
+            "the name of the object does not match the name on the URL".into(),
+        ));
+    }
+    let old = existing(txn, target, name)?;
+    check_precondition(target, &old, &body, name)?;
+    Ok(write_over(txn, target, name, &old, body))
+}
+
+/// PATCH with a merge or strategic merge patch.
+pub fn patch(
+    txn: &mut Transaction,
+    target: &WriteTarget,
+    name: &str,
+    kind: PatchKind,
+    patch: &Value,
+) -> Result<Arc<Value>, ApiError> {
+    let old = existing(txn, target, name)?;
+    check_precondition(target, &old, patch, name)?;
+    let body = match kind {
+        PatchKind::Merge => json_merge_patch(&old, patch),
+        PatchKind::Strategic => strategic_merge_patch(&old, patch),
+    };
+    Ok(write_over(txn, target, name, &old, body))
+}
+
+/// PATCH with `application/apply-patch+yaml`: server-side apply, creating
+/// the object when it is absent.
+pub fn apply(
+    txn: &mut Transaction,
+    target: &WriteTarget,
+    name: &str,
+    mut config: Value,
+    force: bool,
+) -> Result<Arc<Value>, ApiError> {
+    check_type(target.resource, &config)?;
+    if name_of(&config) != Some(name) {
+        return Err(ApiError::BadRequest(
+            "the name of the object does not match the name on the URL".into(),
+        ));
+    }
+    let old = txn.get(target.resource, &target.namespace, name);
+    if let Some(old) = &old {
+        check_precondition(target, old, &config, name)?;
+    }
+    if let Some(Value::Object(metadata)) = config.get_mut("metadata") {
+        for field in [
+            "managedFields",
+            "resourceVersion",
+            "uid",
+            "generation",
+            "creationTimestamp",
+        ] {
+            metadata.remove(field);
+        }
+    }
+    if target.resource.has_status
+        && let Some(map) = config.as_object_mut()
+    {
+        if target.on_status() {
+            map.retain(|field, _| {
+                matches!(
+                    field.as_str(),
+                    "apiVersion" | "kind" | "metadata" | "status"
+                )
+            });
+        } else {
+            map.remove("status");
+        }
+    }
+    let now = meta::now();
+    let live = match &old {
+        Some(old) => (**old).clone(),
+        None => {
+            let mut skeleton = json!({"apiVersion": target.resource.api_version(), "kind": target.resource.kind, "metadata": {"name": name}});
+            check_namespace(txn, target, &mut skeleton)?;
+            prepare_new(target.resource, &mut skeleton, &now);
+            skeleton
+        }
+    };
+    if target.resource.namespaced {
+        config["metadata"]["namespace"] = Value::String(target.namespace.clone());
+    }
+    let api_version = target.resource.api_version();
+    let mut new = managed::apply(&live, &config, &target.writer(&api_version, &now), force)
+        .map_err(ApiError::ApplyConflict)?;
+    if let Some(old) = &old {
+        carry_metadata(target.resource, old, &mut new);
+    }
+    let stored = commit(txn, target, name, old.as_deref(), new);
+    Ok(finish_deletion_if_released(txn, target, name, &stored).unwrap_or(stored))
+}
+
+/// DELETE: removes the object, or marks it when finalizers hold it; owned
+/// objects and a namespace's contents go with it.
+pub fn delete(txn: &mut Transaction, target: &WriteTarget, name: &str) -> Result<Value, ApiError> {
+    let old = existing(txn, target, name)?;
+    let finalizers = old
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|f| !f.is_empty());
+    let uid = old.pointer("/metadata/uid").cloned().unwrap_or(Value::Null);
+    if target.dry_run {
+        return Ok(success_status(target.resource, name, &uid));
+    }
+    if finalizers && target.resource.kind != "Namespace" {
+        if old.pointer("/metadata/deletionTimestamp").is_none() {
+            let mut marked = (*old).clone();
+            marked["metadata"]["deletionTimestamp"] = Value::String(meta::now());
+            marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+            return Ok((*txn.put(target.resource, &target.namespace, name, marked)).clone());
+        }
+        return Ok((*old).clone());
+    }
+    let removed = remove_cascading(txn, target.resource, &target.namespace, name);
+    if target.resource.kind == "Namespace" {
+        let mut answer = removed.map(|o| (*o).clone()).unwrap_or_default();
+        answer["status"]["phase"] = Value::String("Terminating".into());
+        return Ok(answer);
+    }
+    Ok(success_status(target.resource, name, &uid))
+}
+
+/// Removes an object, everything it owns, and for a namespace its contents.
+pub fn remove_cascading(
+    txn: &mut Transaction,
+    resource: &'static ResourceType,
+    namespace: &str,
+    name: &str,
+) -> Option<Arc<Value>> {
+    let removed = txn.remove(resource, namespace, name)?;
+    let uid = removed.pointer("/metadata/uid").cloned();
+    let is_namespace = resource.kind == "Namespace";
+    let dependents: Vec<(&'static ResourceType, String, String)> = txn
+        .all()
+        .into_iter()
+        .filter(|(_, object)| {
+            let in_namespace = is_namespace
+                && object
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    == Some(name);
+            let owned = object
+                .pointer("/metadata/ownerReferences")
+                .and_then(Value::as_array)
+                .is_some_and(|owners| owners.iter().any(|o| o.get("uid") == uid.as_ref()));
+            in_namespace || owned
+        })
+        .map(|(r, object)| {
+            let text = |p: &str| {
+                object
+                    .pointer(p)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            (r, text("/metadata/namespace"), text("/metadata/name"))
+        })
+        .collect();
+    for (dependent, ns, dependent_name) in dependents {
+        remove_cascading(txn, dependent, &ns, &dependent_name);
+    }
+    Some(removed)
+}
+
+/// A marked object whose last finalizer is gone is removed for good.
+fn finish_deletion_if_released(
+    txn: &mut Transaction,
+    target: &WriteTarget,
+    name: &str,
+    stored: &Value,
+) -> Option<Arc<Value>> {
+    let marked = stored.pointer("/metadata/deletionTimestamp").is_some();
+    let held = stored
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|f| !f.is_empty());
+    if !marked || held || target.dry_run {
+        return None;
+    }
+    remove_cascading(txn, target.resource, &target.namespace, name)
+}
+
+fn success_status(resource: &ResourceType, name: &str, uid: &Value) -> Value {
+    let mut details = Map::new();
+    details.insert("name".into(), Value::String(name.to_string()));
+    if !resource.group.is_empty() {
+        details.insert("group".into(), Value::String(resource.group.to_string()));
+    }
+    details.insert("kind".into(), Value::String(resource.plural.to_string()));
+    details.insert("uid".into(), uid.clone());
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details})
+}
+
+fn kind_with_group(resource: &ResourceType) -> String {
+    if resource.group.is_empty() {
+        resource.kind.to_string()
+    } else {
+        format!("{}.{}", resource.kind, resource.group)
+    }
+}
