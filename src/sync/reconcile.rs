@@ -179,7 +179,26 @@ async fn apply_target(
         .map(|d| d.object.clone())
         .collect();
     let image = super::rollout::app_image(&target.app.image, &desired);
-    let changes = converge(ctx, cluster, app, env, desired, revision).await?;
+    let changes = match converge(ctx, cluster, app, env, desired, revision).await {
+        Ok(changes) => changes,
+        Err(ReconcileError::Cluster(e)) if !e.is_retryable() => {
+            // The API server rejects this content: a stall, handled as a failed rollout.
+            status.state = SyncPhase::Progressing;
+            status.applied_revision = Some(revision.to_string());
+            status.applied_hash = Some(content);
+            let verdict = super::rollout::Verdict::Failed(error_chain(&e));
+            let started = std::time::Instant::now();
+            return super::rollout::record_verdict(
+                ctx, cluster, status, target, verdict, started, image,
+            )
+            .await;
+        }
+        Err(e) => {
+            status.last_error = Some(error_chain(&e));
+            ctx.store.put_sync_status(status).await?;
+            return Err(e);
+        }
+    };
     status.drifted = changes.drifted;
     status.plan = None;
     let new_content = status.applied_hash.as_deref() != Some(content.as_str())

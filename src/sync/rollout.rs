@@ -30,16 +30,29 @@ pub enum Verdict {
 pub async fn conclude(
     ctx: &SyncContext,
     cluster: &KubeCluster,
-    mut status: TargetStatus,
+    status: TargetStatus,
     target: &Target,
     workloads: &[ObjectRef],
     image: Option<ImageRef>,
 ) -> Result<TargetStatus, ReconcileError> {
-    let (app, env) = (target.app_name.clone(), target.env.name.clone());
-    let revision = status.applied_revision.clone().unwrap_or_default();
     let started = Instant::now();
     let timeout = Duration::from_secs(target.env.rollout_timeout_seconds);
     let verdict = wait_for_rollout(cluster, workloads, timeout, ctx.rollout_poll).await?;
+    record_verdict(ctx, cluster, status, target, verdict, started, image).await
+}
+
+/// Record a verdict reached at `started` + now, report it, and roll back a failure.
+pub async fn record_verdict(
+    ctx: &SyncContext,
+    cluster: &KubeCluster,
+    mut status: TargetStatus,
+    target: &Target,
+    verdict: Verdict,
+    started: Instant,
+    image: Option<ImageRef>,
+) -> Result<TargetStatus, ReconcileError> {
+    let (app, env) = (target.app_name.clone(), target.env.name.clone());
+    let revision = status.applied_revision.clone().unwrap_or_default();
     let label = match verdict {
         Verdict::Verified => "verified",
         Verdict::Failed(_) => "failed",
