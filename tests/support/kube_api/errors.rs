@@ -159,7 +159,7 @@ impl ApiError {
                 let causes: Vec<Value> = conflicts
                     .iter()
                     .map(|c| {
-                        json!({"type": "FieldManagerConflict", "message": format!("conflict with {}", c.manager), "field": c.field()})
+                        json!({"reason": "FieldManagerConflict", "message": format!("conflict with {}", c.manager), "field": c.field()})
                     })
                     .collect();
                 Some(json!({"causes": causes}))

@@ -317,7 +317,3 @@ impl fmt::Display for DisplayPath<'_> {
         Ok(())
     }
 }
-
-#[cfg(test)]
-#[path = "fieldset_tests.rs"]
-mod tests;

@@ -294,7 +294,3 @@ fn finish_entries(object: &mut Value, mut entries: Vec<ManagedEntry>) {
     }
     write_entries(object, &entries);
 }
-
-#[cfg(test)]
-#[path = "managed_tests.rs"]
-mod tests;

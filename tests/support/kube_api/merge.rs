@@ -269,7 +269,3 @@ fn strategic_field(field: &str, target: &Value, patch: &Value) -> Value {
         _ => patch.clone(),
     }
 }
-
-#[cfg(test)]
-#[path = "merge_tests.rs"]
-mod tests;

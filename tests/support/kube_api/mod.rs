@@ -22,20 +22,20 @@
 // Each test binary uses a different part of the server.
 #![allow(dead_code, unused_imports)]
 
-mod discovery;
-mod errors;
-mod fieldset;
-mod managed;
-mod merge;
-mod meta;
-mod reads;
-mod resources;
-mod rollout;
+pub(crate) mod discovery;
+pub(crate) mod errors;
+pub(crate) mod fieldset;
+pub(crate) mod managed;
+pub(crate) mod merge;
+pub(crate) mod meta;
+pub(crate) mod reads;
+pub(crate) mod resources;
+pub(crate) mod rollout;
 mod routes;
-mod selectors;
-mod stats;
-mod store;
-mod writes;
+pub(crate) mod selectors;
+pub(crate) mod stats;
+pub(crate) mod store;
+pub(crate) mod writes;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -136,7 +136,3 @@ impl ObjectFilter {
             })
     }
 }
-
-#[cfg(test)]
-#[path = "selectors_tests.rs"]
-mod tests;

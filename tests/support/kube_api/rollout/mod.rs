@@ -6,8 +6,8 @@
 //! and name; the global override; an image tag (any container or init
 //! container) containing `crash`, then `fail`, then `hang`; otherwise success.
 
-mod plan;
-mod status;
+pub(crate) mod plan;
+pub(crate) mod status;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -380,7 +380,3 @@ fn write_plan(
         txn.put(resource, &namespace, &name, updated);
     }
 }
-
-#[cfg(test)]
-#[path = "tests.rs"]
-mod tests;

@@ -1,0 +1,95 @@
+use serde_json::{Value, json};
+
+use crate::kube_api::resources;
+use crate::kube_api::store::Store;
+use crate::kube_api::writes::{self, WriteTarget};
+
+fn target(kind: &str, api_version: &str, subresource: &str) -> WriteTarget {
+    WriteTarget {
+        resource: resources::by_kind(api_version, kind).unwrap_or_else(resources::namespaces),
+        namespace: "default".into(),
+        subresource: subresource.into(),
+        manager: "test".into(),
+        dry_run: false,
+    }
+}
+
+fn store_with_default_namespace() -> Store {
+    let store = Store::new(100);
+    store
+        .transaction(|txn| {
+            let namespace =
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}});
+            let ns_target = WriteTarget {
+                namespace: String::new(),
+                ..target("Namespace", "v1", "")
+            };
+            writes::create(txn, &ns_target, namespace).map(|_| ())
+        })
+        .unwrap_or_default();
+    store
+}
+
+fn deployment(image: &str, labels: Value) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "labels": labels},
+           "spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}})
+}
+
+#[test]
+fn generation_moves_with_spec_changes_only() {
+    let store = store_with_default_namespace();
+    let main = target("Deployment", "apps/v1", "");
+    let status = target("Deployment", "apps/v1", "status");
+    let rows: &[(&str, &WriteTarget, Value, i64)] = &[
+        (
+            "create starts at one",
+            &main,
+            deployment("web:1", json!({})),
+            1,
+        ),
+        (
+            "label change keeps it",
+            &main,
+            deployment("web:1", json!({"a": "b"})),
+            1,
+        ),
+        (
+            "image change bumps it",
+            &main,
+            deployment("web:2", json!({"a": "b"})),
+            2,
+        ),
+        (
+            "status write keeps it",
+            &status,
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "status": {"replicas": 1}}),
+            2,
+        ),
+        (
+            "same spec again keeps it",
+            &main,
+            deployment("web:2", json!({"a": "b"})),
+            2,
+        ),
+    ];
+    for (case, write, body, expected) in rows {
+        let stored = store.transaction(|txn| writes::apply(txn, write, "web", body.clone(), true));
+        let generation = stored
+            .ok()
+            .and_then(|o| o.pointer("/metadata/generation").and_then(Value::as_i64));
+        assert_eq!(generation, Some(*expected), "{case}");
+    }
+}
+
+#[test]
+fn writes_into_a_missing_namespace_are_not_found() {
+    let store = store_with_default_namespace();
+    let elsewhere = WriteTarget {
+        namespace: "nowhere".into(),
+        ..target("ConfigMap", "v1", "")
+    };
+    let map = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
+    let result = store.transaction(|txn| writes::apply(txn, &elsewhere, "c", map, false));
+    let message = result.err().map(|e| e.to_string()).unwrap_or_default();
+    assert_eq!(message, "namespaces \"nowhere\" not found");
+}
