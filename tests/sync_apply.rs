@@ -76,6 +76,13 @@ async fn a_first_sync_applies_everything_labelled_and_reports_it_verified() {
             .get_object("v1", "Namespace", None, "web-dev")
             .is_some()
     );
+    let events = server.list_objects("v1", "Event", Some("web-dev"));
+    assert!(
+        events.iter().any(|e| e["reason"] == "Applied"
+            && e["involvedObject"]["name"] == "web"
+            && e["involvedObject"]["kind"] == "Deployment"),
+        "an Event on the changed object: {events:?}"
+    );
     assert_eq!(inbox.verdicts(), ["verified"]);
     assert_eq!(inbox.last()["image"]["tag"], "1.0.0");
     assert_eq!(inbox.last()["revision"], repo.head());
@@ -246,4 +253,69 @@ subjects: [{ kind: ServiceAccount, name: default, namespace: web-dev }]
         "the rest rolled out"
     );
     assert_eq!(inbox.verdicts(), ["verified"]);
+}
+
+#[tokio::test]
+async fn a_manifest_the_api_server_rejects_fails_once_instead_of_retrying_forever() {
+    let repo = DeployRepo::new(&[
+        ("slipway.yaml", SLIPWAY_YAML),
+        (
+            "envs/dev/web.yaml",
+            &deployment("web", "ghcr.io/acme/web:1.0.0"),
+        ),
+    ]);
+    let (server, h, inbox) = started(&repo).await;
+    h.sync.sync_once().await.unwrap();
+    let status = h.store.sync_status("web", "dev").await.unwrap().unwrap();
+    assert_eq!(
+        status.state,
+        SyncPhase::Failed,
+        "namespace web-dev does not exist"
+    );
+    assert!(
+        status
+            .last_error
+            .unwrap()
+            .contains("apply Deployment web-dev/web")
+    );
+    assert_eq!(inbox.verdicts(), ["failed"]);
+    server.reset_stats();
+    h.sync.sync_once().await.unwrap();
+    assert_eq!(
+        server.stats().writes(),
+        0,
+        "not retried until the repo changes"
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_syncs_applies_and_prunes_in_the_callers_registry() {
+    let repo = web_repo();
+    let server = KubeApiServer::start().await.unwrap();
+    let mut registry = prometheus_client::registry::Registry::default();
+    let mut h = Harness::new(
+        &repo,
+        ClusterTarget::Kube(KubeCluster::new(server.client().unwrap())),
+        None,
+    );
+    h.ctx.metrics = slipway::sync::metrics::SyncMetrics::register(&mut registry);
+    let sync = slipway::sync::runner::SyncLoop::new(
+        h.ctx.clone(),
+        Default::default(),
+        std::time::Duration::from_secs(3600),
+        2,
+    );
+    sync.sync_once().await.unwrap();
+    repo.commit(&[("envs/dev/extra.yaml", "")], "drop extra");
+    sync.sync_once().await.unwrap();
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    for line in [
+        r#"slipway_sync_applies_total{app="web",environment="dev"} 4"#,
+        r#"slipway_sync_prunes_total{app="web",environment="dev"} 1"#,
+        r#"slipway_sync_syncs_total{app="web",environment="dev",outcome="verified"} 2"#,
+        r#"slipway_sync_rollout_duration_seconds_count{verdict="verified"} 2"#,
+    ] {
+        assert!(text.contains(line), "{line} in\n{text}");
+    }
 }
