@@ -22,6 +22,7 @@
 // Each test binary uses a different part of the server.
 #![allow(dead_code, unused_imports)]
 
+pub(crate) mod deletes;
 pub(crate) mod discovery;
 pub(crate) mod errors;
 pub(crate) mod fieldset;
@@ -35,6 +36,7 @@ mod routes;
 pub(crate) mod selectors;
 pub(crate) mod stats;
 pub(crate) mod store;
+mod verbs;
 pub(crate) mod writes;
 
 use std::path::{Path, PathBuf};

@@ -20,6 +20,7 @@ use super::resources::{self, ResourceType};
 use super::rollout::RolloutOutcome;
 use super::selectors::{ObjectFilter, Selector};
 use super::stats::Verb;
+use super::verbs;
 use super::writes::{self, PatchKind, WriteTarget};
 
 /// The router of the whole server.
@@ -97,11 +98,15 @@ async fn set_outcome(
 }
 
 /// A parsed resource path.
-struct Target {
-    resource: &'static ResourceType,
-    namespace: Option<String>,
-    name: Option<String>,
-    subresource: Option<String>,
+pub(crate) struct Target {
+    /// The resource type.
+    pub resource: &'static ResourceType,
+    /// Namespace in the path, if any.
+    pub namespace: Option<String>,
+    /// Object name, if any.
+    pub name: Option<String>,
+    /// `status`, if addressed.
+    pub subresource: Option<String>,
 }
 
 /// `/api/v1/...` or `/apis/{group}/{version}/...` split into group, version and the rest.
@@ -192,297 +197,8 @@ async fn dispatch(
     let Some(target) = parse_target(&group, &version, &rest) else {
         return ApiError::UnknownPath.into_response();
     };
-    match handle(&state, &method, &target, &query, &headers, &body) {
+    match verbs::handle(&state, &method, &target, &query, &headers, &body) {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
-}
-
-fn read_params(query: &HashMap<String, String>) -> Result<ReadParams, ApiError> {
-    let selector = |name: &str| -> Result<Selector, ApiError> {
-        match query.get(name) {
-            None => Ok(Selector::default()),
-            Some(text) => Selector::parse(text).ok_or_else(|| {
-                ApiError::BadRequest(format!("unable to parse requirement: {text:?}"))
-            }),
-        }
-    };
-    let filter = ObjectFilter {
-        labels: selector("labelSelector")?,
-        fields: selector("fieldSelector")?,
-    };
-    Ok(ReadParams {
-        filter,
-        resource_version: query.get("resourceVersion").cloned(),
-        limit: query.get("limit").and_then(|l| l.parse().ok()),
-        continue_token: query.get("continue").cloned().filter(|c| !c.is_empty()),
-        timeout: query
-            .get("timeoutSeconds")
-            .and_then(|t| t.parse().ok())
-            .map(Duration::from_secs),
-        bookmarks: query
-            .get("allowWatchBookmarks")
-            .is_some_and(|v| v == "true"),
-        send_initial_events: query.get("sendInitialEvents").is_some_and(|v| v == "true"),
-    })
-}
-
-/// The field manager: `fieldManager`, else the client's user agent up to its first `/`.
-fn manager(query: &HashMap<String, String>, headers: &HeaderMap) -> String {
-    if let Some(manager) = query.get("fieldManager").filter(|m| !m.is_empty()) {
-        return manager.clone();
-    }
-    let agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("unknown");
-    agent.split('/').next().unwrap_or("unknown").to_string()
-}
-
-fn parse_body(body: &Bytes, yaml_allowed: bool) -> Result<Value, ApiError> {
-    let text = std::str::from_utf8(body)
-        .map_err(|_| ApiError::BadRequest("request body is not UTF-8".into()))?;
-    match serde_json::from_str(text) {
-        Ok(value) => Ok(value),
-        Err(_) if yaml_allowed => serde_saphyr::from_str(text)
-            .map_err(|e| ApiError::BadRequest(format!("error decoding YAML: {e}"))),
-        Err(e) => Err(ApiError::BadRequest(format!("error decoding JSON: {e}"))),
-    }
-}
-
-fn handle(
-    state: &ServerState,
-    method: &Method,
-    target: &Target,
-    query: &HashMap<String, String>,
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> Result<Response, ApiError> {
-    let resource = target.resource;
-    let label = qualified(resource);
-    let namespace = target.namespace.clone().unwrap_or_default();
-    let write = WriteTarget {
-        resource,
-        namespace: namespace.clone(),
-        subresource: target.subresource.clone().unwrap_or_default(),
-        manager: manager(query, headers),
-        dry_run: query.get("dryRun").is_some_and(|d| d == "All"),
-    };
-    if target
-        .subresource
-        .as_deref()
-        .is_some_and(|s| s != "status" || !resource.has_status)
-    {
-        return Err(ApiError::UnknownPath);
-    }
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let ns_filter = target.namespace.as_deref();
-    let (verb, result) = match (method.as_str(), target.name.as_deref()) {
-        ("GET", None) if query.get("watch").is_some_and(|w| w == "true" || w == "1") => {
-            state.counters.record(Verb::Watch, &label);
-            let params = read_params(query)?;
-            return Ok(reads::watch(
-                &state.store,
-                resource,
-                ns_filter,
-                params,
-                state.config.bookmark_interval,
-            ));
-        }
-        ("GET", None) => (
-            Verb::List,
-            reads::list(&state.store, resource, ns_filter, &read_params(query)?).map(Json),
-        ),
-        ("GET", Some(name)) => {
-            let found = state
-                .store
-                .transaction(|txn| txn.get(resource, &namespace, name));
-            (
-                Verb::Get,
-                found
-                    .map(|o| Json((*o).clone()))
-                    .ok_or_else(|| ApiError::not_found(resource, name)),
-            )
-        }
-        ("POST", None) => {
-            let object = parse_body(body, false)?;
-            let created = state
-                .store
-                .transaction(|txn| writes::create(txn, &write, object));
-            return respond(
-                state,
-                Verb::Create,
-                &label,
-                created.map(|o| (StatusCode::CREATED, o)),
-                None,
-            );
-        }
-        ("PUT", Some(name)) => {
-            let object = parse_body(body, false)?;
-            let version = current_version(state, resource, &namespace, name);
-            let updated = state
-                .store
-                .transaction(|txn| writes::update(txn, &write, name, object));
-            return respond(
-                state,
-                Verb::Update,
-                &label,
-                updated.map(|o| (StatusCode::OK, o)),
-                version,
-            );
-        }
-        ("PATCH", Some(name)) => {
-            return patch(state, &write, &label, name, content_type, query, body);
-        }
-        ("DELETE", Some(name)) => {
-            let deleted = state
-                .store
-                .transaction(|txn| writes::delete(txn, &write, name));
-            (Verb::Delete, deleted.map(Json))
-        }
-        ("DELETE", None) => (
-            Verb::Delete,
-            delete_collection(state, &write, ns_filter, query).map(Json),
-        ),
-        _ => return Err(ApiError::MethodNotAllowed),
-    };
-    state.counters.record(verb, &label);
-    result.map(IntoResponse::into_response)
-}
-
-fn current_version(
-    state: &ServerState,
-    resource: &'static ResourceType,
-    namespace: &str,
-    name: &str,
-) -> Option<Value> {
-    state
-        .store
-        .transaction(|txn| txn.get(resource, namespace, name))
-        .and_then(|o| o.pointer("/metadata/resourceVersion").cloned())
-}
-
-/// Counts the request, notes a write that changed nothing, and answers.
-fn respond(
-    state: &ServerState,
-    verb: Verb,
-    label: &str,
-    result: Result<(StatusCode, std::sync::Arc<Value>), ApiError>,
-    version_before: Option<Value>,
-) -> Result<Response, ApiError> {
-    state.counters.record(verb, label);
-    let (code, object) = result?;
-    if version_before.is_some()
-        && object.pointer("/metadata/resourceVersion") == version_before.as_ref()
-    {
-        state.counters.record_unchanged();
-    }
-    Ok((code, Json((*object).clone())).into_response())
-}
-
-fn patch(
-    state: &ServerState,
-    write: &WriteTarget,
-    label: &str,
-    name: &str,
-    content_type: &str,
-    query: &HashMap<String, String>,
-    body: &Bytes,
-) -> Result<Response, ApiError> {
-    let media = content_type.split(';').next().unwrap_or("").trim();
-    let version = current_version(state, write.resource, &write.namespace, name);
-    let (verb, result) = match media {
-        "application/apply-patch+yaml" => {
-            if query.get("fieldManager").is_none_or(|m| m.is_empty()) {
-                state.counters.record(Verb::Apply, label);
-                return Err(ApiError::BadRequest(
-                    "PATCH, fieldManager is required for apply requests".into(),
-                ));
-            }
-            let force = query.get("force").is_some_and(|f| f == "true");
-            let config = parse_body(body, true)?;
-            (
-                Verb::Apply,
-                state
-                    .store
-                    .transaction(|txn| writes::apply(txn, write, name, config, force)),
-            )
-        }
-        "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
-            let kind = if media.starts_with("application/merge") {
-                PatchKind::Merge
-            } else {
-                PatchKind::Strategic
-            };
-            let patch = parse_body(body, false)?;
-            (
-                Verb::Patch,
-                state
-                    .store
-                    .transaction(|txn| writes::patch(txn, write, name, kind, &patch)),
-            )
-        }
-        _ => {
-            state.counters.record(Verb::Patch, label);
-            return Err(ApiError::UnsupportedMediaType);
-        }
-    };
-    let created = version.is_none();
-    respond(
-        state,
-        verb,
-        label,
-        result.map(|o| {
-            (
-                if created {
-                    StatusCode::CREATED
-                } else {
-                    StatusCode::OK
-                },
-                o,
-            )
-        }),
-        version,
-    )
-}
-
-fn delete_collection(
-    state: &ServerState,
-    write: &WriteTarget,
-    namespace: Option<&str>,
-    query: &HashMap<String, String>,
-) -> Result<Value, ApiError> {
-    let params = read_params(query)?;
-    let deleted = state.store.transaction(|txn| {
-        let doomed: Vec<std::sync::Arc<Value>> = txn
-            .list(write.resource, namespace)
-            .into_iter()
-            .filter(|o| params.filter.matches(o))
-            .collect();
-        let mut deleted = Vec::new();
-        for object in doomed {
-            let text = |p: &str| {
-                object
-                    .pointer(p)
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string()
-            };
-            let target = WriteTarget {
-                namespace: text("/metadata/namespace"),
-                ..write.clone()
-            };
-            if writes::delete(txn, &target, &text("/metadata/name")).is_ok() {
-                deleted.push((*object).clone());
-            }
-        }
-        deleted
-    });
-    let resource = write.resource;
-    Ok(
-        serde_json::json!({"kind": format!("{}List", resource.kind), "apiVersion": resource.api_version(), "metadata": {}, "items": deleted}),
-    )
 }

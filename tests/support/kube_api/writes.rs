@@ -242,7 +242,11 @@ pub fn create(
     Ok(commit(txn, target, &name, None, object))
 }
 
-fn existing(txn: &Transaction, target: &WriteTarget, name: &str) -> Result<Arc<Value>, ApiError> {
+pub(crate) fn existing(
+    txn: &Transaction,
+    target: &WriteTarget,
+    name: &str,
+) -> Result<Arc<Value>, ApiError> {
     txn.get(target.resource, &target.namespace, name)
         .ok_or_else(|| ApiError::not_found(target.resource, name))
 }
@@ -289,7 +293,7 @@ fn write_over(
     let api_version = target.resource.api_version();
     managed::record_update(Some(old), &mut new, &target.writer(&api_version, &now));
     let stored = commit(txn, target, name, Some(old), new);
-    finish_deletion_if_released(txn, target, name, &stored).unwrap_or(stored)
+    super::deletes::finish_deletion_if_released(txn, target, name, &stored).unwrap_or(stored)
 }
 
 /// PUT: replace an object.
@@ -391,108 +395,7 @@ pub fn apply(
         carry_metadata(target.resource, old, &mut new);
     }
     let stored = commit(txn, target, name, old.as_deref(), new);
-    Ok(finish_deletion_if_released(txn, target, name, &stored).unwrap_or(stored))
-}
-
-/// DELETE: removes the object, or marks it when finalizers hold it; owned
-/// objects and a namespace's contents go with it.
-pub fn delete(txn: &mut Transaction, target: &WriteTarget, name: &str) -> Result<Value, ApiError> {
-    let old = existing(txn, target, name)?;
-    let finalizers = old
-        .pointer("/metadata/finalizers")
-        .and_then(Value::as_array)
-        .is_some_and(|f| !f.is_empty());
-    let uid = old.pointer("/metadata/uid").cloned().unwrap_or(Value::Null);
-    if target.dry_run {
-        return Ok(success_status(target.resource, name, &uid));
-    }
-    if finalizers && target.resource.kind != "Namespace" {
-        if old.pointer("/metadata/deletionTimestamp").is_none() {
-            let mut marked = (*old).clone();
-            marked["metadata"]["deletionTimestamp"] = Value::String(meta::now());
-            marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
-            return Ok((*txn.put(target.resource, &target.namespace, name, marked)).clone());
-        }
-        return Ok((*old).clone());
-    }
-    let removed = remove_cascading(txn, target.resource, &target.namespace, name);
-    if target.resource.kind == "Namespace" {
-        let mut answer = removed.map(|o| (*o).clone()).unwrap_or_default();
-        answer["status"]["phase"] = Value::String("Terminating".into());
-        return Ok(answer);
-    }
-    Ok(success_status(target.resource, name, &uid))
-}
-
-/// Removes an object, everything it owns, and for a namespace its contents.
-pub fn remove_cascading(
-    txn: &mut Transaction,
-    resource: &'static ResourceType,
-    namespace: &str,
-    name: &str,
-) -> Option<Arc<Value>> {
-    let removed = txn.remove(resource, namespace, name)?;
-    let uid = removed.pointer("/metadata/uid").cloned();
-    let is_namespace = resource.kind == "Namespace";
-    let dependents: Vec<(&'static ResourceType, String, String)> = txn
-        .all()
-        .into_iter()
-        .filter(|(_, object)| {
-            let in_namespace = is_namespace
-                && object
-                    .pointer("/metadata/namespace")
-                    .and_then(Value::as_str)
-                    == Some(name);
-            let owned = object
-                .pointer("/metadata/ownerReferences")
-                .and_then(Value::as_array)
-                .is_some_and(|owners| owners.iter().any(|o| o.get("uid") == uid.as_ref()));
-            in_namespace || owned
-        })
-        .map(|(r, object)| {
-            let text = |p: &str| {
-                object
-                    .pointer(p)
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string()
-            };
-            (r, text("/metadata/namespace"), text("/metadata/name"))
-        })
-        .collect();
-    for (dependent, ns, dependent_name) in dependents {
-        remove_cascading(txn, dependent, &ns, &dependent_name);
-    }
-    Some(removed)
-}
-
-/// A marked object whose last finalizer is gone is removed for good.
-fn finish_deletion_if_released(
-    txn: &mut Transaction,
-    target: &WriteTarget,
-    name: &str,
-    stored: &Value,
-) -> Option<Arc<Value>> {
-    let marked = stored.pointer("/metadata/deletionTimestamp").is_some();
-    let held = stored
-        .pointer("/metadata/finalizers")
-        .and_then(Value::as_array)
-        .is_some_and(|f| !f.is_empty());
-    if !marked || held || target.dry_run {
-        return None;
-    }
-    remove_cascading(txn, target.resource, &target.namespace, name)
-}
-
-fn success_status(resource: &ResourceType, name: &str, uid: &Value) -> Value {
-    let mut details = Map::new();
-    details.insert("name".into(), Value::String(name.to_string()));
-    if !resource.group.is_empty() {
-        details.insert("group".into(), Value::String(resource.group.to_string()));
-    }
-    details.insert("kind".into(), Value::String(resource.plural.to_string()));
-    details.insert("uid".into(), uid.clone());
-    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details})
+    Ok(super::deletes::finish_deletion_if_released(txn, target, name, &stored).unwrap_or(stored))
 }
 
 fn kind_with_group(resource: &ResourceType) -> String {

@@ -7,6 +7,7 @@
 //! container) containing `crash`, then `fail`, then `hang`; otherwise success.
 
 pub(crate) mod plan;
+mod sets;
 pub(crate) mod status;
 
 use std::collections::HashMap;

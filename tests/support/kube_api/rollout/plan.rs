@@ -8,9 +8,6 @@ use super::super::resources::Workload;
 use super::RolloutOutcome;
 use super::status::{self, Counts, JobProgress, PodState, Progress};
 
-/// Default `spec.backoffLimit` of a Job.
-const DEFAULT_BACKOFF_LIMIT: i64 = 6;
-
 /// A workload and the objects it already owns.
 #[derive(Debug, Clone)]
 pub struct Observed {
@@ -33,26 +30,26 @@ pub struct Plan {
     pub status: Value,
 }
 
-fn text<'a>(object: &'a Value, pointer: &str) -> &'a str {
+pub(crate) fn text<'a>(object: &'a Value, pointer: &str) -> &'a str {
     object
         .pointer(pointer)
         .and_then(Value::as_str)
         .unwrap_or_default()
 }
 
-fn int(object: &Value, pointer: &str, default: i64) -> i64 {
+pub(crate) fn int(object: &Value, pointer: &str, default: i64) -> i64 {
     object
         .pointer(pointer)
         .and_then(Value::as_i64)
         .unwrap_or(default)
 }
 
-fn owner_reference(owner: &Value) -> Value {
+pub(crate) fn owner_reference(owner: &Value) -> Value {
     json!({"apiVersion": text(owner, "/apiVersion"), "kind": text(owner, "/kind"), "name": text(owner, "/metadata/name"),
            "uid": text(owner, "/metadata/uid"), "controller": true, "blockOwnerDeletion": true})
 }
 
-fn pod_state(kind: Workload, outcome: RolloutOutcome, finished: bool) -> PodState {
+pub(crate) fn pod_state(kind: Workload, outcome: RolloutOutcome, finished: bool) -> PodState {
     match (finished, outcome, kind) {
         (false, RolloutOutcome::Hang, _) => PodState::Unschedulable,
         (false, _, _) => PodState::Creating,
@@ -74,7 +71,7 @@ fn is_ready(pod: &Value) -> bool {
         })
 }
 
-fn labels_with(template: &Value, extra: &[(&str, String)]) -> Map<String, Value> {
+pub(crate) fn labels_with(template: &Value, extra: &[(&str, String)]) -> Map<String, Value> {
     let mut labels = template
         .pointer("/metadata/labels")
         .and_then(Value::as_object)
@@ -86,7 +83,7 @@ fn labels_with(template: &Value, extra: &[(&str, String)]) -> Map<String, Value>
     labels
 }
 
-fn pod(
+pub(crate) fn pod(
     name: &str,
     namespace: &str,
     labels: &Map<String, Value>,
@@ -110,7 +107,7 @@ fn pod(
     })
 }
 
-fn suffix(seed: &str) -> String {
+pub(crate) fn suffix(seed: &str) -> String {
     meta::short_hash(seed).chars().take(SUFFIX_LEN).collect()
 }
 
@@ -124,9 +121,9 @@ pub fn plan(
 ) -> Plan {
     match kind {
         Workload::Deployment => deployment(observed, outcome, finished, now),
-        Workload::StatefulSet => stateful_set(observed, outcome, finished, now),
-        Workload::DaemonSet => daemon_set(observed, outcome, finished, now),
-        Workload::Job => job(observed, outcome, finished, now),
+        Workload::StatefulSet => super::sets::stateful_set(observed, outcome, finished, now),
+        Workload::DaemonSet => super::sets::daemon_set(observed, outcome, finished, now),
+        Workload::Job => super::sets::job(observed, outcome, finished, now),
     }
 }
 
@@ -266,150 +263,5 @@ fn deployment(observed: &Observed, outcome: RolloutOutcome, finished: bool, now:
         progress,
         now,
     );
-    plan
-}
-
-/// Pods replaced in place under fixed names, all of the new revision.
-fn replace_pods(
-    observed: &Observed,
-    names: &[String],
-    labels: &Map<String, Value>,
-    state: PodState,
-    now: &str,
-    plan: &mut Plan,
-) {
-    let workload = &observed.workload;
-    let template = workload
-        .pointer("/spec/template")
-        .cloned()
-        .unwrap_or_else(|| json!({}));
-    for name in names {
-        let mut pod_labels = labels.clone();
-        if workload["kind"] == "StatefulSet" {
-            pod_labels.insert("statefulset.kubernetes.io/pod-name".into(), json!(name));
-        }
-        plan.objects.push(pod(
-            name,
-            text(workload, "/metadata/namespace"),
-            &pod_labels,
-            owner_reference(workload),
-            &template,
-            state,
-            now,
-        ));
-    }
-    for existing in &observed.pods {
-        let name = text(existing, "/metadata/name");
-        if !names.iter().any(|n| n == name) {
-            plan.remove_pods.push(name.to_string());
-        }
-    }
-}
-
-fn stateful_set(observed: &Observed, outcome: RolloutOutcome, finished: bool, now: &str) -> Plan {
-    let workload = &observed.workload;
-    let name = text(workload, "/metadata/name");
-    let desired = int(workload, "/spec/replicas", 1);
-    let revision = format!("{name}-{}", template_hash(workload));
-    let template = workload
-        .pointer("/spec/template")
-        .cloned()
-        .unwrap_or_default();
-    let labels = labels_with(&template, &[("controller-revision-hash", revision.clone())]);
-    let state = pod_state(Workload::StatefulSet, outcome, finished);
-    let names: Vec<String> = (0..desired).map(|i| format!("{name}-{i}")).collect();
-    let mut plan = Plan::default();
-    replace_pods(observed, &names, &labels, state, now, &mut plan);
-    let ready = if state.is_ready() { desired } else { 0 };
-    let counts = Counts {
-        desired,
-        updated: desired,
-        updated_ready: ready,
-        ..Counts::default()
-    };
-    let current = match text(workload, "/status/currentRevision") {
-        _ if finished && outcome == RolloutOutcome::Succeed => revision.clone(),
-        "" => revision.clone(),
-        previous => previous.to_string(),
-    };
-    plan.status = status::stateful_set(
-        int(workload, "/metadata/generation", 1),
-        counts,
-        &current,
-        &revision,
-    );
-    plan
-}
-
-fn daemon_set(observed: &Observed, outcome: RolloutOutcome, finished: bool, now: &str) -> Plan {
-    let workload = &observed.workload;
-    let name = text(workload, "/metadata/name");
-    let generation = int(workload, "/metadata/generation", 1);
-    let hash = template_hash(workload);
-    let template = workload
-        .pointer("/spec/template")
-        .cloned()
-        .unwrap_or_default();
-    let labels = labels_with(
-        &template,
-        &[
-            ("controller-revision-hash", hash.clone()),
-            ("pod-template-generation", generation.to_string()),
-        ],
-    );
-    let state = pod_state(Workload::DaemonSet, outcome, finished);
-    let names = vec![format!("{name}-{}", suffix(&format!("{name}-{hash}")))];
-    let mut plan = Plan::default();
-    replace_pods(observed, &names, &labels, state, now, &mut plan);
-    let counts = Counts {
-        desired: 1,
-        updated: 1,
-        updated_ready: i64::from(state.is_ready()),
-        ..Counts::default()
-    };
-    plan.status = status::daemon_set(generation, counts);
-    plan
-}
-
-fn job(observed: &Observed, outcome: RolloutOutcome, finished: bool, now: &str) -> Plan {
-    let workload = &observed.workload;
-    let (name, uid) = (
-        text(workload, "/metadata/name"),
-        text(workload, "/metadata/uid"),
-    );
-    let parallelism = int(workload, "/spec/parallelism", 1);
-    let template = workload
-        .pointer("/spec/template")
-        .cloned()
-        .unwrap_or_default();
-    let labels = labels_with(
-        &template,
-        &[
-            ("batch.kubernetes.io/controller-uid", uid.to_string()),
-            ("batch.kubernetes.io/job-name", name.to_string()),
-            ("controller-uid", uid.to_string()),
-            ("job-name", name.to_string()),
-        ],
-    );
-    let state = pod_state(Workload::Job, outcome, finished);
-    let names: Vec<String> = (0..parallelism)
-        .map(|i| format!("{name}-{}", suffix(&format!("{name}-{uid}-{i}"))))
-        .collect();
-    let mut plan = Plan::default();
-    replace_pods(observed, &names, &labels, state, now, &mut plan);
-    let started = match text(workload, "/status/startTime") {
-        "" => now.to_string(),
-        time => time.to_string(),
-    };
-    let progress = match (finished, outcome) {
-        (true, RolloutOutcome::Succeed) => {
-            JobProgress::Complete(int(workload, "/spec/completions", 1))
-        }
-        (true, RolloutOutcome::Fail | RolloutOutcome::Crash) => {
-            JobProgress::Failed(int(workload, "/spec/backoffLimit", DEFAULT_BACKOFF_LIMIT) + 1)
-        }
-        _ => JobProgress::Active(parallelism),
-    };
-    plan.status = status::job(progress, &started, now);
     plan
 }
