@@ -319,3 +319,32 @@ async fn metrics_count_syncs_applies_and_prunes_in_the_callers_registry() {
         assert!(text.contains(line), "{line} in\n{text}");
     }
 }
+
+#[tokio::test]
+async fn an_environment_removed_from_slipway_yaml_is_pruned_and_forgotten() {
+    let repo = web_repo();
+    let (server, h, _inbox) = started(&repo).await;
+    h.sync.sync_once().await.unwrap();
+    repo.commit(&[("slipway.yaml", "apps: {}\n")], "retire web");
+    h.sync.sync_once().await.unwrap();
+    assert!(
+        server
+            .get_object("apps/v1", "Deployment", Some("web-dev"), "web")
+            .is_none()
+    );
+    assert!(
+        server
+            .get_object("v1", "ConfigMap", Some("web-dev"), "web")
+            .is_none()
+    );
+    assert!(h.store.sync_status("web", "dev").await.unwrap().is_none());
+    assert!(
+        h.store
+            .sync_inventory("web", "dev")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let history = h.store.sync_history("web", "dev").await.unwrap();
+    assert_eq!(history[0].state, "removed");
+}

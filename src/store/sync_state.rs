@@ -284,6 +284,29 @@ impl Store {
         .await
     }
 
+    /// Forget an app/environment that left `slipway.yaml`: its status and
+    /// inventory go, its history stays (with a last `removed` entry).
+    pub async fn forget_sync_target(&self, app: &str, environment: &str) -> Result<(), StoreError> {
+        let (app, environment) = (app.to_string(), environment.to_string());
+        self.write(move |conn| {
+            conn.execute(
+                "DELETE FROM sync_targets WHERE app = ?1 AND environment = ?2",
+                params![app, environment],
+            )?;
+            conn.execute(
+                "DELETE FROM sync_inventory WHERE app = ?1 AND environment = ?2",
+                params![app, environment],
+            )?;
+            conn.execute(
+                "INSERT INTO sync_history (app, environment, revision, state, detail, at)
+                 VALUES (?1, ?2, NULL, 'removed', 'no longer in slipway.yaml', ?3)",
+                params![app, environment, now_rfc3339()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
     /// The objects Slipway applied for one app/environment.
     pub async fn sync_inventory(
         &self,

@@ -430,6 +430,26 @@ async fn prune_all(
     Ok(pruned)
 }
 
+/// An app/environment left `slipway.yaml`: prune what Slipway applied for it
+/// (only objects still labelled as its own) and forget it. Plan-only sync
+/// applied nothing, so it only forgets.
+pub async fn retire_target(
+    ctx: &SyncContext,
+    app: &str,
+    env: &str,
+) -> Result<usize, ReconcileError> {
+    let pruned = match &ctx.cluster {
+        ClusterTarget::Kube(cluster) => {
+            let mut inventory = ctx.store.sync_inventory(app, env).await?;
+            inventory.sort_by_key(|e| std::cmp::Reverse(plan::apply_rank(&e.object.kind)));
+            prune_all(ctx, cluster, app, env, &inventory).await?
+        }
+        ClusterTarget::PlanOnly => 0,
+    };
+    ctx.store.forget_sync_target(app, env).await?;
+    Ok(pruned)
+}
+
 /// An error and its causes on one line, for the status API.
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();

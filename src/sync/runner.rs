@@ -11,7 +11,9 @@ use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 
 use super::lock::RolloutLocks;
-use super::reconcile::{ReconcileError, SyncContext, Target, error_chain, sync_target};
+use super::reconcile::{
+    ReconcileError, SyncContext, Target, error_chain, retire_target, sync_target,
+};
 use super::source::SourceError;
 use crate::store::sync_state::TargetStatus;
 
@@ -146,9 +148,44 @@ impl SyncLoop {
         outcome
     }
 
+    /// Prune and forget app/environments that left `slipway.yaml`.
+    async fn retire_removed(&self, targets: &[Target]) {
+        let known = match self.ctx.store.sync_statuses().await {
+            Ok(known) => known,
+            Err(e) => {
+                tracing::warn!(error = %error_chain(&e), "could not list synced targets");
+                return;
+            }
+        };
+        for status in known {
+            let listed = targets
+                .iter()
+                .any(|t| t.app_name == status.app && t.env.name == status.environment);
+            if listed {
+                continue;
+            }
+            let Ok(Some(_guard)) = self
+                .locks
+                .try_acquire(&status.app, &status.environment)
+                .await
+            else {
+                continue;
+            };
+            match retire_target(&self.ctx, &status.app, &status.environment).await {
+                Ok(pruned) => {
+                    tracing::info!(app = %status.app, environment = %status.environment, pruned, "removed from slipway.yaml")
+                }
+                Err(e) => {
+                    tracing::warn!(app = %status.app, environment = %status.environment, error = %error_chain(&e), "retiring will be retried")
+                }
+            }
+        }
+    }
+
     /// One complete pass, waiting for every target (tests and `--once`).
     pub async fn sync_once(&self) -> Result<PassReport, PassError> {
         let (revision, targets) = self.targets().await?;
+        self.retire_removed(&targets).await;
         let mut tasks = JoinSet::new();
         for target in targets {
             let (this, revision) = (self.clone(), revision.clone());
@@ -183,6 +220,7 @@ impl SyncLoop {
                 return;
             }
         };
+        self.retire_removed(&targets).await;
         for target in targets {
             let (this, revision) = (self.clone(), revision.clone());
             running.spawn(async move {
