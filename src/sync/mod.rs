@@ -1,6 +1,7 @@
 //! The sync role: render, diff, server-side apply, verify, roll back.
 
 pub mod cluster;
+pub mod converge;
 pub mod lock;
 pub mod metrics;
 pub mod plan;

@@ -47,13 +47,15 @@ pub fn signing_key(secret: &Secret) -> Result<Vec<u8>, ReportError> {
 }
 
 /// The `webhook-signature` value for a message.
-pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
-    // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(key)
-        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> Result<String, ReportError> {
+    let mut mac =
+        <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(key).map_err(|_| ReportError::BadSecret)?;
     mac.update(format!("{id}.{timestamp}.").as_bytes());
     mac.update(body);
-    format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+    Ok(format!(
+        "v1,{}",
+        STANDARD.encode(mac.finalize().into_bytes())
+    ))
 }
 
 /// The delivery id of a report: the same verdict on the same revision is the
@@ -130,7 +132,7 @@ impl Reporter {
             .header("content-type", "application/json")
             .header("webhook-id", id)
             .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", sign(&self.key, id, timestamp, body))
+            .header("webhook-signature", sign(&self.key, id, timestamp, body)?)
             .body(body.to_vec())
             .send()
             .await
@@ -153,11 +155,11 @@ mod tests {
         let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
         let key = signing_key(&Secret::new(secret)).unwrap();
         let body = br#"{"test": 2432232314}"#;
-        let signature = sign(&key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body);
+        let signature = sign(&key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body).unwrap();
         assert_eq!(signature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
         let reference = standardwebhooks::Webhook::new(secret).unwrap();
         let now = jiff::Timestamp::now().as_second();
-        let ours = sign(&key, "msg_1", now, body);
+        let ours = sign(&key, "msg_1", now, body).unwrap();
         assert_eq!(ours, reference.sign("msg_1", now, body).unwrap());
         let mut headers = http::HeaderMap::new();
         headers.insert("webhook-id", "msg_1".parse().unwrap());
