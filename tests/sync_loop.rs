@@ -80,7 +80,6 @@ async fn a_nudge_applies_a_new_commit_without_waiting_for_the_poll() {
 }
 
 #[tokio::test]
-#[ignore = "the API test server refuses an apply body without metadata.name, which kube-lease-manager sends and a real API server accepts (kubernetes/kubernetes#126726)"]
 async fn a_lease_held_by_another_replica_keeps_this_one_out_until_released() {
     let server = KubeApiServer::start().await.unwrap();
     let first = leases(&server, "replica-a");
@@ -115,7 +114,6 @@ async fn a_lease_held_by_another_replica_keeps_this_one_out_until_released() {
 }
 
 #[tokio::test]
-#[ignore = "the API test server refuses an apply body without metadata.name, which kube-lease-manager sends and a real API server accepts (kubernetes/kubernetes#126726)"]
 async fn a_replica_without_the_lease_skips_the_target_and_the_holder_syncs_it() {
     let repo = DeployRepo::new(&[
         ("slipway.yaml", SLIPWAY),
