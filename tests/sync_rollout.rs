@@ -116,6 +116,26 @@ async fn bad_rollouts_are_rolled_back_reported_and_not_retried() {
         );
         assert_eq!(image_of(&server), "ghcr.io/acme/web:1.0.0");
 
+        let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+            kube::Api::namespaced(server.client().unwrap(), "web-dev");
+        let edit = serde_json::json!({"spec": {"replicas": 7}});
+        api.patch(
+            "web",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&edit),
+        )
+        .await
+        .unwrap();
+        h.sync.sync_once().await.unwrap();
+        let live = server
+            .get_object("apps/v1", "Deployment", Some("web-dev"), "web")
+            .unwrap();
+        assert_eq!(
+            live["spec"]["replicas"], 2,
+            "{tag}: drift on the rolled-back revision is put back"
+        );
+        assert_eq!(image_of(&server), "ghcr.io/acme/web:1.0.0");
+
         repo.commit(
             &[(
                 "envs/dev/web.yaml",

@@ -167,7 +167,9 @@ async fn apply_target(
     let (app, env) = (target.app_name.as_str(), target.env.name.as_str());
     let content = plan::set_hash(&desired);
     if status.failed_hash.as_deref() == Some(content.as_str()) {
-        // The same content failed before: wait for the repo to change it.
+        // The same content failed before: keep the rolled-back revision in
+        // place (drift included) and wait for the repo to change the content.
+        hold_rolled_back(ctx, cluster, &mut status, target).await?;
         ctx.store.put_sync_status(status.clone()).await?;
         return Ok(status);
     }
@@ -213,6 +215,31 @@ async fn apply_target(
     ctx.metrics.sync(app, env, status.state.as_str());
     ctx.store.put_sync_status(status.clone()).await?;
     Ok(status)
+}
+
+/// After a rollback, converge on the verified revision again, so drift on
+/// the rolled-back objects is put back while the failed content waits.
+async fn hold_rolled_back(
+    ctx: &SyncContext,
+    cluster: &KubeCluster,
+    status: &mut TargetStatus,
+    target: &Target,
+) -> Result<(), ReconcileError> {
+    let Some(verified) = status.verified_revision.clone() else {
+        return Ok(());
+    };
+    let (app, env) = (target.app_name.as_str(), target.env.name.as_str());
+    let Ok(objects) = render_at(&ctx.source, &verified, &target.env.path).await? else {
+        return Ok(());
+    };
+    let desired = plan::desired(
+        app,
+        env,
+        scope::check(&target.app, &target.env, objects).accepted,
+    );
+    let changes = converge(ctx, cluster, app, env, desired, &verified).await?;
+    status.drifted = changes.drifted;
+    Ok(())
 }
 
 /// The state of an app/environment whose content did not change.
