@@ -1,3 +1,19 @@
 //! The sync role: render, diff, server-side apply, verify, roll back.
 
+pub mod cluster;
+pub mod converge;
+pub mod lock;
+pub mod metrics;
+pub mod plan;
+pub mod reconcile;
+pub mod render;
+pub mod report;
+pub mod rollout;
+pub mod runner;
+pub mod scope;
 pub mod settings;
+pub mod setup;
+pub mod source;
+pub mod status;
+pub mod tree;
+pub mod verify;

@@ -8,6 +8,14 @@ use crate::secret::SecretSource;
 
 /// Default seconds between polls of the deploy repository.
 pub const DEFAULT_POLL_INTERVAL_SECS: u64 = 60;
+/// Default number of app/environments rolled out at once.
+pub const DEFAULT_MAX_PARALLEL: usize = 4;
+/// Default milliseconds between two looks at a rollout's status.
+pub const DEFAULT_ROLLOUT_POLL_MILLIS: u64 = 1000;
+/// Default tolerance for nudge timestamps, in seconds.
+pub const DEFAULT_NUDGE_TOLERANCE_SECS: u64 = 300;
+/// Default Lease duration, in seconds.
+pub const DEFAULT_LEASE_DURATION_SECS: u64 = 15;
 
 /// How sync reaches the cluster and reports back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,8 +36,90 @@ pub struct SyncSettings {
     /// Secrets accepted on sync's own `POST /hooks/sync` nudge.
     #[serde(default)]
     pub nudge_secrets: Vec<SecretSource>,
+    /// Secrets of the deploy repo's own GitHub (`X-Hub-Signature-256`) or
+    /// GitLab (`X-Gitlab-Token`) push webhook, on `POST /hooks/sync/push`.
+    #[serde(default)]
+    pub push_secrets: Vec<SecretSource>,
+    /// Tolerance for nudge timestamps, in seconds.
+    #[serde(default = "default_nudge_tolerance")]
+    pub nudge_tolerance_seconds: u64,
+    /// Plan only: render and record what would be applied, never touch a
+    /// cluster. Also what happens when no cluster can be configured.
+    #[serde(default)]
+    pub plan_only: bool,
+    /// App/environments rolled out at once.
+    #[serde(default = "default_max_parallel")]
+    pub max_parallel: usize,
+    /// Milliseconds between two looks at a rollout's status.
+    #[serde(default = "default_rollout_poll")]
+    pub rollout_poll_millis: u64,
+    /// A Kubernetes Lease per app/environment, for running several replicas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<LeaseSettings>,
+}
+
+/// Where the per-app/environment Leases live and who holds them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseSettings {
+    /// Namespace of the Lease objects.
+    pub namespace: String,
+    /// This replica's identity; `$POD_NAME`, then `$HOSTNAME`, when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    /// Seconds a Lease is held without renewal.
+    #[serde(default = "default_lease_duration")]
+    pub duration_seconds: u64,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        SyncSettings {
+            poll_interval_seconds: DEFAULT_POLL_INTERVAL_SECS,
+            kubeconfig: None,
+            report_url: None,
+            report_secret: None,
+            nudge_secrets: Vec::new(),
+            push_secrets: Vec::new(),
+            nudge_tolerance_seconds: DEFAULT_NUDGE_TOLERANCE_SECS,
+            plan_only: false,
+            max_parallel: DEFAULT_MAX_PARALLEL,
+            rollout_poll_millis: DEFAULT_ROLLOUT_POLL_MILLIS,
+            lease: None,
+        }
+    }
 }
 
 fn default_poll() -> u64 {
     DEFAULT_POLL_INTERVAL_SECS
+}
+
+fn default_nudge_tolerance() -> u64 {
+    DEFAULT_NUDGE_TOLERANCE_SECS
+}
+
+fn default_max_parallel() -> usize {
+    DEFAULT_MAX_PARALLEL
+}
+
+fn default_rollout_poll() -> u64 {
+    DEFAULT_ROLLOUT_POLL_MILLIS
+}
+
+fn default_lease_duration() -> u64 {
+    DEFAULT_LEASE_DURATION_SECS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_minimal_section_gets_the_defaults() {
+        let settings: SyncSettings =
+            serde_saphyr::from_str("report_url: http://127.0.0.1:1/hooks/sync\n").unwrap();
+        assert_eq!(settings.poll_interval_seconds, DEFAULT_POLL_INTERVAL_SECS);
+        assert_eq!(settings.max_parallel, DEFAULT_MAX_PARALLEL);
+        assert!(!settings.plan_only && settings.lease.is_none());
+    }
 }

@@ -105,6 +105,8 @@ impl FieldSet {
     pub fn from_value(value: &Value) -> Self {
         let mut set = Self::new();
         collect_members(value, &mut Vec::new(), &mut set.members);
+        // An empty object owns nothing; the root itself is never a member.
+        set.members.remove(&Vec::new());
         set
     }
 

@@ -128,3 +128,8 @@ fn paths_display_like_the_api_server() {
         r#".spec.containers[containerPort=80,protocol="TCP"].name"#
     );
 }
+
+#[test]
+fn an_empty_object_owns_nothing() {
+    assert!(FieldSet::from_value(&json!({})).is_empty());
+}

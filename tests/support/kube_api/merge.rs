@@ -109,6 +109,9 @@ fn compare(
         (Some(old), new) if old == new => {}
         (_, new) => {
             let below = FieldSet::from_value(new);
+            if below.is_empty() {
+                out.push(path.clone());
+            }
             out.extend(below.iter().map(|tail| [path.as_slice(), tail].concat()));
         }
     }

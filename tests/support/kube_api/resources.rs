@@ -130,6 +130,8 @@ pub static RESOURCES: &[ResourceType] = &[
         workload: Some(Workload::Job)),
     resource!("batch", "v1", "cronjobs", "cronjob", "CronJob", namespaced: true,
         short: &["cj"], categories: ALL, status: true, generation: true, workload: None),
+    resource!("events.k8s.io", "v1", "events", "event", "Event", namespaced: true,
+        short: &["ev"], categories: NO_NAMES, status: false, generation: false, workload: None),
     resource!("coordination.k8s.io", "v1", "leases", "lease", "Lease", namespaced: true,
         short: NO_NAMES, categories: NO_NAMES, status: false, generation: false, workload: None),
     resource!("rbac.authorization.k8s.io", "v1", "roles", "role", "Role", namespaced: true,

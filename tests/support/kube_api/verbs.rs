@@ -2,6 +2,7 @@
 //! update, patch, apply and delete, each counted.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -18,6 +19,7 @@ use super::resources::ResourceType;
 use super::routes::Target;
 use super::selectors::{ObjectFilter, Selector};
 use super::stats::Verb;
+use super::store::Transaction;
 use super::writes::{self, PatchKind, WriteTarget};
 
 fn read_params(query: &HashMap<String, String>) -> Result<ReadParams, ApiError> {
@@ -144,10 +146,9 @@ pub(crate) fn handle(
         }
         ("PUT", Some(name)) => {
             let object = parse_body(body, false)?;
-            let version = current_version(state, resource, &namespace, name);
-            let updated = state
-                .store
-                .transaction(|txn| writes::update(txn, &write, name, object));
+            let (version, updated) = versioned_write(state, &write, name, |txn| {
+                writes::update(txn, &write, name, object)
+            });
             return respond(
                 state,
                 Verb::Update,
@@ -175,16 +176,21 @@ pub(crate) fn handle(
     result.map(IntoResponse::into_response)
 }
 
-fn current_version(
+/// Runs a write, reading the object's version before it in the same
+/// transaction, so that concurrent controller writes do not blur whether
+/// this write changed anything.
+fn versioned_write(
     state: &ServerState,
-    resource: &'static ResourceType,
-    namespace: &str,
+    write: &WriteTarget,
     name: &str,
-) -> Option<Value> {
-    state
-        .store
-        .transaction(|txn| txn.get(resource, namespace, name))
-        .and_then(|o| o.pointer("/metadata/resourceVersion").cloned())
+    work: impl FnOnce(&mut Transaction) -> Result<Arc<Value>, ApiError>,
+) -> (Option<Value>, Result<Arc<Value>, ApiError>) {
+    state.store.transaction(|txn| {
+        let before = txn
+            .get(write.resource, &write.namespace, name)
+            .and_then(|o| o.pointer("/metadata/resourceVersion").cloned());
+        (before, work(txn))
+    })
 }
 
 /// Counts the request, notes a write that changed nothing, and answers.
@@ -215,8 +221,7 @@ fn patch(
     body: &Bytes,
 ) -> Result<Response, ApiError> {
     let media = content_type.split(';').next().unwrap_or("").trim();
-    let version = current_version(state, write.resource, &write.namespace, name);
-    let (verb, result) = match media {
+    let (verb, (version, result)) = match media {
         "application/apply-patch+yaml" => {
             if query.get("fieldManager").is_none_or(|m| m.is_empty()) {
                 state.counters.record(Verb::Apply, label);
@@ -228,9 +233,9 @@ fn patch(
             let config = parse_body(body, true)?;
             (
                 Verb::Apply,
-                state
-                    .store
-                    .transaction(|txn| writes::apply(txn, write, name, config, force)),
+                versioned_write(state, write, name, |txn| {
+                    writes::apply(txn, write, name, config, force)
+                }),
             )
         }
         "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
@@ -242,9 +247,9 @@ fn patch(
             let patch = parse_body(body, false)?;
             (
                 Verb::Patch,
-                state
-                    .store
-                    .transaction(|txn| writes::patch(txn, write, name, kind, &patch)),
+                versioned_write(state, write, name, |txn| {
+                    writes::patch(txn, write, name, kind, &patch)
+                }),
             )
         }
         _ => {

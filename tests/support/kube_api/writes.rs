@@ -341,10 +341,15 @@ pub fn apply(
     force: bool,
 ) -> Result<Arc<Value>, ApiError> {
     check_type(target.resource, &config)?;
-    if name_of(&config) != Some(name) {
-        return Err(ApiError::BadRequest(
-            "the name of the object does not match the name on the URL".into(),
-        ));
+    // Like the real server, an apply body without a name takes the URL's.
+    match name_of(&config) {
+        None => config["metadata"]["name"] = Value::String(name.to_string()),
+        Some(body_name) if body_name != name => {
+            return Err(ApiError::BadRequest(
+                "the name of the object does not match the name on the URL".into(),
+            ));
+        }
+        Some(_) => {}
     }
     let old = txn.get(target.resource, &target.namespace, name);
     if let Some(old) = &old {

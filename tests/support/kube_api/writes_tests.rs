@@ -93,3 +93,26 @@ fn writes_into_a_missing_namespace_are_not_found() {
     let message = result.err().map(|e| e.to_string()).unwrap_or_default();
     assert_eq!(message, "namespaces \"nowhere\" not found");
 }
+
+#[test]
+fn reapplying_a_bare_namespace_changes_nothing() {
+    let store = store_with_default_namespace();
+    let ns_target = WriteTarget {
+        namespace: String::new(),
+        manager: "kubectl".into(),
+        ..target("Namespace", "v1", "")
+    };
+    let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}});
+    let versions: Vec<Option<Value>> = (0..2)
+        .map(|_| {
+            let stored = store.transaction(|txn| {
+                writes::apply(txn, &ns_target, "shop", namespace.clone(), false)
+            });
+            stored
+                .ok()
+                .and_then(|o| o.pointer("/metadata/resourceVersion").cloned())
+        })
+        .collect();
+    assert!(versions[0].is_some());
+    assert_eq!(versions[0], versions[1]);
+}

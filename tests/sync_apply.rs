@@ -1,0 +1,350 @@
+//! Sync against the Kubernetes API test server: apply, no-op, prune, drift,
+//! scope refusal.
+
+mod support;
+mod sync_common;
+
+use serde_json::json;
+use slipway::store::sync_state::SyncPhase;
+use slipway::sync::cluster::{ClusterTarget, KubeCluster};
+use support::kube_api::{KubeApiServer, Verb};
+use sync_common::{
+    DeployRepo, Harness, ReportInbox, SLIPWAY_YAML, config_map, deployment, reporter,
+};
+
+async fn started(repo: &DeployRepo) -> (KubeApiServer, Harness, ReportInbox) {
+    let server = KubeApiServer::start().await.unwrap();
+    let cluster = ClusterTarget::Kube(KubeCluster::new(server.client().unwrap()));
+    let (inbox, url) = ReportInbox::start().await;
+    let h = Harness::new(repo, cluster, Some(reporter(&url)));
+    (server, h, inbox)
+}
+
+fn namespace_yaml() -> String {
+    "apiVersion: v1\nkind: Namespace\nmetadata: {name: web-dev}\n".to_string()
+}
+
+const KINDS_WITH_NAMESPACE: &str = "
+apps:
+  web:
+    image: ghcr.io/acme/web
+    kinds: [Namespace, Deployment, ConfigMap, Service]
+    environments:
+      - { name: dev, path: envs/dev, namespace: web-dev, rollout_timeout_seconds: 10 }
+";
+
+fn web_repo() -> DeployRepo {
+    DeployRepo::new(&[
+        ("slipway.yaml", KINDS_WITH_NAMESPACE),
+        ("envs/dev/namespace.yaml", &namespace_yaml()),
+        (
+            "envs/dev/web.yaml",
+            &deployment("web", "ghcr.io/acme/web:1.0.0"),
+        ),
+        ("envs/dev/config.yaml", &config_map("web", "a")),
+        ("envs/dev/extra.yaml", &config_map("extra", "x")),
+    ])
+}
+
+#[tokio::test]
+async fn a_first_sync_applies_everything_labelled_and_reports_it_verified() {
+    let repo = web_repo();
+    let (server, h, inbox) = started(&repo).await;
+    h.sync.sync_once().await.unwrap();
+    let status = h.store.sync_status("web", "dev").await.unwrap().unwrap();
+    assert_eq!(status.state, SyncPhase::Verified, "{:?}", status.last_error);
+    assert_eq!(
+        status.verified_revision.as_deref(),
+        Some(repo.head().as_str())
+    );
+    let d = server
+        .get_object("apps/v1", "Deployment", Some("web-dev"), "web")
+        .expect("applied");
+    let labels = &d["metadata"]["labels"];
+    assert_eq!(labels["app.kubernetes.io/managed-by"], "slipway");
+    assert_eq!(labels["slipway.dev/app"], "web");
+    assert_eq!(labels["slipway.dev/environment"], "dev");
+    let managers: Vec<&str> = d["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["manager"].as_str())
+        .collect();
+    assert!(managers.contains(&"slipway"), "{managers:?}");
+    assert!(
+        server
+            .get_object("v1", "Namespace", None, "web-dev")
+            .is_some()
+    );
+    let events = server.list_objects("v1", "Event", Some("web-dev"));
+    assert!(
+        events.iter().any(|e| e["reason"] == "Applied"
+            && e["involvedObject"]["name"] == "web"
+            && e["involvedObject"]["kind"] == "Deployment"),
+        "an Event on the changed object: {events:?}"
+    );
+    assert_eq!(inbox.verdicts(), ["verified"]);
+    assert_eq!(inbox.last()["image"]["tag"], "1.0.0");
+    assert_eq!(inbox.last()["revision"], repo.head());
+}
+
+#[tokio::test]
+async fn a_sync_with_nothing_changed_writes_nothing() {
+    let repo = web_repo();
+    let (server, h, _inbox) = started(&repo).await;
+    h.sync.sync_once().await.unwrap();
+    repo.commit(&[("README.md", "unrelated change\n")], "docs");
+    server.reset_stats();
+    h.sync.sync_once().await.unwrap();
+    let stats = server.stats();
+    let status = h.store.sync_status("web", "dev").await.unwrap().unwrap();
+    assert_eq!(stats.writes(), 0, "{stats:?} {:?}", status.drifted);
+    assert_eq!(stats.verb(Verb::Apply), 0);
+    let status = h.store.sync_status("web", "dev").await.unwrap().unwrap();
+    assert_eq!(status.state, SyncPhase::Verified);
+    assert_eq!(
+        status.desired_revision.as_deref(),
+        Some(repo.head().as_str())
+    );
+}
+
+#[tokio::test]
+async fn an_object_removed_from_git_is_pruned_and_foreign_objects_are_kept() {
+    let repo = web_repo();
+    let (server, h, _inbox) = started(&repo).await;
+    h.sync.sync_once().await.unwrap();
+    let foreign = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "hand-made", "namespace": "web-dev"}, "data": {"k": "v"}});
+    let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(server.client().unwrap(), "web-dev");
+    api.create(
+        &Default::default(),
+        &serde_json::from_value(foreign).unwrap(),
+    )
+    .await
+    .unwrap();
+    repo.commit(&[("envs/dev/extra.yaml", "")], "drop extra");
+    h.sync.sync_once().await.unwrap();
+    assert!(
+        server
+            .get_object("v1", "ConfigMap", Some("web-dev"), "extra")
+            .is_none(),
+        "pruned"
+    );
+    assert!(
+        server
+            .get_object("v1", "ConfigMap", Some("web-dev"), "hand-made")
+            .is_some(),
+        "not Slipway's"
+    );
+    assert!(
+        server
+            .get_object("v1", "ConfigMap", Some("web-dev"), "web")
+            .is_some()
+    );
+    let inventory = h.store.sync_inventory("web", "dev").await.unwrap();
+    assert!(inventory.iter().all(|e| e.object.name != "extra"));
+}
+
+#[tokio::test]
+async fn a_hand_edit_in_the_cluster_is_put_back_and_reported_as_drift() {
+    let repo = web_repo();
+    let (server, h, _inbox) = started(&repo).await;
+    h.sync.sync_once().await.unwrap();
+    let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(server.client().unwrap(), "web-dev");
+    let edit = json!({"data": {"key": "edited by hand"}});
+    api.patch(
+        "web",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&edit),
+    )
+    .await
+    .unwrap();
+    server.reset_stats();
+    h.sync.sync_once().await.unwrap();
+    let live = server
+        .get_object("v1", "ConfigMap", Some("web-dev"), "web")
+        .unwrap();
+    assert_eq!(live["data"]["key"], "a", "put back");
+    assert_eq!(
+        server.stats().verb(Verb::Apply),
+        1,
+        "only the drifted object is applied"
+    );
+    let status = h.store.sync_status("web", "dev").await.unwrap().unwrap();
+    assert_eq!(status.state, SyncPhase::Drifted);
+    assert!(
+        status.drifted[0].contains("ConfigMap web-dev/web")
+            && status.drifted[0].contains("/data/key"),
+        "{:?}",
+        status.drifted
+    );
+    h.sync.sync_once().await.unwrap();
+    let status = h.store.sync_status("web", "dev").await.unwrap().unwrap();
+    assert_eq!(
+        status.state,
+        SyncPhase::Verified,
+        "drift cleared on the next clean pass"
+    );
+}
+
+#[tokio::test]
+async fn a_manifest_out_of_scope_is_refused_and_the_rest_is_applied() {
+    let binding = "apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: { name: web-admin }
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin }
+subjects: [{ kind: ServiceAccount, name: default, namespace: web-dev }]
+";
+    let repo = DeployRepo::new(&[
+        ("slipway.yaml", SLIPWAY_YAML),
+        (
+            "envs/dev/web.yaml",
+            &deployment("web", "ghcr.io/acme/web:1.0.0"),
+        ),
+        ("envs/dev/namespace.yaml", &namespace_yaml()),
+        ("envs/dev/rbac.yaml", binding),
+        (
+            "envs/dev/billing.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: steal, namespace: billing}\n",
+        ),
+    ]);
+    let (server, h, inbox) = started(&repo).await;
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(server.client().unwrap());
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "web-dev"}});
+    namespaces
+        .create(&Default::default(), &serde_json::from_value(ns).unwrap())
+        .await
+        .unwrap();
+    h.sync.sync_once().await.unwrap();
+    assert!(
+        server
+            .get_object(
+                "rbac.authorization.k8s.io/v1",
+                "ClusterRoleBinding",
+                None,
+                "web-admin"
+            )
+            .is_none()
+    );
+    assert!(
+        server
+            .get_object("v1", "ConfigMap", Some("billing"), "steal")
+            .is_none()
+    );
+    assert!(
+        server
+            .get_object("apps/v1", "Deployment", Some("web-dev"), "web")
+            .is_some()
+    );
+    let status = h.store.sync_status("web", "dev").await.unwrap().unwrap();
+    assert_eq!(status.state, SyncPhase::Refused);
+    assert_eq!(status.refused.len(), 3, "{:?}", status.refused);
+    assert!(
+        status
+            .refused
+            .iter()
+            .any(|r| r.contains("Namespace web-dev: kind not allowed"))
+    );
+    assert_eq!(
+        status.verified_revision.as_deref(),
+        Some(repo.head().as_str()),
+        "the rest rolled out"
+    );
+    assert_eq!(inbox.verdicts(), ["verified"]);
+}
+
+#[tokio::test]
+async fn a_manifest_the_api_server_rejects_fails_once_instead_of_retrying_forever() {
+    let repo = DeployRepo::new(&[
+        ("slipway.yaml", SLIPWAY_YAML),
+        (
+            "envs/dev/web.yaml",
+            &deployment("web", "ghcr.io/acme/web:1.0.0"),
+        ),
+    ]);
+    let (server, h, inbox) = started(&repo).await;
+    h.sync.sync_once().await.unwrap();
+    let status = h.store.sync_status("web", "dev").await.unwrap().unwrap();
+    assert_eq!(
+        status.state,
+        SyncPhase::Failed,
+        "namespace web-dev does not exist"
+    );
+    assert!(
+        status
+            .last_error
+            .unwrap()
+            .contains("apply Deployment web-dev/web")
+    );
+    assert_eq!(inbox.verdicts(), ["failed"]);
+    server.reset_stats();
+    h.sync.sync_once().await.unwrap();
+    assert_eq!(
+        server.stats().writes(),
+        0,
+        "not retried until the repo changes"
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_syncs_applies_and_prunes_in_the_callers_registry() {
+    let repo = web_repo();
+    let server = KubeApiServer::start().await.unwrap();
+    let mut registry = prometheus_client::registry::Registry::default();
+    let mut h = Harness::new(
+        &repo,
+        ClusterTarget::Kube(KubeCluster::new(server.client().unwrap())),
+        None,
+    );
+    h.ctx.metrics = slipway::sync::metrics::SyncMetrics::register(&mut registry);
+    let sync = slipway::sync::runner::SyncLoop::new(
+        h.ctx.clone(),
+        Default::default(),
+        std::time::Duration::from_secs(3600),
+        2,
+    );
+    sync.sync_once().await.unwrap();
+    repo.commit(&[("envs/dev/extra.yaml", "")], "drop extra");
+    sync.sync_once().await.unwrap();
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    for line in [
+        r#"slipway_sync_applies_total{app="web",environment="dev"} 4"#,
+        r#"slipway_sync_prunes_total{app="web",environment="dev"} 1"#,
+        r#"slipway_sync_syncs_total{app="web",environment="dev",outcome="verified"} 2"#,
+        r#"slipway_sync_rollout_duration_seconds_count{verdict="verified"} 2"#,
+    ] {
+        assert!(text.contains(line), "{line} in\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn an_environment_removed_from_slipway_yaml_is_pruned_and_forgotten() {
+    let repo = web_repo();
+    let (server, h, _inbox) = started(&repo).await;
+    h.sync.sync_once().await.unwrap();
+    repo.commit(&[("slipway.yaml", "apps: {}\n")], "retire web");
+    h.sync.sync_once().await.unwrap();
+    assert!(
+        server
+            .get_object("apps/v1", "Deployment", Some("web-dev"), "web")
+            .is_none()
+    );
+    assert!(
+        server
+            .get_object("v1", "ConfigMap", Some("web-dev"), "web")
+            .is_none()
+    );
+    assert!(h.store.sync_status("web", "dev").await.unwrap().is_none());
+    assert!(
+        h.store
+            .sync_inventory("web", "dev")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let history = h.store.sync_history("web", "dev").await.unwrap();
+    assert_eq!(history[0].state, "removed");
+}

@@ -1,0 +1,135 @@
+//! The sync loop's triggers and mutual exclusion: a nudge starts a sync at
+//! once (not at the next poll), and a Lease keeps two replicas from rolling
+//! out the same app/environment together.
+
+mod support;
+mod sync_common;
+
+use std::time::{Duration, Instant};
+
+use slipway::sync::cluster::{ClusterTarget, KubeCluster};
+use slipway::sync::lock::{LeaseConfig, RolloutLocks, lease_name};
+use slipway::sync::runner::TargetOutcome;
+use support::kube_api::KubeApiServer;
+use sync_common::{DeployRepo, Harness, config_map};
+
+const SLIPWAY: &str = "
+apps:
+  web:
+    image: ghcr.io/acme/web
+    environments:
+      - { name: dev, path: envs/dev, namespace: default }
+";
+
+/// Longest the tests wait for something that should take well under a second.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+fn leases(server: &KubeApiServer, identity: &str) -> RolloutLocks {
+    RolloutLocks::new(Some(LeaseConfig {
+        client: server.client().unwrap(),
+        namespace: "default".into(),
+        identity: identity.into(),
+        duration_seconds: 5,
+    }))
+}
+
+#[tokio::test]
+async fn a_nudge_applies_a_new_commit_without_waiting_for_the_poll() {
+    let repo = DeployRepo::new(&[
+        ("slipway.yaml", SLIPWAY),
+        ("envs/dev/c.yaml", &config_map("c", "1")),
+    ]);
+    let server = KubeApiServer::start().await.unwrap();
+    let cluster = ClusterTarget::Kube(KubeCluster::new(server.client().unwrap()));
+    let h = Harness::new(&repo, cluster, None);
+    let nudge = h.sync.nudge_handle();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(h.sync.clone().run(async {
+        let _ = stopped.await;
+    }));
+    let value = |server: &KubeApiServer| {
+        server
+            .get_object("v1", "ConfigMap", Some("default"), "c")
+            .and_then(|c| c["data"]["key"].as_str().map(String::from))
+    };
+    let deadline = Instant::now() + PATIENCE;
+    while value(&server).as_deref() != Some("1") && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        value(&server).as_deref(),
+        Some("1"),
+        "the first pass runs at start"
+    );
+
+    repo.commit(&[("envs/dev/c.yaml", &config_map("c", "2"))], "change");
+    let nudged = Instant::now();
+    nudge.notify_one();
+    while value(&server).as_deref() != Some("2") && Instant::now() < nudged + PATIENCE {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let latency = nudged.elapsed();
+    assert_eq!(
+        value(&server).as_deref(),
+        Some("2"),
+        "applied after the nudge; the poll interval is an hour"
+    );
+    println!("nudge to applied: {latency:?}");
+    let _ = stop.send(());
+    running.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_lease_held_by_another_replica_keeps_this_one_out_until_released() {
+    let server = KubeApiServer::start().await.unwrap();
+    let first = leases(&server, "replica-a");
+    let second = leases(&server, "replica-b");
+    let held = first.try_acquire("web", "dev").await.unwrap();
+    assert!(held.is_some(), "the first replica takes the lease");
+    let lease = server
+        .get_object(
+            "coordination.k8s.io/v1",
+            "Lease",
+            Some("default"),
+            &lease_name("web", "dev"),
+        )
+        .unwrap();
+    assert_eq!(lease["spec"]["holderIdentity"], "replica-a");
+    assert!(
+        second.try_acquire("web", "dev").await.unwrap().is_none(),
+        "the second replica stays out"
+    );
+    assert!(
+        second.try_acquire("web", "prod").await.unwrap().is_some(),
+        "other targets are free"
+    );
+
+    drop(held);
+    let deadline = Instant::now() + PATIENCE;
+    let mut taken = None;
+    while taken.is_none() && Instant::now() < deadline {
+        taken = second.try_acquire("web", "dev").await.unwrap();
+    }
+    assert!(taken.is_some(), "released on drop, then taken over");
+}
+
+#[tokio::test]
+async fn a_replica_without_the_lease_skips_the_target_and_the_holder_syncs_it() {
+    let repo = DeployRepo::new(&[
+        ("slipway.yaml", SLIPWAY),
+        ("envs/dev/c.yaml", &config_map("c", "1")),
+    ]);
+    let server = KubeApiServer::start().await.unwrap();
+    let holder = leases(&server, "replica-a");
+    let _held = holder.try_acquire("web", "dev").await.unwrap().unwrap();
+    let cluster = ClusterTarget::Kube(KubeCluster::new(server.client().unwrap()));
+    let h = Harness::with_locks(&repo, cluster, None, leases(&server, "replica-b"));
+    let report = h.sync.sync_once().await.unwrap();
+    assert!(matches!(report.targets[0].2, TargetOutcome::Busy));
+    assert!(
+        server
+            .get_object("v1", "ConfigMap", Some("default"), "c")
+            .is_none(),
+        "nothing applied"
+    );
+}
