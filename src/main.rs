@@ -36,6 +36,26 @@ enum Command {
         #[arg(long, short, env = "SLIPWAY_CONFIG")]
         config: PathBuf,
     },
+    /// Apply the deploy repo to the cluster, verify rollouts, roll back failures.
+    Sync {
+        /// Configuration file (YAML) with `deploy_repo` and `sync` sections.
+        #[arg(long, short, env = "SLIPWAY_CONFIG")]
+        config: PathBuf,
+    },
+    /// Run receive and sync in one process. Without --config, on embedded
+    /// defaults: secrets, a local deploy repo and a test webhook are made in
+    /// --state-dir the first time; without a kubeconfig it only plans.
+    Run {
+        /// Configuration file; the embedded defaults when absent.
+        #[arg(long, short, env = "SLIPWAY_CONFIG")]
+        config: Option<PathBuf>,
+        /// State directory for the embedded defaults.
+        #[arg(long, default_value = slipway::config::DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
+        /// Listen address for the embedded defaults.
+        #[arg(long, default_value = slipway::config::DEFAULT_LISTEN)]
+        listen: std::net::SocketAddr,
+    },
     /// Check, explain and test the deploy repo's policies.
     #[command(subcommand)]
     Policy(slipway::policy::cli::PolicyCommand),
@@ -101,6 +121,7 @@ fn init_logging(json: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();
@@ -150,6 +171,26 @@ async fn receive(config_path: PathBuf) -> anyhow::Result<()> {
         .await
         .context("receive")?;
     Ok(())
+}
+
+async fn run(
+    config: Option<PathBuf>,
+    state_dir: PathBuf,
+    listen: std::net::SocketAddr,
+) -> anyhow::Result<()> {
+    let config = match config {
+        Some(path) => Config::load(&path)?,
+        None => {
+            let (config, welcome) = slipway::quickstart::embedded_config(&state_dir, listen)?;
+            if let Some(welcome) = welcome {
+                println!("{welcome}");
+            }
+            config
+        }
+    };
+    slipway::roles::serve_both(&config, shutdown_signal())
+        .await
+        .context("run")
 }
 
 async fn operator(
@@ -212,6 +253,17 @@ fn main() -> ExitCode {
                 return Ok(ExitCode::from(code));
             }
             Command::Receive { config } => receive(config).await,
+            Command::Sync { config } => {
+                let config = Config::load(&config)?;
+                slipway::roles::serve_sync(&config, shutdown_signal())
+                    .await
+                    .context("sync")
+            }
+            Command::Run {
+                config,
+                state_dir,
+                listen,
+            } => run(config, state_dir, listen).await,
             Command::Status(args) => status(args).await,
             Command::Rollback {
                 app,

@@ -103,14 +103,22 @@ pub fn router(state: AppState) -> Router {
         .route("/hooks/dockerhub/{token}", post(dockerhub_hook))
         .route("/hooks/{name}", post(provider_hook))
         .layer(RequestBodyLimitLayer::new(state.max_body_bytes));
+    let ops = ops_router(state.store.clone(), state.metrics.clone());
     Router::new()
         .merge(hooks)
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
         .route("/api/v1/deliveries", get(list_deliveries))
         .route("/api/v1/deliveries/{id}", get(get_delivery))
         .with_state(state)
+        .merge(ops)
+}
+
+/// `/healthz`, `/readyz` (the store answers) and `/metrics`, for any role.
+pub fn ops_router(store: Store, metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(render_metrics))
+        .with_state((store, metrics))
 }
 
 async fn provider_hook(
@@ -213,18 +221,18 @@ async fn accept(
     result
 }
 
-async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
-    state.store.count_pending().await?;
+async fn readyz(State((store, _)): State<(Store, Arc<Metrics>)>) -> Result<&'static str, ApiError> {
+    store.count_pending().await?;
     Ok("ready")
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
+async fn render_metrics(State((_, metrics)): State<(Store, Arc<Metrics>)>) -> Response {
     (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.metrics.render(),
+        metrics.render(),
     )
         .into_response()
 }

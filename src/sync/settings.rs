@@ -27,7 +27,7 @@ pub struct SyncSettings {
     /// Kubeconfig file; in-cluster config or `$KUBECONFIG` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubeconfig: Option<PathBuf>,
-    /// Where `receive` listens for rollout reports (`http://host:port/hooks/sync`).
+    /// Where `receive` listens for rollout reports (`http://host:port/hooks/rollouts`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report_url: Option<String>,
     /// Standard Webhooks secret that signs rollout reports.
