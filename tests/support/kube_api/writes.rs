@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
+use super::defaults;
 use super::errors::{ApiError, qualified};
 use super::managed::{self, Writer};
 use super::merge::{json_merge_patch, strategic_merge_patch};
@@ -237,6 +238,7 @@ pub fn create(
         }
     }
     prepare_new(target.resource, &mut object, &now);
+    defaults::apply_defaults(target.resource, &mut object);
     let api_version = target.resource.api_version();
     managed::record_update(None, &mut object, &target.writer(&api_version, &now));
     Ok(commit(txn, target, &name, None, object))
@@ -281,6 +283,9 @@ fn write_over(
     body: Value,
 ) -> Arc<Value> {
     let mut new = endpoint_view(target, old, body);
+    if !target.on_status() {
+        defaults::apply_defaults(target.resource, &mut new);
+    }
     if target.resource.namespaced {
         new["metadata"]["namespace"] = Value::String(target.namespace.clone());
     }
@@ -396,6 +401,9 @@ pub fn apply(
     let api_version = target.resource.api_version();
     let mut new = managed::apply(&live, &config, &target.writer(&api_version, &now), force)
         .map_err(ApiError::ApplyConflict)?;
+    if !target.on_status() {
+        defaults::apply_defaults(target.resource, &mut new);
+    }
     if let Some(old) = &old {
         carry_metadata(target.resource, old, &mut new);
     }
