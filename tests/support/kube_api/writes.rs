@@ -108,61 +108,6 @@ fn check_namespace(
     Ok(())
 }
 
-/// Fills in what the server sets on a new object.
-fn prepare_new(resource: &ResourceType, object: &mut Value, now: &str) {
-    let metadata = &mut object["metadata"];
-    metadata["uid"] = Value::String(meta::new_uid());
-    metadata["creationTimestamp"] = Value::String(now.to_string());
-    if resource.has_generation {
-        metadata["generation"] = json!(1);
-    }
-    if resource.kind == "Namespace" {
-        let name = metadata["name"].clone();
-        metadata["labels"]["kubernetes.io/metadata.name"] = name;
-        object["spec"]["finalizers"] = json!(["kubernetes"]);
-        object["status"] = json!({"phase": "Active"});
-    }
-}
-
-/// The part whose change bumps `metadata.generation`.
-fn generation_part(object: &Value) -> Value {
-    let mut part = object.clone();
-    if let Value::Object(map) = &mut part {
-        for field in ["metadata", "status", "apiVersion", "kind"] {
-            map.remove(field);
-        }
-    }
-    part
-}
-
-/// Carries server-set metadata over from `old` and bumps the generation
-/// when anything but metadata and status changed.
-fn carry_metadata(resource: &ResourceType, old: &Value, new: &mut Value) {
-    for field in [
-        "uid",
-        "creationTimestamp",
-        "generation",
-        "resourceVersion",
-        "deletionTimestamp",
-    ] {
-        match old["metadata"].get(field) {
-            Some(value) => new["metadata"][field] = value.clone(),
-            None => {
-                if let Some(Value::Object(metadata)) = new.get_mut("metadata") {
-                    metadata.remove(field);
-                }
-            }
-        }
-    }
-    if resource.has_generation && generation_part(old) != generation_part(new) {
-        let generation = old
-            .pointer("/metadata/generation")
-            .and_then(Value::as_i64)
-            .unwrap_or(0);
-        new["metadata"]["generation"] = json!(generation + 1);
-    }
-}
-
 /// Takes the body for the endpoint: status only through `/status`, never through the main one.
 fn endpoint_view(target: &WriteTarget, old: &Value, mut body: Value) -> Value {
     if !target.resource.has_status {
@@ -237,7 +182,7 @@ pub fn create(
             metadata.remove(field);
         }
     }
-    prepare_new(target.resource, &mut object, &now);
+    meta::prepare_new(target.resource, &mut object, &now);
     defaults::apply_defaults(target.resource, &mut object);
     let api_version = target.resource.api_version();
     managed::record_update(None, &mut object, &target.writer(&api_version, &now));
@@ -293,7 +238,7 @@ fn write_over(
     if let Some(managed_fields) = old.pointer("/metadata/managedFields") {
         new["metadata"]["managedFields"] = managed_fields.clone();
     }
-    carry_metadata(target.resource, old, &mut new);
+    meta::carry_metadata(target.resource, old, &mut new);
     let now = meta::now();
     let api_version = target.resource.api_version();
     managed::record_update(Some(old), &mut new, &target.writer(&api_version, &now));
@@ -391,7 +336,7 @@ pub fn apply(
         None => {
             let mut skeleton = json!({"apiVersion": target.resource.api_version(), "kind": target.resource.kind, "metadata": {"name": name}});
             check_namespace(txn, target, &mut skeleton)?;
-            prepare_new(target.resource, &mut skeleton, &now);
+            meta::prepare_new(target.resource, &mut skeleton, &now);
             skeleton
         }
     };
@@ -405,7 +350,7 @@ pub fn apply(
         defaults::apply_defaults(target.resource, &mut new);
     }
     if let Some(old) = &old {
-        carry_metadata(target.resource, old, &mut new);
+        meta::carry_metadata(target.resource, old, &mut new);
     }
     let stored = commit(txn, target, name, old.as_deref(), new);
     Ok(super::deletes::finish_deletion_if_released(txn, target, name, &stored).unwrap_or(stored))
