@@ -59,7 +59,43 @@ fn name_of(object: &Value) -> Option<&str> {
         .filter(|n| !n.is_empty())
 }
 
+/// Paths that must be maps when present; the server (and the rollout
+/// simulator) write below them.
+const MAP_PATHS: &[&str] = &[
+    "/metadata",
+    "/metadata/labels",
+    "/metadata/annotations",
+    "/spec",
+    "/status",
+    "/spec/selector",
+    "/spec/selector/matchLabels",
+    "/spec/template",
+    "/spec/template/metadata",
+    "/spec/template/metadata/labels",
+    "/spec/template/spec",
+];
+
+fn check_shape(resource: &ResourceType, object: &Value) -> Result<(), ApiError> {
+    let misshapen = MAP_PATHS.iter().find(|path| {
+        object
+            .pointer(path)
+            .is_some_and(|v| !v.is_object() && !v.is_null())
+    });
+    match (object.is_object(), misshapen) {
+        (true, None) => Ok(()),
+        (false, _) => Err(ApiError::BadRequest(format!(
+            "the body of the request is not a {} object",
+            resource.kind
+        ))),
+        (true, Some(path)) => Err(ApiError::BadRequest(format!(
+            "{}: expected an object",
+            path.trim_start_matches('/').replace('/', ".")
+        ))),
+    }
+}
+
 fn check_type(resource: &ResourceType, object: &Value) -> Result<(), ApiError> {
+    check_shape(resource, object)?;
     let api_version = object
         .get("apiVersion")
         .and_then(Value::as_str)
@@ -278,6 +314,7 @@ pub fn patch(
         PatchKind::Merge => json_merge_patch(&old, patch),
         PatchKind::Strategic => strategic_merge_patch(&old, patch),
     };
+    check_shape(target.resource, &body)?;
     Ok(write_over(txn, target, name, &old, body))
 }
 

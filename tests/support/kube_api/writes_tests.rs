@@ -152,3 +152,26 @@ fn applied_workloads_get_server_defaults_that_no_manager_owns() {
         "re-apply is a no-op"
     );
 }
+
+#[test]
+fn misshapen_bodies_are_bad_requests() {
+    let store = store_with_default_namespace();
+    let main = target("Deployment", "apps/v1", "");
+    let rows: &[(&str, Value, &str)] = &[
+        (
+            "metadata not a map",
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": "web"}),
+            "metadata",
+        ),
+        (
+            "template not a map",
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"template": 5}}),
+            "spec.template",
+        ),
+    ];
+    for (case, body, field) in rows {
+        let result = store.transaction(|txn| writes::apply(txn, &main, "web", body.clone(), false));
+        let message = result.err().map(|e| e.to_string()).unwrap_or_default();
+        assert_eq!(message, format!("{field}: expected an object"), "{case}");
+    }
+}
