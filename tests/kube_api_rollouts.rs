@@ -318,3 +318,28 @@ async fn crashing_rollout_leaves_crash_looping_pods_of_the_deployment() -> Resul
     assert_eq!(status.get("availableReplicas"), None, "never available");
     Ok(())
 }
+
+#[tokio::test]
+async fn streaming_list_watcher_receives_initial_objects_then_changes() -> Result<()> {
+    use futures::{StreamExt, TryStreamExt};
+    use kube::runtime::{WatchStreamExt, watcher};
+
+    let (_server, client) = start().await?;
+    let maps = api(&client, "", "ConfigMap").await?;
+    let map = |value: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": value}});
+    maps.patch("c", &PatchParams::apply("t"), &Patch::Apply(map("1")))
+        .await?;
+    let config = watcher::Config::default().streaming_lists();
+    let mut stream = watcher(maps.clone(), config).applied_objects().boxed();
+    let first = tokio::time::timeout(WAIT_LIMIT, stream.try_next())
+        .await??
+        .context("initial object")?;
+    assert_eq!(first.data["data"]["k"], json!("1"));
+    maps.patch("c", &PatchParams::apply("t"), &Patch::Apply(map("2")))
+        .await?;
+    let second = tokio::time::timeout(WAIT_LIMIT, stream.try_next())
+        .await??
+        .context("changed object")?;
+    assert_eq!(second.data["data"]["k"], json!("2"));
+    Ok(())
+}
