@@ -91,6 +91,10 @@ async fn a_held_lease_is_taken_by_the_second_manager_only_after_release() -> Res
             "app-dev",
         )
         .context("lease")?;
-    assert_eq!(lease["spec"]["leaseTransitions"], json!(2), "one per acquisition");
+    assert_eq!(
+        lease["spec"]["leaseTransitions"],
+        json!(2),
+        "one per acquisition"
+    );
     Ok(())
 }
