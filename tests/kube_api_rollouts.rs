@@ -343,3 +343,38 @@ async fn streaming_list_watcher_receives_initial_objects_then_changes() -> Resul
     assert_eq!(second.data["data"]["k"], json!("2"));
     Ok(())
 }
+
+#[tokio::test]
+async fn the_outcome_endpoint_overrides_the_image_tag() -> Result<()> {
+    let (server, client) = start().await?;
+    let endpoint = format!("{}/_test/rollout-outcome", server.url());
+    let http = reqwest::Client::new();
+    http.post(&endpoint)
+        .json(&json!({"namespace": "default", "name": "web", "outcome": "fail"}))
+        .send()
+        .await?
+        .error_for_status()?;
+    let deployments = api(&client, "apps", "Deployment").await?;
+    apply_and_wait(
+        &deployments,
+        &workload("apps/v1", "Deployment", "web", "web:1.0"),
+        |o| {
+            o["status"]["conditions"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|c| c["reason"] == "ProgressDeadlineExceeded"))
+        },
+    )
+    .await?;
+    http.post(&endpoint)
+        .json(&json!({"namespace": "default", "name": "web", "outcome": null}))
+        .send()
+        .await?
+        .error_for_status()?;
+    apply_and_wait(
+        &deployments,
+        &workload("apps/v1", "Deployment", "web", "web:1.1"),
+        |o| has_condition(&o["status"], "Progressing", "NewReplicaSetAvailable"),
+    )
+    .await?;
+    Ok(())
+}
