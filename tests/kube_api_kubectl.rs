@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use support::kube_api::{KubeApiServer, ServerConfig};
 
-const MANIFEST: &str = include_str!("fixtures/kube_api/shop.yaml");
+const MANIFEST: &str = include_str!("support/kube_api/fixtures/shop.yaml");
 
 /// Guard on `kubectl rollout status`; the simulator takes well under a second.
 const ROLLOUT_TIMEOUT: &str = "30s";

@@ -318,3 +318,63 @@ async fn crashing_rollout_leaves_crash_looping_pods_of_the_deployment() -> Resul
     assert_eq!(status.get("availableReplicas"), None, "never available");
     Ok(())
 }
+
+#[tokio::test]
+async fn streaming_list_watcher_receives_initial_objects_then_changes() -> Result<()> {
+    use futures::{StreamExt, TryStreamExt};
+    use kube::runtime::{WatchStreamExt, watcher};
+
+    let (_server, client) = start().await?;
+    let maps = api(&client, "", "ConfigMap").await?;
+    let map = |value: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": value}});
+    maps.patch("c", &PatchParams::apply("t"), &Patch::Apply(map("1")))
+        .await?;
+    let config = watcher::Config::default().streaming_lists();
+    let mut stream = watcher(maps.clone(), config).applied_objects().boxed();
+    let first = tokio::time::timeout(WAIT_LIMIT, stream.try_next())
+        .await??
+        .context("initial object")?;
+    assert_eq!(first.data["data"]["k"], json!("1"));
+    maps.patch("c", &PatchParams::apply("t"), &Patch::Apply(map("2")))
+        .await?;
+    let second = tokio::time::timeout(WAIT_LIMIT, stream.try_next())
+        .await??
+        .context("changed object")?;
+    assert_eq!(second.data["data"]["k"], json!("2"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_outcome_endpoint_overrides_the_image_tag() -> Result<()> {
+    let (server, client) = start().await?;
+    let endpoint = format!("{}/_test/rollout-outcome", server.url());
+    let http = reqwest::Client::new();
+    http.post(&endpoint)
+        .json(&json!({"namespace": "default", "name": "web", "outcome": "fail"}))
+        .send()
+        .await?
+        .error_for_status()?;
+    let deployments = api(&client, "apps", "Deployment").await?;
+    apply_and_wait(
+        &deployments,
+        &workload("apps/v1", "Deployment", "web", "web:1.0"),
+        |o| {
+            o["status"]["conditions"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|c| c["reason"] == "ProgressDeadlineExceeded"))
+        },
+    )
+    .await?;
+    http.post(&endpoint)
+        .json(&json!({"namespace": "default", "name": "web", "outcome": null}))
+        .send()
+        .await?
+        .error_for_status()?;
+    apply_and_wait(
+        &deployments,
+        &workload("apps/v1", "Deployment", "web", "web:1.1"),
+        |o| has_condition(&o["status"], "Progressing", "NewReplicaSetAvailable"),
+    )
+    .await?;
+    Ok(())
+}

@@ -70,8 +70,15 @@ pub fn list_kind(field: &str, items: &[Value]) -> ListKind {
 pub fn item_key(item: &Value, keys: &[&str]) -> String {
     let mut fields = Map::new();
     for key in keys {
-        if let Some(value) = item.get(*key) {
-            fields.insert((*key).to_string(), value.clone());
+        match item.get(*key) {
+            Some(value) => {
+                fields.insert((*key).to_string(), value.clone());
+            }
+            // The protocol of a port defaults to TCP, and keys carry the default.
+            None if *key == "protocol" => {
+                fields.insert((*key).to_string(), Value::String("TCP".into()));
+            }
+            None => {}
         }
     }
     Value::Object(fields).to_string()

@@ -1,6 +1,10 @@
-//! Small helpers for the metadata the server fills in.
+//! The metadata the server fills in: times, uids, generated names, hashes,
+//! and what a write carries over from the stored object.
 
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+
+use super::resources::ResourceType;
 
 /// The alphabet Kubernetes uses for generated name suffixes and hashes.
 const SAFE_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
@@ -57,4 +61,59 @@ pub fn short_hash(text: &str) -> String {
         .take(TEMPLATE_HASH_LEN)
         .map(|b| SAFE_ALPHABET[usize::from(*b) % SAFE_ALPHABET.len()] as char)
         .collect()
+}
+
+/// Fills in what the server sets on a new object.
+pub fn prepare_new(resource: &ResourceType, object: &mut Value, now: &str) {
+    let metadata = &mut object["metadata"];
+    metadata["uid"] = Value::String(new_uid());
+    metadata["creationTimestamp"] = Value::String(now.to_string());
+    if resource.has_generation {
+        metadata["generation"] = json!(1);
+    }
+    if resource.kind == "Namespace" {
+        let name = metadata["name"].clone();
+        metadata["labels"]["kubernetes.io/metadata.name"] = name;
+        object["spec"]["finalizers"] = json!(["kubernetes"]);
+        object["status"] = json!({"phase": "Active"});
+    }
+}
+
+/// The part whose change bumps `metadata.generation`.
+pub fn generation_part(object: &Value) -> Value {
+    let mut part = object.clone();
+    if let Value::Object(map) = &mut part {
+        for field in ["metadata", "status", "apiVersion", "kind"] {
+            map.remove(field);
+        }
+    }
+    part
+}
+
+/// Carries server-set metadata over from `old` and bumps the generation
+/// when anything but metadata and status changed.
+pub fn carry_metadata(resource: &ResourceType, old: &Value, new: &mut Value) {
+    for field in [
+        "uid",
+        "creationTimestamp",
+        "generation",
+        "resourceVersion",
+        "deletionTimestamp",
+    ] {
+        match old["metadata"].get(field) {
+            Some(value) => new["metadata"][field] = value.clone(),
+            None => {
+                if let Some(Value::Object(metadata)) = new.get_mut("metadata") {
+                    metadata.remove(field);
+                }
+            }
+        }
+    }
+    if resource.has_generation && generation_part(old) != generation_part(new) {
+        let generation = old
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        new["metadata"]["generation"] = json!(generation + 1);
+    }
 }

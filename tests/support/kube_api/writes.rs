@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
+use super::defaults;
 use super::errors::{ApiError, qualified};
 use super::managed::{self, Writer};
 use super::merge::{json_merge_patch, strategic_merge_patch};
@@ -58,7 +59,43 @@ fn name_of(object: &Value) -> Option<&str> {
         .filter(|n| !n.is_empty())
 }
 
+/// Paths that must be maps when present; the server (and the rollout
+/// simulator) write below them.
+const MAP_PATHS: &[&str] = &[
+    "/metadata",
+    "/metadata/labels",
+    "/metadata/annotations",
+    "/spec",
+    "/status",
+    "/spec/selector",
+    "/spec/selector/matchLabels",
+    "/spec/template",
+    "/spec/template/metadata",
+    "/spec/template/metadata/labels",
+    "/spec/template/spec",
+];
+
+fn check_shape(resource: &ResourceType, object: &Value) -> Result<(), ApiError> {
+    let misshapen = MAP_PATHS.iter().find(|path| {
+        object
+            .pointer(path)
+            .is_some_and(|v| !v.is_object() && !v.is_null())
+    });
+    match (object.is_object(), misshapen) {
+        (true, None) => Ok(()),
+        (false, _) => Err(ApiError::BadRequest(format!(
+            "the body of the request is not a {} object",
+            resource.kind
+        ))),
+        (true, Some(path)) => Err(ApiError::BadRequest(format!(
+            "{}: expected an object",
+            path.trim_start_matches('/').replace('/', ".")
+        ))),
+    }
+}
+
 fn check_type(resource: &ResourceType, object: &Value) -> Result<(), ApiError> {
+    check_shape(resource, object)?;
     let api_version = object
         .get("apiVersion")
         .and_then(Value::as_str)
@@ -105,61 +142,6 @@ fn check_namespace(
         return Err(ApiError::namespace_not_found(&target.namespace));
     }
     Ok(())
-}
-
-/// Fills in what the server sets on a new object.
-fn prepare_new(resource: &ResourceType, object: &mut Value, now: &str) {
-    let metadata = &mut object["metadata"];
-    metadata["uid"] = Value::String(meta::new_uid());
-    metadata["creationTimestamp"] = Value::String(now.to_string());
-    if resource.has_generation {
-        metadata["generation"] = json!(1);
-    }
-    if resource.kind == "Namespace" {
-        let name = metadata["name"].clone();
-        metadata["labels"]["kubernetes.io/metadata.name"] = name;
-        object["spec"]["finalizers"] = json!(["kubernetes"]);
-        object["status"] = json!({"phase": "Active"});
-    }
-}
-
-/// The part whose change bumps `metadata.generation`.
-fn generation_part(object: &Value) -> Value {
-    let mut part = object.clone();
-    if let Value::Object(map) = &mut part {
-        for field in ["metadata", "status", "apiVersion", "kind"] {
-            map.remove(field);
-        }
-    }
-    part
-}
-
-/// Carries server-set metadata over from `old` and bumps the generation
-/// when anything but metadata and status changed.
-fn carry_metadata(resource: &ResourceType, old: &Value, new: &mut Value) {
-    for field in [
-        "uid",
-        "creationTimestamp",
-        "generation",
-        "resourceVersion",
-        "deletionTimestamp",
-    ] {
-        match old["metadata"].get(field) {
-            Some(value) => new["metadata"][field] = value.clone(),
-            None => {
-                if let Some(Value::Object(metadata)) = new.get_mut("metadata") {
-                    metadata.remove(field);
-                }
-            }
-        }
-    }
-    if resource.has_generation && generation_part(old) != generation_part(new) {
-        let generation = old
-            .pointer("/metadata/generation")
-            .and_then(Value::as_i64)
-            .unwrap_or(0);
-        new["metadata"]["generation"] = json!(generation + 1);
-    }
 }
 
 /// Takes the body for the endpoint: status only through `/status`, never through the main one.
@@ -236,7 +218,8 @@ pub fn create(
             metadata.remove(field);
         }
     }
-    prepare_new(target.resource, &mut object, &now);
+    meta::prepare_new(target.resource, &mut object, &now);
+    defaults::apply_defaults(target.resource, &mut object);
     let api_version = target.resource.api_version();
     managed::record_update(None, &mut object, &target.writer(&api_version, &now));
     Ok(commit(txn, target, &name, None, object))
@@ -281,6 +264,9 @@ fn write_over(
     body: Value,
 ) -> Arc<Value> {
     let mut new = endpoint_view(target, old, body);
+    if !target.on_status() {
+        defaults::apply_defaults(target.resource, &mut new);
+    }
     if target.resource.namespaced {
         new["metadata"]["namespace"] = Value::String(target.namespace.clone());
     }
@@ -288,7 +274,7 @@ fn write_over(
     if let Some(managed_fields) = old.pointer("/metadata/managedFields") {
         new["metadata"]["managedFields"] = managed_fields.clone();
     }
-    carry_metadata(target.resource, old, &mut new);
+    meta::carry_metadata(target.resource, old, &mut new);
     let now = meta::now();
     let api_version = target.resource.api_version();
     managed::record_update(Some(old), &mut new, &target.writer(&api_version, &now));
@@ -328,6 +314,7 @@ pub fn patch(
         PatchKind::Merge => json_merge_patch(&old, patch),
         PatchKind::Strategic => strategic_merge_patch(&old, patch),
     };
+    check_shape(target.resource, &body)?;
     Ok(write_over(txn, target, name, &old, body))
 }
 
@@ -386,7 +373,7 @@ pub fn apply(
         None => {
             let mut skeleton = json!({"apiVersion": target.resource.api_version(), "kind": target.resource.kind, "metadata": {"name": name}});
             check_namespace(txn, target, &mut skeleton)?;
-            prepare_new(target.resource, &mut skeleton, &now);
+            meta::prepare_new(target.resource, &mut skeleton, &now);
             skeleton
         }
     };
@@ -396,8 +383,11 @@ pub fn apply(
     let api_version = target.resource.api_version();
     let mut new = managed::apply(&live, &config, &target.writer(&api_version, &now), force)
         .map_err(ApiError::ApplyConflict)?;
+    if !target.on_status() {
+        defaults::apply_defaults(target.resource, &mut new);
+    }
     if let Some(old) = &old {
-        carry_metadata(target.resource, old, &mut new);
+        meta::carry_metadata(target.resource, old, &mut new);
     }
     let stored = commit(txn, target, name, old.as_deref(), new);
     Ok(super::deletes::finish_deletion_if_released(txn, target, name, &stored).unwrap_or(stored))

@@ -116,3 +116,62 @@ fn reapplying_a_bare_namespace_changes_nothing() {
     assert!(versions[0].is_some());
     assert_eq!(versions[0], versions[1]);
 }
+
+#[test]
+fn applied_workloads_get_server_defaults_that_no_manager_owns() {
+    let store = store_with_default_namespace();
+    let main = WriteTarget {
+        manager: "slipway".into(),
+        ..target("Deployment", "apps/v1", "")
+    };
+    let mut config = deployment("web:1", json!({}));
+    config["spec"]["template"]["spec"]["containers"][0]["ports"] = json!([{"containerPort": 8080}]);
+    let first = store.transaction(|txn| writes::apply(txn, &main, "web", config.clone(), false));
+    let first = first.map(|o| (*o).clone()).unwrap_or_default();
+    let container = &first["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(first["spec"]["replicas"], json!(1));
+    assert_eq!(first["spec"]["strategy"]["type"], json!("RollingUpdate"));
+    assert_eq!(container["imagePullPolicy"], json!("IfNotPresent"));
+    assert_eq!(
+        container["ports"],
+        json!([{"containerPort": 8080, "protocol": "TCP"}])
+    );
+    let owned = first
+        .pointer("/metadata/managedFields/0/fieldsV1/f:spec")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        owned.get("f:replicas"),
+        None,
+        "defaults are not owned by the applier"
+    );
+    let again = store.transaction(|txn| writes::apply(txn, &main, "web", config, false));
+    let again = again.map(|o| (*o).clone()).unwrap_or_default();
+    assert_eq!(
+        again["metadata"]["resourceVersion"], first["metadata"]["resourceVersion"],
+        "re-apply is a no-op"
+    );
+}
+
+#[test]
+fn misshapen_bodies_are_bad_requests() {
+    let store = store_with_default_namespace();
+    let main = target("Deployment", "apps/v1", "");
+    let rows: &[(&str, Value, &str)] = &[
+        (
+            "metadata not a map",
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": "web"}),
+            "metadata",
+        ),
+        (
+            "template not a map",
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"template": 5}}),
+            "spec.template",
+        ),
+    ];
+    for (case, body, field) in rows {
+        let result = store.transaction(|txn| writes::apply(txn, &main, "web", body.clone(), false));
+        let message = result.err().map(|e| e.to_string()).unwrap_or_default();
+        assert_eq!(message, format!("{field}: expected an object"), "{case}");
+    }
+}
