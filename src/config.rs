@@ -45,6 +45,9 @@ pub struct Config {
     /// Pull/merge request API for gated environments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forge: Option<crate::deployrepo::settings::ForgeSettings>,
+    /// Where receive nudges a separately running sync after it pushes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nudge_sync: Option<crate::pipeline::nudge::NudgeSettings>,
     /// The sync role: cluster access, poll interval, reporting back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync: Option<crate::sync::settings::SyncSettings>,
@@ -139,9 +142,12 @@ pub struct WebhooksConfig {
     /// `POST /hooks/dockerhub/{token}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dockerhub: Option<DockerHubProvider>,
-    /// `POST /hooks/sync`: rollout reports from the sync role (Standard Webhooks).
+    /// `POST /hooks/rollouts`: rollout reports from the sync role (Standard Webhooks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync: Option<SignedProvider>,
+    /// `POST /hooks/operator`: `slipway rollback` / `slipway promote` (Standard Webhooks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<SignedProvider>,
 }
 
 /// Why the configuration could not be used.
@@ -176,6 +182,7 @@ impl Default for Config {
             webhooks: WebhooksConfig::default(),
             deploy_repo: None,
             forge: None,
+            nudge_sync: None,
             sync: None,
         }
     }

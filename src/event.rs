@@ -22,6 +22,8 @@ pub enum Provider {
     DockerHub,
     /// Slipway's own sync role reporting rollouts.
     Sync,
+    /// An operator's `slipway rollback` or `slipway promote`.
+    Operator,
 }
 
 impl Provider {
@@ -34,6 +36,7 @@ impl Provider {
             Provider::Harbor => "harbor",
             Provider::DockerHub => "dockerhub",
             Provider::Sync => "sync",
+            Provider::Operator => "operator",
         }
     }
 }
@@ -184,10 +187,12 @@ pub struct RefPushed {
 pub struct ChangeMerged {
     /// Repository, target branch (as `git_ref`) and the merge commit.
     pub source: SourceInfo,
-    /// PR or MR number.
-    pub number: u64,
-    /// The branch that was merged.
-    pub source_branch: String,
+    /// PR or MR number, when the payload carries it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<u64>,
+    /// The branch that was merged, when the payload names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_branch: Option<String>,
 }
 
 /// A release was published for a tag.
@@ -233,6 +238,36 @@ pub struct RolloutReported {
     pub at: String,
 }
 
+/// What an operator asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum OperatorAction {
+    /// Put an older image back into `environment`: the one named by `to` (a
+    /// tag or digest of the app's image), or the last verified one before the
+    /// current.
+    Rollback {
+        /// Tag or `sha256:` digest to return to.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<String>,
+    },
+    /// Promote the image verified in the environment before `environment` into it.
+    Promote,
+}
+
+/// An operator's request, signed by the `slipway` CLI and gated like any webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorRequested {
+    /// App name.
+    pub app: String,
+    /// Target environment.
+    pub environment: String,
+    /// Rollback or promote.
+    #[serde(flatten)]
+    pub action: OperatorAction,
+    /// Who asked (the CLI sends the local user name).
+    pub requested_by: String,
+}
+
 /// One normalised event. The variant is stored as `kind`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -249,6 +284,8 @@ pub enum DomainEvent {
     ReleasePublished(ReleasePublished),
     /// Sync reported a rollout.
     RolloutReported(RolloutReported),
+    /// An operator asked for a rollback or a promotion.
+    OperatorRequested(OperatorRequested),
     /// The sender checked the hook works (GitHub `ping`).
     Ping,
     /// A genuine delivery Slipway has no use for; kept so the history says so.
@@ -268,6 +305,7 @@ impl DomainEvent {
             DomainEvent::ChangeMerged(_) => "change_merged",
             DomainEvent::ReleasePublished(_) => "release_published",
             DomainEvent::RolloutReported(_) => "rollout_reported",
+            DomainEvent::OperatorRequested(_) => "operator_requested",
             DomainEvent::Ping => "ping",
             DomainEvent::Ignored { .. } => "ignored",
         }

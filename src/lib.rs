@@ -6,11 +6,31 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod bootstrap;
 pub mod config;
 pub mod deployrepo;
 pub mod event;
+pub mod metrics;
+pub mod operator;
+pub mod pipeline;
 pub mod policy;
+pub mod receive;
 pub mod repoconfig;
 pub mod secret;
+pub mod server;
 pub mod store;
 pub mod sync;
+pub mod webhook;
+pub mod worker;
+
+/// An error and its chain of causes on one line, for logs and CLI output.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

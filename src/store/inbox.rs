@@ -239,6 +239,18 @@ impl Store {
         .await
     }
 
+    /// Make every pending delivery due now: a new fact may be what they wait for.
+    pub async fn wake_pending(&self) -> Result<(), StoreError> {
+        self.write(|conn| {
+            conn.execute(
+                "UPDATE deliveries SET next_attempt_ms = 0 WHERE state = 'pending' AND next_attempt_ms > 0",
+                [],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
     /// The newest deliveries, newest first.
     pub async fn recent_deliveries(&self, limit: usize) -> Result<Vec<StoredDelivery>, StoreError> {
         self.read(move |conn| {

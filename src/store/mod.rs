@@ -7,6 +7,7 @@
 //! the writer). Other modules keep their own tables and queries in files here
 //! and run them through [`Store::write`] and [`Store::read`].
 
+pub mod facts;
 pub mod inbox;
 pub mod sync_state;
 
@@ -232,7 +233,7 @@ fn finish(completions: Vec<Completion>, error: Option<&Arc<rusqlite::Error>>) {
 }
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records the last.
-const MIGRATIONS: &[&str] = &[inbox::SCHEMA, sync_state::SCHEMA];
+const MIGRATIONS: &[&str] = &[inbox::SCHEMA, facts::SCHEMA, sync_state::SCHEMA];
 
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

@@ -1,1 +1,9 @@
+//! Test servers and helpers shared by the integration tests. Each test crate
+//! uses a part of them, so unused items are expected.
+#![allow(dead_code)]
+
+pub mod forge;
+pub mod git_repos;
 pub mod kube_api;
+pub mod process;
+pub mod webhooks;

@@ -1,0 +1,338 @@
+//! The deploy repository checkout: fetch, reset, commit, push. Blocking
+//! (libgit2); callers run it on a blocking thread.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use git2::{FetchOptions, Oid, RemoteCallbacks, Repository, Signature, build::CheckoutBuilder};
+
+use super::credentials::{CredentialOffer, LoadedCredentials};
+use super::request::Disposition;
+use super::settings::Author;
+
+/// How many commits of history are searched for an event's trailer.
+pub const MAX_HISTORY_WALK: usize = 2_000;
+
+/// Branches Slipway owns and may force-push; nothing else is ever forced.
+pub const OWNED_BRANCH_PREFIX: &str = "slipway/";
+
+mod push;
+
+pub use push::local_path;
+
+/// Local ref a commit is pushed from.
+const OUTGOING_REF: &str = "refs/slipway/outgoing";
+
+/// Why a git operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    /// The checkout directory could not be opened or created.
+    #[error("open checkout {path}")]
+    OpenCheckout {
+        /// The directory.
+        path: String,
+        /// The cause.
+        #[source]
+        source: git2::Error,
+    },
+    /// Fetching from the remote failed (unreachable, cut off, 5xx).
+    #[error("fetch {url}")]
+    Fetch {
+        /// The remote (never holds credentials: they are not put in URLs).
+        url: String,
+        /// The cause.
+        #[source]
+        source: git2::Error,
+    },
+    /// The remote refused the credentials offered (or asked for some and none are configured).
+    #[error("credentials refused by {url}")]
+    CredentialsRefused {
+        /// The remote.
+        url: String,
+    },
+    /// The branch does not exist on the remote.
+    #[error("branch {branch} does not exist on the remote")]
+    BranchMissing {
+        /// The branch.
+        branch: String,
+    },
+    /// Reading or writing the local checkout failed.
+    #[error("update checkout")]
+    Checkout {
+        /// The cause.
+        #[source]
+        source: git2::Error,
+    },
+    /// Walking the history for trailers failed.
+    #[error("read history")]
+    ReadHistory {
+        /// The cause.
+        #[source]
+        source: git2::Error,
+    },
+    /// Creating the commit failed.
+    #[error("create commit")]
+    Commit {
+        /// The cause.
+        #[source]
+        source: git2::Error,
+    },
+    /// The push failed on the wire.
+    #[error("push {refname}")]
+    Push {
+        /// The target ref.
+        refname: String,
+        /// The cause.
+        #[source]
+        source: git2::Error,
+    },
+    /// The remote refused the ref update (not a fast-forward, protected branch).
+    #[error("push of {refname} rejected: {reason}")]
+    PushRejected {
+        /// The target ref.
+        refname: String,
+        /// The remote's reason.
+        reason: String,
+    },
+    /// A force-push to a branch Slipway does not own was attempted.
+    #[error("refusing to force-push {refname}: only {OWNED_BRANCH_PREFIX}* branches may be forced")]
+    ForceForbidden {
+        /// The target ref.
+        refname: String,
+    },
+}
+
+impl GitError {
+    /// Retry (network, rejection, credentials that may be rotated) or stall.
+    pub fn disposition(&self) -> Disposition {
+        match self {
+            GitError::BranchMissing { .. } | GitError::ForceForbidden { .. } => Disposition::Stall,
+            _ => Disposition::Retry,
+        }
+    }
+}
+
+/// A working checkout of the deploy repository under the state directory.
+pub struct Checkout {
+    repo: Repository,
+    url: String,
+    credentials: Option<LoadedCredentials>,
+    author: Author,
+}
+
+impl Checkout {
+    /// Open the checkout in `dir`, or create it (an empty repository that the
+    /// first fetch fills).
+    pub fn open_or_init(
+        dir: &Path,
+        url: &str,
+        credentials: Option<LoadedCredentials>,
+        author: Author,
+    ) -> Result<Self, GitError> {
+        let open_error = |source| GitError::OpenCheckout {
+            path: dir.display().to_string(),
+            source,
+        };
+        let repo = match Repository::open(dir) {
+            Ok(repo) => repo,
+            Err(_) => {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| open_error(git2::Error::from_str(&e.to_string())))?;
+                Repository::init(dir).map_err(open_error)?
+            }
+        };
+        Ok(Checkout {
+            repo,
+            url: url.to_string(),
+            credentials,
+            author,
+        })
+    }
+
+    /// The working tree.
+    pub fn workdir(&self) -> PathBuf {
+        self.repo
+            .workdir()
+            .unwrap_or_else(|| self.repo.path())
+            .to_path_buf()
+    }
+
+    /// Fetch `branch` and every `slipway/*` branch; return the remote head of `branch`.
+    pub fn fetch(&self, branch: &str) -> Result<Oid, GitError> {
+        let offer = CredentialOffer::new(self.credentials.as_ref());
+        let mut callbacks = RemoteCallbacks::new();
+        callbacks.credentials(|_url, user, allowed| offer.offer(user, allowed));
+        let mut options = FetchOptions::new();
+        options.remote_callbacks(callbacks);
+        let refspecs = [
+            format!("+refs/heads/{branch}:refs/remotes/origin/{branch}"),
+            format!(
+                "+refs/heads/{OWNED_BRANCH_PREFIX}*:refs/remotes/origin/{OWNED_BRANCH_PREFIX}*"
+            ),
+        ];
+        let result = self
+            .repo
+            .remote_anonymous(&self.url)
+            .and_then(|mut remote| remote.fetch(&refspecs, Some(&mut options), None));
+        if let Err(source) = result {
+            return Err(if offer.refused() {
+                GitError::CredentialsRefused {
+                    url: redact_url(&self.url),
+                }
+            } else {
+                GitError::Fetch {
+                    url: redact_url(&self.url),
+                    source,
+                }
+            });
+        }
+        self.remote_head(branch)?
+            .ok_or_else(|| GitError::BranchMissing {
+                branch: branch.to_string(),
+            })
+    }
+
+    /// The last fetched head of a remote branch, if it exists.
+    pub fn remote_head(&self, branch: &str) -> Result<Option<Oid>, GitError> {
+        match self
+            .repo
+            .refname_to_id(&format!("refs/remotes/origin/{branch}"))
+        {
+            Ok(oid) => Ok(Some(oid)),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(source) => Err(GitError::ReadHistory { source }),
+        }
+    }
+
+    /// Make the working tree exactly `oid`: tracked changes and untracked files go.
+    pub fn reset_hard(&self, oid: Oid) -> Result<(), GitError> {
+        let checkout = |source| GitError::Checkout { source };
+        let commit = self.repo.find_commit(oid).map_err(checkout)?;
+        let mut builder = CheckoutBuilder::new();
+        builder.force().remove_untracked(true);
+        self.repo
+            .checkout_tree(commit.as_object(), Some(&mut builder))
+            .map_err(checkout)?;
+        self.repo.set_head_detached(oid).map_err(checkout)
+    }
+
+    /// Which of `wanted` event ids appear in `Slipway-Event` trailers of the
+    /// last [`MAX_HISTORY_WALK`] commits reachable from `head`, and where.
+    pub fn find_events(
+        &self,
+        head: Oid,
+        wanted: &HashSet<&str>,
+    ) -> Result<HashMap<String, Oid>, GitError> {
+        let history = |source| GitError::ReadHistory { source };
+        let mut found = HashMap::new();
+        if wanted.is_empty() {
+            return Ok(found);
+        }
+        let mut walk = self.repo.revwalk().map_err(history)?;
+        walk.push(head).map_err(history)?;
+        for oid in walk.take(MAX_HISTORY_WALK) {
+            let oid = oid.map_err(history)?;
+            let commit = self.repo.find_commit(oid).map_err(history)?;
+            let message = String::from_utf8_lossy(commit.message_bytes());
+            for id in super::message::event_ids(&message) {
+                if wanted.contains(id) {
+                    found.entry(id.to_string()).or_insert(oid);
+                }
+            }
+            if found.len() == wanted.len() {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
+    /// Commit the changed `files` (relative paths) on top of `parent`; `None`
+    /// when the tree did not change.
+    pub fn commit(
+        &self,
+        parent: Oid,
+        files: &[String],
+        message: &str,
+    ) -> Result<Option<Oid>, GitError> {
+        let commit_error = |source| GitError::Commit { source };
+        let mut index = self.repo.index().map_err(commit_error)?;
+        for file in files {
+            index.add_path(Path::new(file)).map_err(commit_error)?;
+        }
+        index.write().map_err(commit_error)?;
+        let tree_id = index.write_tree().map_err(commit_error)?;
+        let parent = self.repo.find_commit(parent).map_err(commit_error)?;
+        if parent.tree_id() == tree_id {
+            return Ok(None);
+        }
+        let tree = self.repo.find_tree(tree_id).map_err(commit_error)?;
+        let signature =
+            Signature::now(&self.author.name, &self.author.email).map_err(commit_error)?;
+        let oid = self
+            .repo
+            .commit(None, &signature, &signature, message, &tree, &[&parent])
+            .map_err(commit_error)?;
+        self.repo.set_head_detached(oid).map_err(commit_error)?;
+        Ok(Some(oid))
+    }
+
+    /// Read a file of the commit `oid` without touching the working tree.
+    pub fn read_blob(&self, oid: Oid, path: &str) -> Result<Option<Vec<u8>>, GitError> {
+        let history = |source| GitError::ReadHistory { source };
+        let tree = self
+            .repo
+            .find_commit(oid)
+            .and_then(|c| c.tree())
+            .map_err(history)?;
+        match tree.get_path(Path::new(path)) {
+            Ok(entry) => {
+                let blob = self.repo.find_blob(entry.id()).map_err(history)?;
+                Ok(Some(blob.content().to_vec()))
+            }
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(source) => Err(history(source)),
+        }
+    }
+}
+
+/// The URL with any user name and password replaced, for errors and logs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_in_errors_never_carry_credentials() {
+        let cases = [
+            (
+                "user and password",
+                "https://bot:hunter2@git.example/deploy.git",
+                "https://***@git.example/deploy.git",
+            ),
+            (
+                "token only",
+                "https://ghp_x@git.example/a@b.git",
+                "https://***@git.example/a@b.git",
+            ),
+            (
+                "plain",
+                "https://git.example/deploy.git",
+                "https://git.example/deploy.git",
+            ),
+            ("local path", "/srv/deploy.git", "/srv/deploy.git"),
+        ];
+        for (name, url, want) in cases {
+            assert_eq!(redact_url(url), want, "{name}");
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! GitLab REST v4: merge requests list, create and update.
+
+use futures::future::BoxFuture;
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::secret::Secret;
+
+use super::forge::{
+    DEFAULT_RATE_LIMIT_WAIT_SECONDS, Forge, ForgeError, PullRequest, PullRequestSpec,
+    after_seconds, epoch, error_for, header_u64, http_client, with_query,
+};
+
+/// A GitLab project's merge requests.
+pub struct GitLab {
+    client: reqwest::Client,
+    api_url: String,
+    project: String,
+    token: Secret,
+}
+
+#[derive(Deserialize)]
+struct MergeRequest {
+    iid: u64,
+    web_url: String,
+}
+
+impl From<MergeRequest> for PullRequest {
+    fn from(m: MergeRequest) -> Self {
+        PullRequest {
+            number: m.iid,
+            url: m.web_url,
+        }
+    }
+}
+
+impl GitLab {
+    /// `project` is a numeric id or a path (`group/app`, sent URL-encoded);
+    /// `api_url` ends in `/api/v4`.
+    pub fn new(api_url: &str, project: &str, token: Secret) -> Result<Self, ForgeError> {
+        Ok(GitLab {
+            client: http_client("configure")?,
+            api_url: api_url.trim_end_matches('/').to_string(),
+            project: form_urlencoded::byte_serialize(project.as_bytes()).collect(),
+            token,
+        })
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(
+                method,
+                format!("{}/projects/{}/{path}", self.api_url, self.project),
+            )
+            .header("private-token", self.token.expose())
+    }
+
+    async fn send<T: for<'de> Deserialize<'de>>(
+        what: &'static str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, ForgeError> {
+        let response = request
+            .send()
+            .await
+            .map_err(|source| ForgeError::Request { what, source })?;
+        if !response.status().is_success() {
+            return Err(error_for(what, response, rate_limit).await);
+        }
+        let status = response.status().as_u16();
+        response.json().await.map_err(|e| ForgeError::Unexpected {
+            what,
+            status,
+            message: e.to_string(),
+        })
+    }
+}
+
+/// GitLab answers 429 with `RateLimit-Reset` (epoch seconds) and `Retry-After` (seconds).
+pub fn rate_limit(status: StatusCode, headers: &HeaderMap) -> Option<jiff::Timestamp> {
+    if status != StatusCode::TOO_MANY_REQUESTS {
+        return None;
+    }
+    if let Some(seconds) = header_u64(headers, "retry-after") {
+        return Some(after_seconds(seconds));
+    }
+    Some(
+        header_u64(headers, "ratelimit-reset")
+            .map(epoch)
+            .unwrap_or_else(|| after_seconds(DEFAULT_RATE_LIMIT_WAIT_SECONDS)),
+    )
+}
+
+impl Forge for GitLab {
+    fn find_open<'a>(
+        &'a self,
+        spec: &'a PullRequestSpec,
+    ) -> BoxFuture<'a, Result<Option<PullRequest>, ForgeError>> {
+        Box::pin(async move {
+            let path = with_query(
+                "merge_requests",
+                &[
+                    ("source_branch", spec.head_branch.as_str()),
+                    ("target_branch", spec.base_branch.as_str()),
+                    ("state", "opened"),
+                ],
+            );
+            let request = self.request(reqwest::Method::GET, &path);
+            let found: Vec<MergeRequest> = Self::send("list merge requests", request).await?;
+            Ok(found.into_iter().next().map(PullRequest::from))
+        })
+    }
+
+    fn create<'a>(
+        &'a self,
+        spec: &'a PullRequestSpec,
+    ) -> BoxFuture<'a, Result<PullRequest, ForgeError>> {
+        Box::pin(async move {
+            let request = self
+                .request(reqwest::Method::POST, "merge_requests")
+                .json(&json!({
+                    "source_branch": spec.head_branch,
+                    "target_branch": spec.base_branch,
+                    "title": spec.title,
+                    "description": spec.body,
+                    "remove_source_branch": true,
+                }));
+            Ok(Self::send::<MergeRequest>("create merge request", request)
+                .await?
+                .into())
+        })
+    }
+
+    fn update<'a>(
+        &'a self,
+        number: u64,
+        spec: &'a PullRequestSpec,
+    ) -> BoxFuture<'a, Result<PullRequest, ForgeError>> {
+        Box::pin(async move {
+            let request = self
+                .request(reqwest::Method::PUT, &format!("merge_requests/{number}"))
+                .json(&json!({ "title": spec.title, "description": spec.body }));
+            Ok(Self::send::<MergeRequest>("update merge request", request)
+                .await?
+                .into())
+        })
+    }
+}

@@ -1,0 +1,183 @@
+//! The operator commands' client side: `slipway rollback` and
+//! `slipway promote` send a signed request to receive's `/hooks/operator`, so
+//! they pass the same inbox, policy gate and writer as webhooks, and are
+//! recorded the same way; `slipway status` reads the status API.
+
+use serde_json::Value;
+
+use crate::event::OperatorRequested;
+use crate::secret::Secret;
+use crate::webhook::signature::{StandardKey, sign_standard};
+
+/// How long one operator call may take.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Why an operator command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    /// The operator secret is not a `whsec_` secret.
+    #[error("operator secret: {0}")]
+    BadSecret(&'static str),
+    /// The HTTP client could not be built.
+    #[error("build http client")]
+    Client(#[source] reqwest::Error),
+    /// The server could not be reached.
+    #[error("reach {url}")]
+    Send {
+        /// Where.
+        url: String,
+        /// The cause.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The server refused the request.
+    #[error("{url} answered {status}: {body}")]
+    Refused {
+        /// Where.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The answer's body.
+        body: String,
+    },
+}
+
+fn client() -> Result<reqwest::Client, OperatorError> {
+    reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .map_err(OperatorError::Client)
+}
+
+async fn answer(url: String, response: reqwest::Response) -> Result<Value, OperatorError> {
+    let status = response.status().as_u16();
+    let body = response.text().await.unwrap_or_default();
+    if !(200..300).contains(&status) {
+        return Err(OperatorError::Refused { url, status, body });
+    }
+    Ok(serde_json::from_str(&body).unwrap_or(Value::String(body)))
+}
+
+/// Sign and send an operator request; returns receive's answer.
+pub async fn send_request(
+    base_url: &str,
+    secret: &Secret,
+    request: &OperatorRequested,
+) -> Result<Value, OperatorError> {
+    let key = StandardKey::from_secret(secret).map_err(OperatorError::BadSecret)?;
+    let body = serde_json::to_vec(request).expect("operator requests serialise");
+    let mut id_bytes = [0u8; 12];
+    getrandom::fill(&mut id_bytes)
+        .map_err(|_| OperatorError::BadSecret("no randomness for an id"))?;
+    let id = format!("op_{}", hex::encode(id_bytes));
+    let timestamp = jiff::Timestamp::now().as_second();
+    let url = format!("{}/hooks/operator", base_url.trim_end_matches('/'));
+    let response = client()?
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("webhook-id", &id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header(
+            "webhook-signature",
+            sign_standard(&key, &id, timestamp, &body),
+        )
+        .body(body)
+        .send()
+        .await
+        .map_err(|source| OperatorError::Send {
+            url: url.clone(),
+            source,
+        })?;
+    answer(url, response).await
+}
+
+/// GET a status API path, with the bearer token when one is given.
+pub async fn get_status(
+    base_url: &str,
+    path: &str,
+    token: Option<&Secret>,
+) -> Result<Value, OperatorError> {
+    let url = format!("{}{path}", base_url.trim_end_matches('/'));
+    let mut request = client()?.get(&url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token.expose());
+    }
+    let response = request.send().await.map_err(|source| OperatorError::Send {
+        url: url.clone(),
+        source,
+    })?;
+    answer(url, response).await
+}
+
+fn field<'a>(value: &'a Value, key: &str) -> &'a str {
+    value[key].as_str().unwrap_or("-")
+}
+
+/// The status as a person reads it: apps and environments (when sync
+/// answered), then the latest deliveries with their outcome.
+pub fn render_status(deliveries: &Value, apps: Option<&Value>) -> String {
+    let mut out = String::new();
+    if let Some(apps) = apps {
+        out.push_str("APP/ENV                  STATE        DESIRED   APPLIED   VERIFIED  ERROR\n");
+        for app in apps["apps"].as_array().into_iter().flatten() {
+            let short = |key: &str| field(app, key).chars().take(8).collect::<String>();
+            out.push_str(&format!(
+                "{:<24} {:<12} {:<9} {:<9} {:<9} {}\n",
+                format!("{}/{}", field(app, "app"), field(app, "environment")),
+                field(app, "state"),
+                short("desired_revision"),
+                short("applied_revision"),
+                short("verified_revision"),
+                app["last_error"].as_str().unwrap_or(""),
+            ));
+        }
+        out.push('\n');
+    }
+    out.push_str(
+        "DELIVERY                              PROVIDER   EVENT                STATE    OUTCOME\n",
+    );
+    for d in deliveries["deliveries"].as_array().into_iter().flatten() {
+        let outcome = d["outcome"]
+            .get("summary")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or_else(|| d["last_error"].as_str().map(|e| format!("retrying: {e}")))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{:<37} {:<10} {:<20} {:<8} {}\n",
+            field(d, "delivery_id"),
+            field(d, "provider"),
+            d["event"]["kind"].as_str().unwrap_or("-"),
+            field(d, "state"),
+            outcome
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn status_shows_apps_and_deliveries_with_outcomes() {
+        let deliveries = json!({"deliveries": [
+            {"delivery_id": "d-1", "provider": "github", "event": {"kind": "artifact_published"},
+             "state": "done", "outcome": {"summary": "hello/dev: committed 1a2b3c4"}},
+            {"delivery_id": "d-2", "provider": "generic", "event": {"kind": "artifact_published"},
+             "state": "pending", "outcome": null, "last_error": "remote unreachable"}
+        ]});
+        let apps = json!({"apps": [{"app": "hello", "environment": "dev", "state": "verified",
+            "desired_revision": "1a2b3c4d5e", "applied_revision": "1a2b3c4d5e", "verified_revision": "1a2b3c4d5e"}]});
+        let text = render_status(&deliveries, Some(&apps));
+        assert!(
+            text.contains("hello/dev") && text.contains("verified") && text.contains("1a2b3c4d "),
+            "{text}"
+        );
+        assert!(text.contains("committed 1a2b3c4"), "{text}");
+        assert!(text.contains("retrying: remote unreachable"), "{text}");
+        let without_apps = render_status(&deliveries, None);
+        assert!(!without_apps.contains("APP/ENV"));
+    }
+}

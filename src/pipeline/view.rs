@@ -1,0 +1,84 @@
+//! A read-only view of the deploy repository's branch head, from which the
+//! gate loads `slipway.yaml` and the policies. It has its own checkout, so
+//! loading never races the writer's working tree.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use crate::deployrepo::credentials::LoadedCredentials;
+use crate::deployrepo::git::{Checkout, GitError};
+use crate::deployrepo::settings::DeployRepoSettings;
+use crate::policy::{PolicyError, PolicySet};
+use crate::secret::SecretError;
+
+/// Why the view could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    /// The deploy repo credential could not be loaded.
+    #[error("deploy_repo.credentials")]
+    Credentials(#[source] SecretError),
+    /// Fetching the branch failed (network, credentials): retry later.
+    #[error("fetch deploy repo")]
+    Fetch(#[source] GitError),
+    /// `slipway.yaml` or the policies directory is unusable: a stall until the repo changes.
+    #[error("load policies")]
+    Policy(#[source] PolicyError),
+    /// The blocking task died.
+    #[error("policy view task stopped")]
+    Task,
+}
+
+/// The branch head's policies, loaded on demand.
+#[derive(Clone)]
+pub struct PolicyView {
+    settings: DeployRepoSettings,
+    dir: PathBuf,
+    checkout: Arc<Mutex<Option<Checkout>>>,
+}
+
+impl PolicyView {
+    /// A view checked out in `dir`.
+    pub fn new(settings: DeployRepoSettings, dir: PathBuf) -> Self {
+        PolicyView {
+            settings,
+            dir,
+            checkout: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// Fetch the branch and load its policies, with the head commit id.
+    pub async fn load(&self) -> Result<(PolicySet, String), ViewError> {
+        let view = self.clone();
+        tokio::task::spawn_blocking(move || view.load_blocking())
+            .await
+            .map_err(|_| ViewError::Task)?
+    }
+
+    fn load_blocking(&self) -> Result<(PolicySet, String), ViewError> {
+        let mut guard = self.checkout.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() {
+            let credentials = self
+                .settings
+                .credentials
+                .as_ref()
+                .map(LoadedCredentials::load)
+                .transpose()
+                .map_err(ViewError::Credentials)?;
+            let checkout = Checkout::open_or_init(
+                &self.dir,
+                &self.settings.url,
+                credentials,
+                self.settings.author.clone(),
+            )
+            .map_err(ViewError::Fetch)?;
+            *guard = Some(checkout);
+        }
+        let checkout = guard.as_ref().ok_or(ViewError::Task)?;
+        let head = checkout
+            .fetch(&self.settings.branch)
+            .map_err(ViewError::Fetch)?;
+        checkout.reset_hard(head).map_err(ViewError::Fetch)?;
+        let set = PolicySet::load(&checkout.workdir()).map_err(ViewError::Policy)?;
+        Ok((set, head.to_string()))
+    }
+}

@@ -1,0 +1,270 @@
+//! HTTP routes of the receive role: webhooks, health, metrics and the
+//! read-only status API. A webhook handler verifies, stores and answers; it
+//! never touches git or the cluster.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::Notify;
+use tower_http::limit::RequestBodyLimitLayer;
+
+use crate::event::Provider;
+use crate::metrics::{Metrics, ProviderLabels, VerificationLabels};
+use crate::secret::Secret;
+use crate::store::inbox::Admission;
+use crate::store::{Store, StoreError};
+use crate::webhook::signature::verify_token;
+use crate::webhook::{Hook, Inbound, Rejection};
+
+/// `/hooks/{name}` routes and their providers. Docker Hub has its own route
+/// with the token in the path; sync's rollout reports arrive on `rollouts`
+/// (`/hooks/sync` is sync's own nudge route).
+pub const HOOK_ROUTES: &[(&str, Provider)] = &[
+    ("github", Provider::GitHub),
+    ("gitlab", Provider::GitLab),
+    ("generic", Provider::Generic),
+    ("harbor", Provider::Harbor),
+    ("rollouts", Provider::Sync),
+    ("operator", Provider::Operator),
+];
+
+/// Most deliveries one status API call returns.
+pub const MAX_LIST_LIMIT: usize = 500;
+/// Deliveries listed when the caller names no limit.
+pub const DEFAULT_LIST_LIMIT: usize = 50;
+
+/// What every handler shares. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The embedded store.
+    pub store: Store,
+    /// Enabled providers.
+    pub hooks: Arc<HashMap<Provider, Arc<dyn Hook>>>,
+    /// Metrics registry.
+    pub metrics: Arc<Metrics>,
+    /// Bearer token required on `/api/v1/*`, when configured.
+    pub api_token: Option<Secret>,
+    /// Largest body accepted.
+    pub max_body_bytes: usize,
+    /// Wakes the worker when a delivery was stored.
+    pub wake_worker: Arc<Notify>,
+}
+
+/// Errors a handler answers with. Each maps to one status and a short JSON
+/// body that never holds a secret; the cause is logged once, here.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The delivery was refused.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// No provider at this route, or no such delivery.
+    #[error("not found")]
+    NotFound,
+    /// Missing or wrong bearer token on the status API.
+    #[error("unauthorized")]
+    Unauthorized,
+    /// The store failed; the sender should retry.
+    #[error("store unavailable")]
+    Store(#[from] StoreError),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            ApiError::Rejected(Rejection::Unauthorized(_)) | ApiError::Unauthorized => {
+                StatusCode::UNAUTHORIZED
+            }
+            ApiError::Rejected(Rejection::BadRequest(_)) => StatusCode::BAD_REQUEST,
+            ApiError::Rejected(Rejection::UnsupportedMediaType(_)) => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Store(e) => {
+                tracing::error!(error = %crate::error_chain(e), "store failed while answering a request");
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        };
+        (status, Json(json!({ "error": self.to_string() }))).into_response()
+    }
+}
+
+/// The receive role's router.
+pub fn router(state: AppState) -> Router {
+    let hooks = Router::new()
+        .route("/hooks/dockerhub/{token}", post(dockerhub_hook))
+        .route("/hooks/{name}", post(provider_hook))
+        .layer(RequestBodyLimitLayer::new(state.max_body_bytes));
+    Router::new()
+        .merge(hooks)
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/deliveries", get(list_deliveries))
+        .route("/api/v1/deliveries/{id}", get(get_delivery))
+        .with_state(state)
+}
+
+async fn provider_hook(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let provider = HOOK_ROUTES
+        .iter()
+        .find(|(route, _)| *route == name)
+        .map(|(_, provider)| *provider)
+        .ok_or(ApiError::NotFound)?;
+    accept(&state, provider, &headers, &body, None).await
+}
+
+async fn dockerhub_hook(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    accept(&state, Provider::DockerHub, &headers, &body, Some(&token)).await
+}
+
+async fn accept(
+    state: &AppState,
+    provider: Provider,
+    headers: &HeaderMap,
+    body: &[u8],
+    path_token: Option<&str>,
+) -> Result<Response, ApiError> {
+    let hook = state.hooks.get(&provider).ok_or(ApiError::NotFound)?;
+    let started = Instant::now();
+    let name = provider.as_str();
+    let request = Inbound {
+        headers,
+        body,
+        path_token,
+        now: jiff::Timestamp::now().as_second(),
+    };
+    let result = match hook.receive(&request) {
+        Err(rejection) => {
+            if let Rejection::Unauthorized(reason) = &rejection {
+                state
+                    .metrics
+                    .verification_failures
+                    .get_or_create(&VerificationLabels {
+                        provider: name.to_string(),
+                        reason: reason.label().to_string(),
+                    })
+                    .inc();
+            }
+            tracing::warn!(provider = name, %rejection, "webhook refused");
+            state.metrics.delivery(name, "none", "rejected");
+            Err(ApiError::Rejected(rejection))
+        }
+        Ok(delivery) => {
+            let kind = delivery.event.kind();
+            let delivery_id = delivery.delivery_id.clone();
+            match state.store.admit(delivery).await {
+                Ok(Admission::Accepted(seq)) => {
+                    state.wake_worker.notify_one();
+                    state.metrics.delivery(name, kind, "accepted");
+                    tracing::info!(
+                        provider = name,
+                        delivery_id,
+                        seq,
+                        event = kind,
+                        "webhook accepted"
+                    );
+                    Ok((
+                        StatusCode::ACCEPTED,
+                        Json(json!({"status": "accepted", "delivery_id": delivery_id, "event": kind})),
+                    )
+                        .into_response())
+                }
+                Ok(Admission::Duplicate(_)) => {
+                    state.metrics.delivery(name, kind, "duplicate");
+                    Ok((
+                        StatusCode::OK,
+                        Json(json!({"status": "duplicate", "delivery_id": delivery_id})),
+                    )
+                        .into_response())
+                }
+                Err(e) => {
+                    state.metrics.delivery(name, kind, "error");
+                    Err(ApiError::Store(e))
+                }
+            }
+        }
+    };
+    state
+        .metrics
+        .latency
+        .get_or_create(&ProviderLabels {
+            provider: name.to_string(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    result
+}
+
+async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
+    state.store.count_pending().await?;
+    Ok("ready")
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(token) = &state.api_token else {
+        return Ok(());
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    verify_token(std::slice::from_ref(token), presented).map_err(|_| ApiError::Unauthorized)
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    limit: Option<usize>,
+}
+
+async fn list_deliveries(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
+    let limit = query
+        .limit
+        .unwrap_or(DEFAULT_LIST_LIMIT)
+        .clamp(1, MAX_LIST_LIMIT);
+    let deliveries = state.store.recent_deliveries(limit).await?;
+    Ok(Json(json!({ "deliveries": deliveries })).into_response())
+}
+
+async fn get_delivery(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
+    let delivery = state.store.delivery(id).await?.ok_or(ApiError::NotFound)?;
+    Ok(Json(delivery).into_response())
+}

@@ -1,0 +1,418 @@
+//! GitHub and GitLab REST test servers on 127.0.0.1, following the public
+//! docs for pull requests (`/repos/{owner}/{repo}/pulls`) and merge requests
+//! (`/api/v4/projects/:id/merge_requests`), with switchable failures.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, put};
+use serde_json::{Value, json};
+
+/// A failure the next requests get instead of an answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// This status with a JSON `message`.
+    Status(u16),
+    /// GitHub primary limit: 403, `x-ratelimit-remaining: 0`, `x-ratelimit-reset` = this epoch.
+    GitHubRateLimit(u64),
+    /// GitHub secondary limit: 403 with `retry-after` seconds.
+    GitHubSecondaryLimit(u64),
+    /// GitLab: 429 with `RateLimit-Reset` = this epoch (and no `Retry-After`).
+    GitLabRateLimit(u64),
+}
+
+/// One stored pull/merge request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRequest {
+    /// Number / iid.
+    pub number: u64,
+    /// Head / source branch.
+    pub head: String,
+    /// Base / target branch.
+    pub base: String,
+    /// Title.
+    pub title: String,
+    /// Body / description.
+    pub body: String,
+    /// `open`/`opened` or closed.
+    pub open: bool,
+    /// How many times it was updated.
+    pub updates: u32,
+}
+
+/// Shared state of a forge test server.
+#[derive(Default)]
+pub struct ForgeState {
+    /// Stored requests.
+    pub requests: Mutex<Vec<StoredRequest>>,
+    /// The failure to answer with, if any.
+    pub failure: Mutex<Option<Failure>>,
+    /// Every request line seen (`METHOD path?query`).
+    pub seen: Mutex<Vec<String>>,
+}
+
+struct Server {
+    token: String,
+    owner: String,
+    state: Arc<ForgeState>,
+}
+
+/// A running forge test server.
+pub struct ForgeServer {
+    /// Address.
+    pub addr: SocketAddr,
+    /// State to inspect and switch.
+    pub state: Arc<ForgeState>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ForgeServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl ForgeServer {
+    /// GitHub API base URL.
+    pub fn github_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// GitLab API base URL (`.../api/v4`).
+    pub fn gitlab_url(&self) -> String {
+        format!("http://{}/api/v4", self.addr)
+    }
+
+    /// Fail every following request this way (`None`: stop failing).
+    pub fn fail_with(&self, failure: Option<Failure>) {
+        *self.state.failure.lock().unwrap() = failure;
+    }
+
+    /// The stored requests.
+    pub fn stored(&self) -> Vec<StoredRequest> {
+        self.state.requests.lock().unwrap().clone()
+    }
+
+    /// Start a server speaking both APIs; GitHub for `owner`, tokens must equal `token`.
+    pub async fn start(owner: &str, token: &str) -> ForgeServer {
+        let state = Arc::new(ForgeState::default());
+        let server = Arc::new(Server {
+            token: token.into(),
+            owner: owner.into(),
+            state: state.clone(),
+        });
+        let app = Router::new()
+            .route(
+                "/repos/{owner}/{repo}/pulls",
+                get(github_list).post(github_create),
+            )
+            .route("/repos/{owner}/{repo}/pulls/{number}", patch(github_update))
+            .route(
+                "/api/v4/projects/{id}/merge_requests",
+                get(gitlab_list).post(gitlab_create),
+            )
+            .route(
+                "/api/v4/projects/{id}/merge_requests/{iid}",
+                put(gitlab_update),
+            )
+            .with_state(server);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        ForgeServer { addr, state, task }
+    }
+}
+
+fn message(status: u16, text: &str) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (code, Json(json!({ "message": text }))).into_response()
+}
+
+/// The configured failure, or a 401 when the token is wrong.
+fn gate(server: &Server, headers: &HeaderMap, github: bool) -> Option<Response> {
+    let presented = if github {
+        headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(String::from)
+    } else {
+        headers
+            .get("private-token")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from)
+    };
+    if presented.as_deref() != Some(server.token.as_str()) {
+        return Some(message(
+            401,
+            if github {
+                "Bad credentials"
+            } else {
+                "401 Unauthorized"
+            },
+        ));
+    }
+    let failure = server.state.failure.lock().unwrap().clone()?;
+    Some(match failure {
+        Failure::Status(status) => message(status, "failure requested by the test"),
+        Failure::GitHubRateLimit(reset) => {
+            let mut r = message(403, "API rate limit exceeded for user ID 1.");
+            r.headers_mut()
+                .insert("x-ratelimit-remaining", "0".parse().unwrap());
+            r.headers_mut()
+                .insert("x-ratelimit-reset", reset.to_string().parse().unwrap());
+            r
+        }
+        Failure::GitHubSecondaryLimit(seconds) => {
+            let mut r = message(403, "You have exceeded a secondary rate limit.");
+            r.headers_mut()
+                .insert("retry-after", seconds.to_string().parse().unwrap());
+            r
+        }
+        Failure::GitLabRateLimit(reset) => {
+            let mut r = message(429, "Retry later");
+            r.headers_mut()
+                .insert("ratelimit-reset", reset.to_string().parse().unwrap());
+            r
+        }
+    })
+}
+
+fn github_json(owner: &str, repo: &str, r: &StoredRequest) -> Value {
+    json!({
+        "number": r.number,
+        "state": if r.open { "open" } else { "closed" },
+        "html_url": format!("https://github.example/{owner}/{repo}/pull/{}", r.number),
+        "title": r.title,
+        "body": r.body,
+        "head": { "ref": r.head, "label": format!("{owner}:{}", r.head) },
+        "base": { "ref": r.base },
+    })
+}
+
+async fn github_list(
+    State(server): State<Arc<Server>>,
+    Path((owner, repo)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    server
+        .state
+        .seen
+        .lock()
+        .unwrap()
+        .push(format!("GET pulls {query:?}"));
+    if let Some(r) = gate(&server, &headers, true) {
+        return r;
+    }
+    let head = query.get("head").cloned().unwrap_or_default();
+    let state = query.get("state").map(String::as_str).unwrap_or("open");
+    let found: Vec<Value> = server
+        .state
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| head.is_empty() || head == format!("{}:{}", server.owner, r.head))
+        .filter(|r| query.get("base").is_none_or(|b| *b == r.base))
+        .filter(|r| state == "all" || (state == "open") == r.open)
+        .map(|r| github_json(&owner, &repo, r))
+        .collect();
+    Json(found).into_response()
+}
+
+async fn github_create(
+    State(server): State<Arc<Server>>,
+    Path((owner, repo)): Path<(String, String)>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    server.state.seen.lock().unwrap().push("POST pulls".into());
+    if let Some(r) = gate(&server, &headers, true) {
+        return r;
+    }
+    let field = |k: &str| body.get(k).and_then(Value::as_str).map(String::from);
+    let (Some(title), Some(head), Some(base)) = (field("title"), field("head"), field("base"))
+    else {
+        return message(422, "Validation Failed");
+    };
+    let mut requests = server.state.requests.lock().unwrap();
+    if requests
+        .iter()
+        .any(|r| r.open && r.head == head && r.base == base)
+    {
+        let text = format!("A pull request already exists for {}:{head}.", server.owner);
+        return (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({ "message": "Validation Failed", "errors": [{ "resource": "PullRequest", "code": "custom", "message": text }] }))).into_response();
+    }
+    let stored = StoredRequest {
+        number: requests.len() as u64 + 1,
+        head,
+        base,
+        title,
+        body: field("body").unwrap_or_default(),
+        open: true,
+        updates: 0,
+    };
+    let answer = github_json(&owner, &repo, &stored);
+    requests.push(stored);
+    (StatusCode::CREATED, Json(answer)).into_response()
+}
+
+async fn github_update(
+    State(server): State<Arc<Server>>,
+    Path((owner, repo, number)): Path<(String, String, u64)>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    server
+        .state
+        .seen
+        .lock()
+        .unwrap()
+        .push(format!("PATCH pulls/{number}"));
+    if let Some(r) = gate(&server, &headers, true) {
+        return r;
+    }
+    let mut requests = server.state.requests.lock().unwrap();
+    let Some(stored) = requests.iter_mut().find(|r| r.number == number) else {
+        return message(404, "Not Found");
+    };
+    if let Some(title) = body.get("title").and_then(Value::as_str) {
+        stored.title = title.into();
+    }
+    if let Some(text) = body.get("body").and_then(Value::as_str) {
+        stored.body = text.into();
+    }
+    stored.updates += 1;
+    Json(github_json(&owner, &repo, stored)).into_response()
+}
+
+fn gitlab_json(project: &str, r: &StoredRequest) -> Value {
+    json!({
+        "id": 1000 + r.number,
+        "iid": r.number,
+        "project_id": 7,
+        "title": r.title,
+        "description": r.body,
+        "state": if r.open { "opened" } else { "closed" },
+        "source_branch": r.head,
+        "target_branch": r.base,
+        "web_url": format!("https://gitlab.example/{project}/-/merge_requests/{}", r.number),
+    })
+}
+
+async fn gitlab_list(
+    State(server): State<Arc<Server>>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    server
+        .state
+        .seen
+        .lock()
+        .unwrap()
+        .push(format!("GET merge_requests {id} {query:?}"));
+    if let Some(r) = gate(&server, &headers, false) {
+        return r;
+    }
+    let state = query.get("state").map(String::as_str).unwrap_or("all");
+    let found: Vec<Value> = server
+        .state
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| query.get("source_branch").is_none_or(|b| *b == r.head))
+        .filter(|r| query.get("target_branch").is_none_or(|b| *b == r.base))
+        .filter(|r| state == "all" || (state == "opened") == r.open)
+        .map(|r| gitlab_json(&id, r))
+        .collect();
+    Json(found).into_response()
+}
+
+async fn gitlab_create(
+    State(server): State<Arc<Server>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    server
+        .state
+        .seen
+        .lock()
+        .unwrap()
+        .push(format!("POST merge_requests {id}"));
+    if let Some(r) = gate(&server, &headers, false) {
+        return r;
+    }
+    let field = |k: &str| body.get(k).and_then(Value::as_str).map(String::from);
+    let (Some(title), Some(head), Some(base)) = (
+        field("title"),
+        field("source_branch"),
+        field("target_branch"),
+    ) else {
+        return message(400, "title, source_branch and target_branch are missing");
+    };
+    let mut requests = server.state.requests.lock().unwrap();
+    if let Some(existing) = requests
+        .iter()
+        .find(|r| r.open && r.head == head && r.base == base)
+    {
+        let text = format!(
+            "Another open merge request already exists for this source branch: !{}",
+            existing.number
+        );
+        return (StatusCode::CONFLICT, Json(json!({ "message": [text] }))).into_response();
+    }
+    let stored = StoredRequest {
+        number: requests.len() as u64 + 1,
+        head,
+        base,
+        title,
+        body: field("description").unwrap_or_default(),
+        open: true,
+        updates: 0,
+    };
+    let answer = gitlab_json(&id, &stored);
+    requests.push(stored);
+    (StatusCode::CREATED, Json(answer)).into_response()
+}
+
+async fn gitlab_update(
+    State(server): State<Arc<Server>>,
+    Path((id, iid)): Path<(String, u64)>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    server
+        .state
+        .seen
+        .lock()
+        .unwrap()
+        .push(format!("PUT merge_requests/{iid}"));
+    if let Some(r) = gate(&server, &headers, false) {
+        return r;
+    }
+    let mut requests = server.state.requests.lock().unwrap();
+    let Some(stored) = requests.iter_mut().find(|r| r.number == iid) else {
+        return message(404, "404 Not found");
+    };
+    if let Some(title) = body.get("title").and_then(Value::as_str) {
+        stored.title = title.into();
+    }
+    if let Some(text) = body.get("description").and_then(Value::as_str) {
+        stored.body = text.into();
+    }
+    stored.updates += 1;
+    Json(gitlab_json(&id, stored)).into_response()
+}
