@@ -4,16 +4,10 @@
 
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use hmac::{KeyInit, Mac};
-use sha2::Sha256;
-
 use crate::event::{RolloutReported, RolloutVerdict};
 use crate::secret::Secret;
+use crate::webhook::signature::{StandardKey, sign_standard};
 
-/// Prefix of Standard Webhooks secrets; the rest is the base64 key.
-pub const SECRET_PREFIX: &str = "whsec_";
 /// Tries per report before it is given up (and logged).
 pub const REPORT_ATTEMPTS: u32 = 3;
 /// Time allowed for one report request.
@@ -38,26 +32,6 @@ pub enum ReportError {
     Rejected(u16),
 }
 
-/// The HMAC key of a Standard Webhooks secret (`whsec_<base64>`; a secret
-/// without the prefix is taken as base64 too).
-pub fn signing_key(secret: &Secret) -> Result<Vec<u8>, ReportError> {
-    let text = secret.expose();
-    let encoded = text.strip_prefix(SECRET_PREFIX).unwrap_or(text);
-    STANDARD.decode(encoded).map_err(|_| ReportError::BadSecret)
-}
-
-/// The `webhook-signature` value for a message.
-pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> Result<String, ReportError> {
-    let mut mac =
-        <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(key).map_err(|_| ReportError::BadSecret)?;
-    mac.update(format!("{id}.{timestamp}.").as_bytes());
-    mac.update(body);
-    Ok(format!(
-        "v1,{}",
-        STANDARD.encode(mac.finalize().into_bytes())
-    ))
-}
-
 /// The delivery id of a report: the same verdict on the same revision is the
 /// same delivery, so `receive` de-duplicates retries.
 pub fn delivery_id(report: &RolloutReported) -> String {
@@ -77,7 +51,7 @@ pub fn delivery_id(report: &RolloutReported) -> String {
 pub struct Reporter {
     client: reqwest::Client,
     url: String,
-    key: Vec<u8>,
+    key: StandardKey,
 }
 
 impl std::fmt::Debug for Reporter {
@@ -98,7 +72,7 @@ impl Reporter {
         Ok(Reporter {
             client,
             url: url.to_string(),
-            key: signing_key(secret)?,
+            key: StandardKey::from_secret(secret).map_err(|_| ReportError::BadSecret)?,
         })
     }
 
@@ -132,7 +106,10 @@ impl Reporter {
             .header("content-type", "application/json")
             .header("webhook-id", id)
             .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", sign(&self.key, id, timestamp, body)?)
+            .header(
+                "webhook-signature",
+                sign_standard(&self.key, id, timestamp, body),
+            )
             .body(body.to_vec())
             .send()
             .await
@@ -151,28 +128,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn signatures_match_the_standard_webhooks_reference() {
-        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-        let key = signing_key(&Secret::new(secret)).unwrap();
-        let body = br#"{"test": 2432232314}"#;
-        let signature = sign(&key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body).unwrap();
-        assert_eq!(signature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
-        let reference = standardwebhooks::Webhook::new(secret).unwrap();
-        let now = jiff::Timestamp::now().as_second();
-        let ours = sign(&key, "msg_1", now, body).unwrap();
-        assert_eq!(ours, reference.sign("msg_1", now, body).unwrap());
-        let mut headers = http::HeaderMap::new();
-        headers.insert("webhook-id", "msg_1".parse().unwrap());
-        headers.insert("webhook-timestamp", now.to_string().parse().unwrap());
-        headers.insert("webhook-signature", ours.parse().unwrap());
-        reference.verify(body, &headers).unwrap();
+    fn a_secret_that_is_not_base64_is_refused() {
+        let refused = Reporter::new(
+            "http://127.0.0.1:1/hooks/rollouts",
+            &Secret::new("whsec_not base64!"),
+        );
+        assert!(matches!(refused, Err(ReportError::BadSecret)));
     }
 
     #[test]
-    fn a_secret_that_is_not_base64_is_refused() {
-        assert!(matches!(
-            signing_key(&Secret::new("whsec_not base64!")),
-            Err(ReportError::BadSecret)
-        ));
+    fn the_delivery_id_is_stable_per_revision_and_verdict() {
+        let report = RolloutReported {
+            app: "web".into(),
+            environment: "dev".into(),
+            revision: "0123456789abcdef0123".into(),
+            image: None,
+            verdict: RolloutVerdict::Failed,
+            reason: None,
+            at: "2026-01-01T00:00:00Z".into(),
+        };
+        assert_eq!(delivery_id(&report), "rollout-web-dev-0123456789ab-failed");
     }
 }

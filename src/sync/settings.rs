@@ -117,7 +117,7 @@ mod tests {
     #[test]
     fn a_minimal_section_gets_the_defaults() {
         let settings: SyncSettings =
-            serde_saphyr::from_str("report_url: http://127.0.0.1:1/hooks/sync\n").unwrap();
+            serde_saphyr::from_str("report_url: http://127.0.0.1:1/hooks/rollouts\n").unwrap();
         assert_eq!(settings.poll_interval_seconds, DEFAULT_POLL_INTERVAL_SECS);
         assert_eq!(settings.max_parallel, DEFAULT_MAX_PARALLEL);
         assert!(!settings.plan_only && settings.lease.is_none());

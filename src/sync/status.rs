@@ -13,13 +13,15 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use base64::Engine;
 use subtle::ConstantTimeEq;
 use tokio::sync::Notify;
 
-use super::report::{sign, signing_key};
 use crate::secret::Secret;
 use crate::store::{Store, StoreError};
+use crate::webhook::signature::{
+    SignatureError, StandardHeaders, StandardKey, verify_hub_signature, verify_standard,
+    verify_token,
+};
 
 /// Largest nudge body accepted; a nudge carries little.
 pub const MAX_NUDGE_BYTES: usize = 64 * 1024;
@@ -33,8 +35,8 @@ pub const MAX_PUSH_BYTES: usize = 5 * 1024 * 1024;
 pub struct SyncHttpState {
     store: Store,
     nudge: Arc<Notify>,
-    nudge_keys: Arc<Vec<Vec<u8>>>,
-    tolerance_seconds: i64,
+    nudge_keys: Arc<Vec<StandardKey>>,
+    tolerance_seconds: u64,
     bearer_token: Option<Arc<Secret>>,
     push_secrets: Arc<Vec<Secret>>,
 }
@@ -70,13 +72,15 @@ impl SyncHttpState {
         let nudge_keys = nudge_secrets
             .iter()
             .enumerate()
-            .map(|(index, s)| signing_key(s).map_err(|_| StatusSetupError::NudgeSecret { index }))
+            .map(|(index, s)| {
+                StandardKey::from_secret(s).map_err(|_| StatusSetupError::NudgeSecret { index })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(SyncHttpState {
             store,
             nudge,
             nudge_keys: Arc::new(nudge_keys),
-            tolerance_seconds: i64::try_from(tolerance_seconds).unwrap_or(i64::MAX),
+            tolerance_seconds,
             bearer_token: bearer_token.map(Arc::new),
             push_secrets: Arc::default(),
         })
@@ -206,58 +210,28 @@ async fn nudge(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<StatusCode, HttpError> {
-    verify_standard(
-        &state.nudge_keys,
-        state.tolerance_seconds,
-        &headers,
-        &body,
-        jiff::Timestamp::now().as_second(),
-    )?;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let (Some(id), Some(timestamp)) = (header("webhook-id"), header("webhook-timestamp")) else {
+        return Err(HttpError::MissingHeaders);
+    };
+    let sent = StandardHeaders {
+        id,
+        timestamp,
+        signature: header("webhook-signature"),
+    };
+    let now = jiff::Timestamp::now().as_second();
+    verify_standard(&state.nudge_keys, sent, &body, now, state.tolerance_seconds)
+        .map_err(refusal)?;
     state.nudge.notify_one();
     Ok(StatusCode::ACCEPTED)
 }
 
-/// Verify Standard Webhooks headers over the raw body against any key.
-pub fn verify_standard(
-    keys: &[Vec<u8>],
-    tolerance: i64,
-    headers: &HeaderMap,
-    body: &[u8],
-    now: i64,
-) -> Result<(), HttpError> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let (Some(id), Some(timestamp), Some(signatures)) = (
-        header("webhook-id"),
-        header("webhook-timestamp"),
-        header("webhook-signature"),
-    ) else {
-        return Err(HttpError::MissingHeaders);
-    };
-    let timestamp: i64 = timestamp.parse().map_err(|_| HttpError::MissingHeaders)?;
-    if (now - timestamp).abs() > tolerance {
-        return Err(HttpError::Stale);
+fn refusal(e: SignatureError) -> HttpError {
+    match e {
+        SignatureError::Missing => HttpError::MissingHeaders,
+        SignatureError::Stale => HttpError::Stale,
+        SignatureError::Malformed | SignatureError::Mismatch => HttpError::BadSignature,
     }
-    let given: Vec<Vec<u8>> = signatures
-        .split(' ')
-        .filter_map(|s| s.strip_prefix("v1,"))
-        .filter_map(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
-        .collect();
-    for key in keys {
-        let Ok(expected) = sign(key, id, timestamp, body) else {
-            continue;
-        };
-        let expected = expected.strip_prefix("v1,").unwrap_or_default();
-        let Ok(expected) = base64::engine::general_purpose::STANDARD.decode(expected) else {
-            continue;
-        };
-        if given
-            .iter()
-            .any(|g| bool::from(g.as_slice().ct_eq(&expected)))
-        {
-            return Ok(());
-        }
-    }
-    Err(HttpError::BadSignature)
 }
 
 /// The deploy repo's own push webhook: GitHub (`X-Hub-Signature-256`, HMAC
@@ -270,16 +244,10 @@ async fn push(
 ) -> Result<StatusCode, HttpError> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let event = if let Some(signature) = header("x-hub-signature-256") {
-        verify_github(&state.push_secrets, signature, &body)?;
+        verify_hub_signature(&state.push_secrets, Some(signature), &body).map_err(refusal)?;
         header("x-github-event")
     } else if let Some(token) = header("x-gitlab-token") {
-        let known = state
-            .push_secrets
-            .iter()
-            .any(|s| bool::from(s.expose().as_bytes().ct_eq(token.as_bytes())));
-        if !known {
-            return Err(HttpError::BadSignature);
-        }
+        verify_token(&state.push_secrets, Some(token)).map_err(refusal)?;
         header("x-gitlab-event")
     } else {
         return Err(HttpError::MissingHeaders);
@@ -291,25 +259,4 @@ async fn push(
         }
         _ => Ok(StatusCode::OK),
     }
-}
-
-/// Verify GitHub's `sha256=<hex>` signature against any secret.
-pub fn verify_github(secrets: &[Secret], signature: &str, body: &[u8]) -> Result<(), HttpError> {
-    use hmac::{KeyInit, Mac};
-    let given = signature
-        .strip_prefix("sha256=")
-        .and_then(|h| hex::decode(h).ok())
-        .ok_or(HttpError::BadSignature)?;
-    for secret in secrets {
-        let Ok(mut mac) =
-            <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret.expose().as_bytes())
-        else {
-            continue;
-        };
-        mac.update(body);
-        if mac.verify_slice(&given).is_ok() {
-            return Ok(());
-        }
-    }
-    Err(HttpError::BadSignature)
 }
