@@ -120,14 +120,4 @@ pub fn is_safe_event_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= MAX_EVENT_ID_LEN && id.bytes().all(|b| b.is_ascii_graphic())
 }
 
-/// Format an error and its sources as one line.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out.replace(['\n', '\r'], " ")
-}
+pub use crate::error_chain;

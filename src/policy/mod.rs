@@ -110,17 +110,7 @@ pub enum PolicyError {
     },
 }
 
-/// The full text of an error and its causes, one line.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
-}
+pub use crate::error_chain;
 
 /// A policy file that failed to load, and what it governs (all, if unknown).
 #[derive(Debug, Clone)]

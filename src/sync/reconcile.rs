@@ -255,14 +255,4 @@ fn settled_state(status: &TargetStatus) -> SyncPhase {
     }
 }
 
-/// An error and its causes on one line, for the status API.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
+pub use crate::error_chain;
