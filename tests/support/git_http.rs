@@ -39,6 +39,8 @@ struct ServerState {
     root: PathBuf,
     username: String,
     password: String,
+    /// A second user that may fetch but never push.
+    reader: Option<(String, String)>,
     switches: Arc<Switches>,
 }
 
@@ -54,11 +56,31 @@ pub struct GitHttpServer {
 impl GitHttpServer {
     /// Serve the bare repositories under `root`, requiring `username`/`password`.
     pub async fn start(root: &Path, username: &str, password: &str) -> GitHttpServer {
+        Self::serve(root, username, password, None).await
+    }
+
+    /// Like [`GitHttpServer::start`], plus a read-only user whose pushes get 403.
+    pub async fn start_with_reader(
+        root: &Path,
+        (username, password): (&str, &str),
+        (reader, reader_password): (&str, &str),
+    ) -> GitHttpServer {
+        let reader = Some((reader.to_string(), reader_password.to_string()));
+        Self::serve(root, username, password, reader).await
+    }
+
+    async fn serve(
+        root: &Path,
+        username: &str,
+        password: &str,
+        reader: Option<(String, String)>,
+    ) -> GitHttpServer {
         let switches = Arc::new(Switches::default());
         let state = Arc::new(ServerState {
             root: root.to_path_buf(),
             username: username.into(),
             password: password.into(),
+            reader,
             switches: switches.clone(),
         });
         let app = Router::new().fallback(handle).with_state(state);
@@ -99,7 +121,11 @@ fn authorised(state: &ServerState, headers: &HeaderMap) -> Option<String> {
         .ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (user, pass) = text.split_once(':')?;
-    (user == state.username && pass == state.password).then(|| user.to_string())
+    let is_reader = state
+        .reader
+        .as_ref()
+        .is_some_and(|(u, p)| user == u && pass == p);
+    (is_reader || (user == state.username && pass == state.password)).then(|| user.to_string())
 }
 
 fn status(code: StatusCode) -> Response<Body> {
@@ -132,7 +158,8 @@ async fn handle(State(state): State<Arc<ServerState>>, request: Request<Body>) -
             .query()
             .unwrap_or_default()
             .contains("service=git-receive-pack");
-    if is_push && state.switches.refuse_pushes.load(Ordering::SeqCst) {
+    let read_only = state.reader.as_ref().is_some_and(|(u, _)| *u == user);
+    if is_push && (read_only || state.switches.refuse_pushes.load(Ordering::SeqCst)) {
         return status(StatusCode::FORBIDDEN);
     }
     let cut_push = is_push && state.switches.cut_pushes.load(Ordering::SeqCst);

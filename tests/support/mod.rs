@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod forge;
+pub mod git_http;
 pub mod git_repos;
 pub mod kube_api;
 pub mod process;
