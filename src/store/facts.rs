@@ -330,37 +330,10 @@ pub fn desired_image(
         .optional()?)
 }
 
-/// Images verified in `app`/`environment`, newest first, each once.
-pub fn verified_images(
-    conn: &Connection,
-    app: &str,
-    environment: &str,
-) -> Result<Vec<ImageRef>, StoreError> {
-    let mut statement = conn.prepare_cached(
-        "SELECT image_repo, tag, digest FROM rollouts WHERE app = ?1 AND environment = ?2 \
-         AND verdict = 'verified' AND image_repo IS NOT NULL ORDER BY at_ms DESC, id DESC LIMIT ?3",
-    )?;
-    let rows = statement.query_map(params![app, environment, MAX_ROWS], |r| {
-        Ok(ImageRef {
-            repository: r.get(0)?,
-            tag: r.get(1)?,
-            digest: r.get(2)?,
-        })
-    })?;
-    let mut images: Vec<ImageRef> = Vec::new();
-    for image in rows {
-        let image = image?;
-        if !images.contains(&image) {
-            images.push(image);
-        }
-    }
-    Ok(images)
-}
-
 #[path = "facts_query.rs"]
 mod query;
 
-pub use query::gather;
+pub use query::{gather, verified_images};
 
 impl Store {
     /// Gather the facts evaluation needs for `request` at `now`.

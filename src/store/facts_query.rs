@@ -7,7 +7,7 @@ use super::{
     DEPLOY_LOOKBACK, MAX_ROWS, artifact_fact, desired_image, from_millis, millis, pipeline_fact,
     rollout_fact,
 };
-use crate::event::SourceInfo;
+use crate::event::{ImageRef, SourceInfo};
 use crate::policy::{ArtifactFact, DeployRequest, Facts, canonical_repository};
 use crate::store::StoreError;
 
@@ -169,4 +169,31 @@ fn recent_deploys(
         })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows.into_iter().map(from_millis).collect())
+}
+
+/// Images verified in `app`/`environment`, newest first, each once.
+pub fn verified_images(
+    conn: &Connection,
+    app: &str,
+    environment: &str,
+) -> Result<Vec<ImageRef>, StoreError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT image_repo, tag, digest FROM rollouts WHERE app = ?1 AND environment = ?2 \
+         AND verdict = 'verified' AND image_repo IS NOT NULL ORDER BY at_ms DESC, id DESC LIMIT ?3",
+    )?;
+    let rows = statement.query_map(params![app, environment, MAX_ROWS], |r| {
+        Ok(ImageRef {
+            repository: r.get(0)?,
+            tag: r.get(1)?,
+            digest: r.get(2)?,
+        })
+    })?;
+    let mut images: Vec<ImageRef> = Vec::new();
+    for image in rows {
+        let image = image?;
+        if !images.contains(&image) {
+            images.push(image);
+        }
+    }
+    Ok(images)
 }

@@ -167,3 +167,51 @@ pub fn rollout_report(delivery: &str, body: Vec<u8>) -> Request<Body> {
     let headers = standard_headers(SYNC_SECRET, delivery, now(), &body);
     post("/hooks/rollouts", &headers, body)
 }
+
+/// Send a request through a router; the status and the JSON body (Null when not JSON).
+pub async fn send(
+    app: &axum::Router,
+    request: Request<Body>,
+) -> (http::StatusCode, serde_json::Value) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let response = app.clone().oneshot(request).await.expect("router answers");
+    let status = response.status();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+pub fn with_header(mut request: Request<Body>, name: &'static str, value: &str) -> Request<Body> {
+    request
+        .headers_mut()
+        .insert(name, value.parse().expect("header value"));
+    request
+}
+
+pub fn without_header(mut request: Request<Body>, name: &'static str) -> Request<Body> {
+    request.headers_mut().remove(name);
+    request
+}
+
+/// The published GitHub branch push.
+pub fn push() -> Vec<u8> {
+    fixture("github/push.branch.json")
+}
+
+/// A generic artifact delivery signed at `timestamp`.
+pub fn generic_at(timestamp: i64) -> Request<Body> {
+    let body = br#"{"image": "ghcr.io/acme/web:1.0.0"}"#.to_vec();
+    post(
+        "/hooks/generic",
+        &standard_headers(GENERIC_SECRET, "stale-1", timestamp, &body),
+        body,
+    )
+}
