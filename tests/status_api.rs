@@ -9,6 +9,16 @@ use slipway::server::router;
 use support::webhooks::*;
 use tower::ServiceExt;
 
+async fn metrics_text(app: &axum::Router) -> String {
+    let response = app
+        .clone()
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
 #[tokio::test]
 async fn the_status_api_lists_and_finds_deliveries_and_needs_the_token_when_set() {
     let dir = tempfile::tempdir().unwrap();
@@ -64,17 +74,7 @@ async fn the_status_api_lists_and_finds_deliveries_and_needs_the_token_when_set(
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let response = app.clone().oneshot(get("/metrics", None)).await.unwrap();
-    let text = String::from_utf8(
-        response
-            .into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec(),
-    )
-    .unwrap();
+    let text = metrics_text(&app).await;
     assert!(text.contains(r#"slipway_webhook_deliveries_total{provider="github",event="ref_pushed",outcome="accepted"} 3"#), "{text}");
     assert!(
         text.contains("slipway_webhook_request_duration_seconds_bucket"),
@@ -92,21 +92,7 @@ async fn verification_failures_are_counted_by_reason() {
     )
     .await;
     send(&app, generic_at(now() - 1000)).await;
-    let response = app
-        .clone()
-        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let text = String::from_utf8(
-        response
-            .into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec(),
-    )
-    .unwrap();
+    let text = metrics_text(&app).await;
     assert!(
         text.contains(
             r#"slipway_webhook_verification_failures_total{provider="github",reason="missing"} 1"#

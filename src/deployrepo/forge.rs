@@ -203,6 +203,28 @@ pub(super) fn http_client(what: &'static str) -> Result<reqwest::Client, ForgeEr
 
 /// Turn a non-success response into a typed error. `rate_limited` says
 /// whether the headers mark this response as a rate limit, and until when.
+/// Send a forge API request and decode its JSON answer; a failure becomes
+/// the typed error, with the forge's own rate-limit reading.
+pub(super) async fn send_json<T: for<'de> serde::Deserialize<'de>>(
+    what: &'static str,
+    request: reqwest::RequestBuilder,
+    rate_limit: fn(StatusCode, &HeaderMap) -> Option<jiff::Timestamp>,
+) -> Result<T, ForgeError> {
+    let response = request
+        .send()
+        .await
+        .map_err(|source| ForgeError::Request { what, source })?;
+    if !response.status().is_success() {
+        return Err(error_for(what, response, rate_limit).await);
+    }
+    let status = response.status().as_u16();
+    response.json().await.map_err(|e| ForgeError::Unexpected {
+        what,
+        status,
+        message: e.to_string(),
+    })
+}
+
 pub(super) async fn error_for(
     what: &'static str,
     response: reqwest::Response,

@@ -10,7 +10,7 @@ use crate::secret::Secret;
 
 use super::forge::{
     DEFAULT_RATE_LIMIT_WAIT_SECONDS, Forge, ForgeError, PullRequest, PullRequestSpec,
-    after_seconds, epoch, error_for, header_u64, http_client, with_query,
+    after_seconds, epoch, header_u64, http_client, send_json, with_query,
 };
 
 /// The REST API version the requests are written against.
@@ -69,25 +69,6 @@ impl GitHub {
             .header("x-github-api-version", API_VERSION)
             .bearer_auth(self.token.expose())
     }
-
-    async fn send<T: for<'de> Deserialize<'de>>(
-        what: &'static str,
-        request: reqwest::RequestBuilder,
-    ) -> Result<T, ForgeError> {
-        let response = request
-            .send()
-            .await
-            .map_err(|source| ForgeError::Request { what, source })?;
-        if !response.status().is_success() {
-            return Err(error_for(what, response, rate_limit).await);
-        }
-        let status = response.status().as_u16();
-        response.json().await.map_err(|e| ForgeError::Unexpected {
-            what,
-            status,
-            message: e.to_string(),
-        })
-    }
 }
 
 /// GitHub marks a primary limit with 403/429 and `x-ratelimit-remaining: 0`
@@ -128,7 +109,7 @@ impl Forge for GitHub {
                 ],
             );
             let request = self.request(reqwest::Method::GET, &path);
-            let pulls: Vec<Pull> = Self::send("list pull requests", request).await?;
+            let pulls: Vec<Pull> = send_json("list pull requests", request, rate_limit).await?;
             Ok(pulls.into_iter().next().map(PullRequest::from))
         })
     }
@@ -144,9 +125,11 @@ impl Forge for GitHub {
                 "base": spec.base_branch,
                 "body": spec.body,
             }));
-            Ok(Self::send::<Pull>("create pull request", request)
-                .await?
-                .into())
+            Ok(
+                send_json::<Pull>("create pull request", request, rate_limit)
+                    .await?
+                    .into(),
+            )
         })
     }
 
@@ -159,9 +142,11 @@ impl Forge for GitHub {
             let request = self
                 .request(reqwest::Method::PATCH, &format!("pulls/{number}"))
                 .json(&json!({ "title": spec.title, "body": spec.body }));
-            Ok(Self::send::<Pull>("update pull request", request)
-                .await?
-                .into())
+            Ok(
+                send_json::<Pull>("update pull request", request, rate_limit)
+                    .await?
+                    .into(),
+            )
         })
     }
 }

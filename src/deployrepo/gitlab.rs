@@ -10,7 +10,7 @@ use crate::secret::Secret;
 
 use super::forge::{
     DEFAULT_RATE_LIMIT_WAIT_SECONDS, Forge, ForgeError, PullRequest, PullRequestSpec,
-    after_seconds, epoch, error_for, header_u64, http_client, with_query,
+    after_seconds, epoch, header_u64, http_client, send_json, with_query,
 };
 
 /// A GitLab project's merge requests.
@@ -56,25 +56,6 @@ impl GitLab {
             )
             .header("private-token", self.token.expose())
     }
-
-    async fn send<T: for<'de> Deserialize<'de>>(
-        what: &'static str,
-        request: reqwest::RequestBuilder,
-    ) -> Result<T, ForgeError> {
-        let response = request
-            .send()
-            .await
-            .map_err(|source| ForgeError::Request { what, source })?;
-        if !response.status().is_success() {
-            return Err(error_for(what, response, rate_limit).await);
-        }
-        let status = response.status().as_u16();
-        response.json().await.map_err(|e| ForgeError::Unexpected {
-            what,
-            status,
-            message: e.to_string(),
-        })
-    }
 }
 
 /// GitLab answers 429 with `RateLimit-Reset` (epoch seconds) and `Retry-After` (seconds).
@@ -107,7 +88,8 @@ impl Forge for GitLab {
                 ],
             );
             let request = self.request(reqwest::Method::GET, &path);
-            let found: Vec<MergeRequest> = Self::send("list merge requests", request).await?;
+            let found: Vec<MergeRequest> =
+                send_json("list merge requests", request, rate_limit).await?;
             Ok(found.into_iter().next().map(PullRequest::from))
         })
     }
@@ -126,9 +108,11 @@ impl Forge for GitLab {
                     "description": spec.body,
                     "remove_source_branch": true,
                 }));
-            Ok(Self::send::<MergeRequest>("create merge request", request)
-                .await?
-                .into())
+            Ok(
+                send_json::<MergeRequest>("create merge request", request, rate_limit)
+                    .await?
+                    .into(),
+            )
         })
     }
 
@@ -141,9 +125,11 @@ impl Forge for GitLab {
             let request = self
                 .request(reqwest::Method::PUT, &format!("merge_requests/{number}"))
                 .json(&json!({ "title": spec.title, "description": spec.body }));
-            Ok(Self::send::<MergeRequest>("update merge request", request)
-                .await?
-                .into())
+            Ok(
+                send_json::<MergeRequest>("update merge request", request, rate_limit)
+                    .await?
+                    .into(),
+            )
         })
     }
 }
