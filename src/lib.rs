@@ -2,7 +2,7 @@
 //!
 //! `receive` verifies webhooks, gates artifacts on policy and writes the deploy
 //! repository; `sync` applies the deploy repository to a cluster, verifies the
-//! rollout and rolls back what fails. See `DESIGN.md` in the README for the map.
+//! rollout and rolls back what fails. The README maps the modules to the flow.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
