@@ -2,7 +2,7 @@
 //!
 //! `receive` verifies webhooks, gates artifacts on policy and writes the deploy
 //! repository; `sync` applies the deploy repository to a cluster, verifies the
-//! rollout and rolls back what fails. The README maps the modules to the flow.
+//! rollout and rolls back what fails. The README describes the roles and links the guides.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

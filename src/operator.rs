@@ -113,6 +113,38 @@ fn field<'a>(value: &'a Value, key: &str) -> &'a str {
     value[key].as_str().unwrap_or("-")
 }
 
+/// The pull/merge requests the history shows, newest first, one per branch.
+fn pull_requests(deliveries: &Value) -> String {
+    let mut out = String::new();
+    let mut branches = Vec::new();
+    for d in deliveries["deliveries"].as_array().into_iter().flatten() {
+        for write in d["outcome"]["detail"]["writes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let written = &write["result"]["Ok"];
+            if written["status"] != "pull_request" || branches.contains(&written["branch"]) {
+                continue;
+            }
+            if branches.is_empty() {
+                out.push_str("PULL REQUESTS (newest first)\n");
+            }
+            branches.push(written["branch"].clone());
+            out.push_str(&format!(
+                "  {:<32} #{} {}\n",
+                field(written, "branch"),
+                written["number"],
+                field(written, "url")
+            ));
+        }
+    }
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out
+}
+
 /// The status as a person reads it: apps and environments (when sync
 /// answered), then the latest deliveries with their outcome.
 pub fn render_status(deliveries: &Value, apps: Option<&Value>) -> String {
@@ -133,6 +165,7 @@ pub fn render_status(deliveries: &Value, apps: Option<&Value>) -> String {
         }
         out.push('\n');
     }
+    out.push_str(&pull_requests(deliveries));
     out.push_str(
         "DELIVERY                              PROVIDER   EVENT                STATE    OUTCOME\n",
     );
@@ -165,6 +198,10 @@ mod tests {
         let deliveries = json!({"deliveries": [
             {"delivery_id": "d-1", "provider": "github", "event": {"kind": "artifact_published"},
              "state": "done", "outcome": {"summary": "hello/dev: committed 1a2b3c4"}},
+            {"delivery_id": "d-0", "provider": "sync", "event": {"kind": "rollout_reported"}, "state": "done",
+             "outcome": {"summary": "hello/staging: opened pull request #7", "detail": {"writes": [
+                {"event_id": "d-0", "result": {"Ok": {"status": "pull_request", "branch": "slipway/hello/staging",
+                 "number": 7, "url": "https://forge/pr/7", "commit": "c", "updated": false, "changes": []}}}]}}},
             {"delivery_id": "d-2", "provider": "generic", "event": {"kind": "artifact_published"},
              "state": "pending", "outcome": null, "last_error": "remote unreachable"}
         ]});
@@ -177,6 +214,10 @@ mod tests {
         );
         assert!(text.contains("committed 1a2b3c4"), "{text}");
         assert!(text.contains("retrying: remote unreachable"), "{text}");
+        assert!(
+            text.contains("slipway/hello/staging") && text.contains("#7 https://forge/pr/7"),
+            "{text}"
+        );
         let without_apps = render_status(&deliveries, None);
         assert!(!without_apps.contains("APP/ENV"));
     }
