@@ -150,3 +150,47 @@ impl Forge for GitHub {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.insert(*k, v.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn rate_limits_are_told_from_permission_errors() {
+        type Headers = &'static [(&'static str, &'static str)];
+        const RESET: Headers = &[
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", "4102444800"),
+        ];
+        let cases: [(&str, u16, Headers, Option<i64>); 5] = [
+            ("primary limit", 403, RESET, Some(4_102_444_800)),
+            ("primary limit as 429", 429, RESET, Some(4_102_444_800)),
+            (
+                "plain 403 is a permission error",
+                403,
+                &[("x-ratelimit-remaining", "42")],
+                None,
+            ),
+            ("404 is never a limit", 404, RESET, None),
+            ("ok", 200, &[], None),
+        ];
+        for (name, status, pairs, want) in cases {
+            let got = rate_limit(StatusCode::from_u16(status).unwrap(), &headers(pairs));
+            assert_eq!(got.map(|t| t.as_second()), want, "{name}");
+        }
+        let secondary =
+            rate_limit(StatusCode::FORBIDDEN, &headers(&[("retry-after", "30")])).unwrap();
+        assert!(
+            secondary > jiff::Timestamp::now(),
+            "retry-after counts from now"
+        );
+    }
+}

@@ -133,3 +133,35 @@ impl Forge for GitLab {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_429_is_a_rate_limit_and_its_reset_is_used() {
+        let mut reset = HeaderMap::new();
+        reset.insert("ratelimit-reset", "4102444800".parse().unwrap());
+        let cases = [
+            (
+                "429 with reset",
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(4_102_444_800),
+            ),
+            ("403", StatusCode::FORBIDDEN, None),
+            ("503", StatusCode::SERVICE_UNAVAILABLE, None),
+        ];
+        for (name, status, want) in cases {
+            assert_eq!(
+                rate_limit(status, &reset).map(|t| t.as_second()),
+                want,
+                "{name}"
+            );
+        }
+        let bare = rate_limit(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new()).unwrap();
+        assert!(
+            bare > jiff::Timestamp::now(),
+            "a 429 without headers still waits"
+        );
+    }
+}
