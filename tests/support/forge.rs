@@ -138,6 +138,12 @@ fn message(status: u16, text: &str) -> Response {
 }
 
 /// The configured failure, or a 401 when the token is wrong.
+/// Record the request line, then check its token.
+fn admit(server: &Server, headers: &HeaderMap, github: bool, seen: String) -> Option<Response> {
+    server.state.seen.lock().unwrap().push(seen);
+    gate(server, headers, github)
+}
+
 fn gate(server: &Server, headers: &HeaderMap, github: bool) -> Option<Response> {
     let presented = if github {
         headers
@@ -205,13 +211,7 @@ async fn github_list(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    server
-        .state
-        .seen
-        .lock()
-        .unwrap()
-        .push(format!("GET pulls {query:?}"));
-    if let Some(r) = gate(&server, &headers, true) {
+    if let Some(r) = admit(&server, &headers, true, format!("GET pulls {query:?}")) {
         return r;
     }
     let head = query.get("head").cloned().unwrap_or_default();
@@ -236,8 +236,7 @@ async fn github_create(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    server.state.seen.lock().unwrap().push("POST pulls".into());
-    if let Some(r) = gate(&server, &headers, true) {
+    if let Some(r) = admit(&server, &headers, true, "POST pulls".into()) {
         return r;
     }
     let field = |k: &str| body.get(k).and_then(Value::as_str).map(String::from);
@@ -273,27 +272,9 @@ async fn github_update(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    server
-        .state
-        .seen
-        .lock()
-        .unwrap()
-        .push(format!("PATCH pulls/{number}"));
-    if let Some(r) = gate(&server, &headers, true) {
-        return r;
-    }
-    let mut requests = server.state.requests.lock().unwrap();
-    let Some(stored) = requests.iter_mut().find(|r| r.number == number) else {
-        return message(404, "Not Found");
-    };
-    if let Some(title) = body.get("title").and_then(Value::as_str) {
-        stored.title = title.into();
-    }
-    if let Some(text) = body.get("body").and_then(Value::as_str) {
-        stored.body = text.into();
-    }
-    stored.updates += 1;
-    Json(github_json(&owner, &repo, stored)).into_response()
+    let seen = format!("PATCH pulls/{number}");
+    let render = |stored: &StoredRequest| github_json(&owner, &repo, stored);
+    update_stored(&server, &headers, true, seen, number, &body, "body", render)
 }
 
 fn gitlab_json(project: &str, r: &StoredRequest) -> Value {
@@ -316,13 +297,12 @@ async fn gitlab_list(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    server
-        .state
-        .seen
-        .lock()
-        .unwrap()
-        .push(format!("GET merge_requests {id} {query:?}"));
-    if let Some(r) = gate(&server, &headers, false) {
+    if let Some(r) = admit(
+        &server,
+        &headers,
+        false,
+        format!("GET merge_requests {id} {query:?}"),
+    ) {
         return r;
     }
     let state = query.get("state").map(String::as_str).unwrap_or("all");
@@ -346,13 +326,12 @@ async fn gitlab_create(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    server
-        .state
-        .seen
-        .lock()
-        .unwrap()
-        .push(format!("POST merge_requests {id}"));
-    if let Some(r) = gate(&server, &headers, false) {
+    if let Some(r) = admit(
+        &server,
+        &headers,
+        false,
+        format!("POST merge_requests {id}"),
+    ) {
         return r;
     }
     let field = |k: &str| body.get(k).and_then(Value::as_str).map(String::from);
@@ -394,25 +373,47 @@ async fn gitlab_update(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    server
-        .state
-        .seen
-        .lock()
-        .unwrap()
-        .push(format!("PUT merge_requests/{iid}"));
-    if let Some(r) = gate(&server, &headers, false) {
+    let seen = format!("PUT merge_requests/{iid}");
+    let render = |stored: &StoredRequest| gitlab_json(&id, stored);
+    update_stored(
+        &server,
+        &headers,
+        false,
+        seen,
+        iid,
+        &body,
+        "description",
+        render,
+    )
+}
+
+/// Record the call, check its token, and apply a title/body update to
+/// request `number` (GitHub's or GitLab's, which name the body differently).
+#[allow(clippy::too_many_arguments)]
+fn update_stored(
+    server: &Server,
+    headers: &HeaderMap,
+    github: bool,
+    seen: String,
+    number: u64,
+    body: &Value,
+    body_key: &str,
+    render: impl FnOnce(&StoredRequest) -> Value,
+) -> Response {
+    if let Some(r) = admit(server, headers, github, seen) {
         return r;
     }
     let mut requests = server.state.requests.lock().unwrap();
-    let Some(stored) = requests.iter_mut().find(|r| r.number == iid) else {
-        return message(404, "404 Not found");
+    let not_found = if github { "Not Found" } else { "404 Not found" };
+    let Some(stored) = requests.iter_mut().find(|r| r.number == number) else {
+        return message(404, not_found);
     };
     if let Some(title) = body.get("title").and_then(Value::as_str) {
         stored.title = title.into();
     }
-    if let Some(text) = body.get("description").and_then(Value::as_str) {
+    if let Some(text) = body.get(body_key).and_then(Value::as_str) {
         stored.body = text.into();
     }
     stored.updates += 1;
-    Json(gitlab_json(&id, stored)).into_response()
+    Json(render(stored)).into_response()
 }
