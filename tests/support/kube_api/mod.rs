@@ -22,6 +22,7 @@
 // Each test binary uses a different part of the server.
 #![allow(dead_code, unused_imports)]
 
+pub(crate) mod checks;
 pub(crate) mod defaults;
 pub(crate) mod deletes;
 pub(crate) mod discovery;
