@@ -47,33 +47,7 @@ impl std::fmt::Display for Provider {
     }
 }
 
-/// A container image as a webhook describes it: repository plus tag and/or
-/// digest. The repository includes its registry host when the sender names
-/// one (`ghcr.io/acme/web`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImageRef {
-    /// Registry host and path, without tag or digest.
-    pub repository: String,
-    /// The tag, when the artifact has one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tag: Option<String>,
-    /// The manifest digest (`sha256:<64 hex>`), when known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub digest: Option<String>,
-}
-
-impl std::fmt::Display for ImageRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.repository)?;
-        if let Some(tag) = &self.tag {
-            write!(f, ":{tag}")?;
-        }
-        if let Some(digest) = &self.digest {
-            write!(f, "@{digest}")?;
-        }
-        Ok(())
-    }
-}
+pub use crate::image::ImageRef;
 
 /// Where an artifact or pipeline came from in source control.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,6 +129,58 @@ pub struct PipelineCompleted {
     /// Whether this is a whole pipeline or one job of it.
     #[serde(default)]
     pub level: PipelineLevel,
+    /// The sender's identity of the run and its own clock, which order this
+    /// result against others for the same commit (see [`RunClock`]).
+    #[serde(default, skip_serializing_if = "RunClock::is_unknown")]
+    pub run: RunClock,
+}
+
+/// The sender's identity of a run and its own time for one result of it.
+///
+/// Results arrive in any order (redeliveries, retries, slow queues); these
+/// fields, not the arrival order, say which result is the newest:
+/// GitHub `workflow_run.id`, `run_attempt` and `updated_at`; GitLab pipeline
+/// `id` and `finished_at`, and for a job its pipeline and job id (a retried
+/// job gets a new, larger id); the generic body's `pipeline.id`, `attempt` and
+/// `finished_at`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunClock {
+    /// The sender's id of the run (a workflow run, a pipeline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    /// A number that grows with every retry of the same run: GitHub
+    /// `run_attempt`, a GitLab job's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u64>,
+    /// When the sender says the result happened (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+}
+
+impl RunClock {
+    /// Whether the sender said nothing about the run.
+    pub fn is_unknown(&self) -> bool {
+        self.run_id.is_none() && self.attempt.is_none() && self.at.is_none()
+    }
+
+    /// Whether a result with this clock replaces one with `earlier`'s, by
+    /// the sender's clock: within one run the higher attempt, then the later
+    /// time; across runs the later time. `None` when the clocks cannot tell
+    /// (the caller then keeps the arrival order).
+    pub fn supersedes(&self, earlier: &RunClock) -> Option<bool> {
+        let same_run = matches!((&self.run_id, &earlier.run_id), (Some(a), Some(b)) if a == b);
+        if same_run
+            && let (Some(a), Some(b)) = (self.attempt, earlier.attempt)
+            && a != b
+        {
+            return Some(a > b);
+        }
+        let time = |clock: &RunClock| clock.at.as_deref()?.parse::<jiff::Timestamp>().ok();
+        match (time(self), time(earlier)) {
+            (Some(a), Some(b)) if a != b => Some(a > b),
+            _ => None,
+        }
+    }
 }
 
 /// A whole pipeline's result, or one job's. A job's success says nothing
@@ -274,6 +300,15 @@ pub struct OperatorRequested {
 pub enum DomainEvent {
     /// A container image was pushed.
     ArtifactPublished(ArtifactPublished),
+    /// One push that named several artifacts (a Harbor push with several
+    /// tags). Each is considered on its own; what could not be is listed.
+    ArtifactsPublished {
+        /// The artifacts, in the sender's order.
+        artifacts: Vec<ArtifactPublished>,
+        /// Why each part of the push that is not an artifact was skipped.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        skipped: Vec<String>,
+    },
     /// A pipeline or workflow finished.
     PipelineCompleted(PipelineCompleted),
     /// A branch or tag was pushed.
@@ -296,10 +331,20 @@ pub enum DomainEvent {
 }
 
 impl DomainEvent {
+    /// The artifacts this event publishes: one, several or none.
+    pub fn artifacts(&self) -> &[ArtifactPublished] {
+        match self {
+            DomainEvent::ArtifactPublished(artifact) => std::slice::from_ref(artifact),
+            DomainEvent::ArtifactsPublished { artifacts, .. } => artifacts,
+            _ => &[],
+        }
+    }
+
     /// Short name of the variant, for metrics labels and logs.
     pub fn kind(&self) -> &'static str {
         match self {
             DomainEvent::ArtifactPublished(_) => "artifact_published",
+            DomainEvent::ArtifactsPublished { .. } => "artifacts_published",
             DomainEvent::PipelineCompleted(_) => "pipeline_completed",
             DomainEvent::RefPushed(_) => "ref_pushed",
             DomainEvent::ChangeMerged(_) => "change_merged",
@@ -332,30 +377,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn image_ref_displays_tag_and_digest() {
+    fn results_are_ordered_by_the_senders_clock() {
+        let clock = |run: Option<&str>, attempt: Option<u64>, at: Option<&str>| RunClock {
+            run_id: run.map(String::from),
+            attempt,
+            at: at.map(String::from),
+        };
+        let t9 = Some("2026-06-10T09:00:00Z");
+        let t910 = Some("2026-06-10T09:10:00Z");
         let cases = [
-            ("repo only", None, None, "ghcr.io/acme/web"),
-            ("tag", Some("1.2.3"), None, "ghcr.io/acme/web:1.2.3"),
-            (
-                "digest",
-                None,
-                Some("sha256:ab"),
-                "ghcr.io/acme/web@sha256:ab",
-            ),
-            (
-                "both",
-                Some("1.2.3"),
-                Some("sha256:ab"),
-                "ghcr.io/acme/web:1.2.3@sha256:ab",
-            ),
+            ("higher attempt of one run", clock(Some("7"), Some(2), t9), clock(Some("7"), Some(1), t910), Some(true)),
+            ("late lower attempt", clock(Some("7"), Some(1), t9), clock(Some("7"), Some(2), t910), Some(false)),
+            ("same attempt, later time", clock(Some("7"), Some(1), t910), clock(Some("7"), Some(1), t9), Some(true)),
+            ("other run, later time", clock(Some("8"), Some(1), t910), clock(Some("7"), Some(3), t9), Some(true)),
+            ("other run, earlier time", clock(Some("8"), Some(5), t9), clock(Some("7"), Some(1), t910), Some(false)),
+            ("no clocks", RunClock::default(), RunClock::default(), None),
+            ("one time only", clock(None, None, t9), RunClock::default(), None),
+            ("equal times", clock(None, None, t9), clock(None, None, t9), None),
         ];
-        for (name, tag, digest, want) in cases {
-            let image = ImageRef {
-                repository: "ghcr.io/acme/web".into(),
-                tag: tag.map(String::from),
-                digest: digest.map(String::from),
-            };
-            assert_eq!(image.to_string(), want, "{name}");
+        for (row, newer, older, want) in cases {
+            assert_eq!(newer.supersedes(&older), want, "{row}");
         }
     }
 

@@ -10,6 +10,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod deployrepo;
 pub mod event;
+pub mod image;
 pub mod metrics;
 pub mod operator;
 pub mod pipeline;

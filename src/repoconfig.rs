@@ -78,7 +78,9 @@ fn default_rollout_timeout() -> u64 {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct App {
-    /// Image repository, registry host included (`ghcr.io/acme/web`).
+    /// Image repository, registry host and port included, without tag or
+    /// digest (`ghcr.io/acme/web`, `registry.example.com:5000/acme/web`);
+    /// checked with [`crate::image::ImageName::parse`] at load.
     pub image: String,
     /// Source repository the image is built from (`acme/web`), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -202,10 +204,10 @@ impl RepoConfig {
                     "app names are lowercase letters, digits and '-'",
                 ));
             }
-            if app.image.is_empty() || app.image.contains([':', '@', ' ']) {
+            if let Err(e) = crate::image::ImageName::parse(&app.image) {
                 return Err(invalid(
                     format!("apps.{name}.image"),
-                    "an image repository without tag or digest",
+                    &format!("{e} (an image repository such as registry.example.com:5000/acme/web, without tag or digest)"),
                 ));
             }
             if app.environments.is_empty() {
@@ -297,6 +299,22 @@ apps:
     }
 
     #[test]
+    fn images_with_a_registry_port_load() {
+        for image in [
+            "localhost:5000/web",
+            "registry.example.com:5000/acme/web",
+            "harbor.example.com:8443/acme/web",
+            "10.1.2.3:5000/web",
+            "nginx",
+        ] {
+            let text = GOOD.replace("ghcr.io/acme/web", image);
+            let config = RepoConfig::parse(&text, "slipway.yaml")
+                .unwrap_or_else(|e| panic!("{image}: {e}"));
+            assert_eq!(config.apps["web"].image, image);
+        }
+    }
+
+    #[test]
     fn invalid_files_name_the_field() {
         let cases = [
             (
@@ -318,6 +336,16 @@ apps:
                 "image with tag",
                 GOOD.replace("acme/web\n    source", "acme/web:1\n    source"),
                 "image",
+            ),
+            (
+                "image with digest",
+                GOOD.replace("acme/web\n    source", "acme/web@sha256:00\n    source"),
+                "apps.web.image: a repository name without tag or digest",
+            ),
+            (
+                "uppercase repository",
+                GOOD.replace("acme/web\n    source", "Acme/web\n    source"),
+                "apps.web.image: the image name has an uppercase letter",
             ),
             (
                 "duplicate env",

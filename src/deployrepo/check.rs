@@ -162,8 +162,8 @@ pub fn every_matching_image_updated(
             }
             let reference =
                 super::image::parse_reference(&text).map_err(|_| (document, path.to_string()))?;
-            let tag_ok = image.tag().is_none() || reference.tag() == image.tag();
-            if !tag_ok || reference.digest() != image.digest() {
+            let tag_ok = image.tag().is_none() || reference.tag.as_deref() == image.tag();
+            if !tag_ok || reference.digest.as_deref() != image.digest() {
                 return Err((document, path.to_string()));
             }
         }

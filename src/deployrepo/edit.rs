@@ -234,7 +234,7 @@ impl Planner<'_> {
         if image_name(&old).as_ref() != Some(self.image.name()) {
             return Ok(());
         }
-        let new = self.image.with_repository(repository_part(&old));
+        let new = self.image.with_repository(&repository_part(&old));
         if new == old {
             return Ok(());
         }

@@ -1,132 +1,59 @@
-//! Validated image references: what the editor is allowed to write.
+//! The image an edit writes, checked before anything is written.
 //!
-//! Everything written into a manifest passes through [`TargetImage::new`], so
-//! a newline, a space, a quote or a shell or YAML metacharacter can never reach
-//! a file, a commit message or a branch name.
+//! Everything written into a manifest passes through [`TargetImage::new`],
+//! which holds it to the reference grammar of [`crate::image`], so a newline,
+//! a space, a quote or a shell or YAML metacharacter can never reach a file,
+//! a commit message or a branch name.
 
-use oci_spec::distribution::Reference;
+use crate::image::{ImageRef, ImageRefError};
 
-use crate::event::ImageRef;
+pub use crate::image::ImageName;
 
-/// Longest image reference accepted, in bytes.
-pub const MAX_REFERENCE_LEN: usize = 512;
-
-/// Why an image reference was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum ImageError {
-    /// A character outside the image-reference alphabet (space, newline,
-    /// quote, YAML or shell metacharacter, non-ASCII).
-    #[error("image reference {0:?} holds a character that is not allowed")]
-    ForbiddenCharacter(String),
-    /// Longer than [`MAX_REFERENCE_LEN`].
-    #[error("image reference is longer than {MAX_REFERENCE_LEN} bytes")]
-    TooLong,
-    /// Neither a tag nor a digest: nothing to deploy.
-    #[error("image reference {0:?} has neither tag nor digest")]
-    Unpinned(String),
-    /// Not a valid OCI reference.
-    #[error("image reference {reference:?} is invalid")]
-    Invalid {
-        /// The rejected text (already checked to hold only safe characters).
-        reference: String,
-        /// The parser's reason.
-        #[source]
-        source: oci_spec::distribution::ParseError,
-    },
+/// Parse a reference found in a manifest (or an event) with the one parser.
+pub fn parse_reference(text: &str) -> Result<ImageRef, ImageRefError> {
+    ImageRef::parse(text)
 }
 
-/// Characters an image reference may hold: those of the OCI grammar.
-fn is_reference_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/' | b':' | b'@')
-}
-
-/// Registry and repository of an image, normalised the way container runtimes
-/// do (`nginx` is `docker.io/library/nginx`), for comparing references.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ImageName {
-    /// Registry host (and port).
-    pub registry: String,
-    /// Repository path within the registry.
-    pub repository: String,
-}
-
-/// Parse any reference text into its repository, tag and digest, if it is one.
-pub fn parse_reference(text: &str) -> Result<Reference, ImageError> {
-    if text.len() > MAX_REFERENCE_LEN {
-        return Err(ImageError::TooLong);
-    }
-    if !text.bytes().all(is_reference_byte) {
-        return Err(ImageError::ForbiddenCharacter(
-            text.escape_debug().to_string(),
-        ));
-    }
-    Reference::try_from(text).map_err(|source| ImageError::Invalid {
-        reference: text.to_string(),
-        source,
-    })
-}
-
-/// The registry/repository name of a reference text, or `None` when it is not
-/// a valid reference (such values are left alone by the editor).
+/// The normalised name of a reference text, or `None` when it is not a valid
+/// reference (such values, a template placeholder say, are left alone by the editor).
 pub fn image_name(text: &str) -> Option<ImageName> {
-    let reference = parse_reference(text).ok()?;
-    Some(ImageName {
-        registry: reference.registry().to_string(),
-        repository: reference.repository().to_string(),
-    })
+    ImageRef::parse(text).ok().map(|r| r.name())
 }
 
-/// The image an edit writes: a repository with a tag, a digest or both,
-/// validated character by character and against the OCI grammar.
+/// The image an edit writes: a repository with a tag, a digest or both.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetImage {
-    repository: String,
-    tag: Option<String>,
-    digest: Option<String>,
+    image: ImageRef,
     name: ImageName,
 }
 
 impl TargetImage {
-    /// Validate an image from an event.
-    pub fn new(image: &ImageRef) -> Result<Self, ImageError> {
-        let whole = image.to_string();
-        if image.tag.is_none() && image.digest.is_none() {
-            return Err(ImageError::Unpinned(whole.escape_debug().to_string()));
-        }
-        let reference = parse_reference(&whole)?;
-        // The parser would read `host:5000/web` with no tag as repository plus
-        // tag; insist that it agrees with the parts the event named.
-        if reference.tag() != image.tag.as_deref() || reference.digest() != image.digest.as_deref()
-        {
-            return Err(ImageError::Invalid {
-                reference: whole,
-                source: oci_spec::distribution::ParseError::ReferenceInvalidFormat,
-            });
-        }
-        Ok(TargetImage {
-            repository: image.repository.clone(),
-            tag: image.tag.clone(),
-            digest: image.digest.clone(),
-            name: ImageName {
-                registry: reference.registry().to_string(),
-                repository: reference.repository().to_string(),
-            },
-        })
+    /// Validate an image from an event: every part against the grammar, and
+    /// a tag or a digest to pin.
+    pub fn new(image: &ImageRef) -> Result<Self, ImageRefError> {
+        let image = ImageRef::from_parts(
+            &image.repository,
+            image.tag.as_deref(),
+            image.digest.as_deref(),
+        )?
+        .pinned()?;
+        let name = image.name();
+        Ok(TargetImage { image, name })
     }
 
     /// Repository as the event named it (`ghcr.io/acme/web`).
     pub fn repository(&self) -> &str {
-        &self.repository
+        &self.image.repository
     }
 
     /// The tag, if any.
     pub fn tag(&self) -> Option<&str> {
-        self.tag.as_deref()
+        self.image.tag.as_deref()
     }
 
     /// The digest, if any.
     pub fn digest(&self) -> Option<&str> {
-        self.digest.as_deref()
+        self.image.digest.as_deref()
     }
 
     /// Normalised name, for matching references in manifests.
@@ -136,28 +63,19 @@ impl TargetImage {
 
     /// `repo:tag@digest`, `repo:tag` or `repo@digest`.
     pub fn reference(&self) -> String {
-        self.with_repository(&self.repository)
+        self.image.to_string()
     }
 
     /// The same tag and digest on another spelling of the repository, so an
     /// edit keeps the manifest's own spelling (`nginx` stays `nginx`).
     pub fn with_repository(&self, repository: &str) -> String {
-        let mut out = repository.to_string();
-        if let Some(tag) = &self.tag {
-            out.push(':');
-            out.push_str(tag);
-        }
-        if let Some(digest) = &self.digest {
-            out.push('@');
-            out.push_str(digest);
-        }
-        out
+        self.image.with_repository(repository).to_string()
     }
 
     /// A short label for commit subjects: the tag, else the digest.
     pub fn short_label(&self) -> String {
-        match (&self.tag, &self.digest) {
-            (Some(tag), _) => tag.clone(),
+        match (self.tag(), self.digest()) {
+            (Some(tag), _) => tag.to_string(),
             (None, Some(digest)) => short_digest(digest),
             (None, None) => String::new(),
         }
@@ -174,15 +92,11 @@ pub fn short_digest(digest: &str) -> String {
     }
 }
 
-/// Split a manifest's reference text into the repository as spelled there and
-/// the rest, so the repository spelling can be kept.
-pub fn repository_part(text: &str) -> &str {
-    let without_digest = text.split_once('@').map_or(text, |(name, _)| name);
-    // A ':' after the last '/' starts the tag; one before it is a registry port.
-    match without_digest.rfind(':') {
-        Some(colon) if !without_digest[colon..].contains('/') => &without_digest[..colon],
-        _ => without_digest,
-    }
+/// The repository as a manifest's reference text spells it (its tag and
+/// digest dropped), so the spelling can be kept; the text itself when it does
+/// not parse.
+pub fn repository_part(text: &str) -> String {
+    ImageRef::parse(text).map_or_else(|_| text.to_string(), |r| r.repository)
 }
 
 #[cfg(test)]
@@ -305,7 +219,7 @@ mod tests {
         for (name, text, registry, repository) in cases {
             let got = image_name(text).unwrap();
             assert_eq!(
-                (got.registry.as_str(), got.repository.as_str()),
+                (got.registry(), got.repository()),
                 (registry, repository),
                 "{name}"
             );
@@ -319,8 +233,9 @@ mod tests {
             ("nginx:1", "nginx"),
             ("host:5000/web:1", "host:5000/web"),
             ("host:5000/web", "host:5000/web"),
-            ("web@sha256:00", "web"),
-            ("web:1@sha256:00", "web"),
+            (format!("web@{DIGEST}").as_str(), "web"),
+            (format!("web:1@{DIGEST}").as_str(), "web"),
+            ("not a reference", "not a reference"),
         ] {
             assert_eq!(repository_part(text), want, "{text}");
         }

@@ -34,7 +34,7 @@ impl Recheck for NoDowngrade {
             let Ok(parsed) = super::image::parse_reference(reference) else {
                 continue;
             };
-            if let Some(have) = parsed.tag().and_then(version)
+            if let Some(have) = parsed.tag.as_deref().and_then(version)
                 && have > wanted
             {
                 return Err(format!("{reference} is newer than {}", request.image));

@@ -8,7 +8,8 @@ use std::time::Duration;
 use super::credentials::LoadedCredentials;
 use super::forge::Forge;
 use super::git::{Checkout, GitError};
-use super::image::{ImageError, TargetImage};
+use super::image::TargetImage;
+use crate::image::ImageRefError;
 use super::recheck::{NoDowngrade, Recheck};
 use super::request::{
     DeployRequest, Disposition, WriteFailure, WriteOutcome, error_chain, is_safe_event_id,
@@ -66,7 +67,7 @@ pub enum WriterError {
         event_id: String,
         /// Why.
         #[source]
-        source: ImageError,
+        source: ImageRefError,
     },
     /// Credentials could not be loaded.
     #[error("load git credentials")]

@@ -97,7 +97,9 @@ impl DeployPipeline {
                 return Ok(done("recorded".into(), Value::Null));
             }
             DomainEvent::RolloutReported(_) => self.wake_waiting(delivery).await?,
-            DomainEvent::ArtifactPublished(_) | DomainEvent::OperatorRequested(_) => {}
+            DomainEvent::ArtifactPublished(_)
+            | DomainEvent::ArtifactsPublished { .. }
+            | DomainEvent::OperatorRequested(_) => {}
         }
         let (set, head) = match self.view.load().await {
             Ok(loaded) => loaded,
@@ -131,7 +133,16 @@ impl DeployPipeline {
                 .map_err(retry)?;
             decisions.push(evaluate(&set, &facts, request, now));
         }
-        self.write_allowed(&wanted, &decisions).await
+        let mut settlement = self.write_allowed(&wanted, &decisions).await?;
+        // Parts of a push that were not artifacts are said, never dropped silently.
+        if let DomainEvent::ArtifactsPublished { skipped, .. } = &delivery.event
+            && let Some(summary) = settlement.outcome.get_mut("summary")
+        {
+            let mut lines = vec![summary.as_str().unwrap_or_default().to_string()];
+            lines.extend(skipped.iter().map(|reason| format!("skipped {reason}")));
+            *summary = Value::String(lines.join("\n"));
+        }
+        Ok(settlement)
     }
 
     async fn write_allowed(

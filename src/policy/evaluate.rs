@@ -11,7 +11,8 @@ use jiff::Timestamp;
 use super::PolicySet;
 use super::decision::{Decision, DecisionHead, StepResult, TraceStep};
 use super::facts::Facts;
-use super::request::{DeployRequest, same_repository};
+use super::request::DeployRequest;
+use crate::image::same_repository;
 use super::rules::{Context, Finding};
 use crate::repoconfig::WriteMode;
 

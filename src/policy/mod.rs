@@ -24,8 +24,7 @@ pub use file::{
     DEFAULT_PIPELINE_WAIT_MINUTES, DEFAULT_VERIFICATION_WAIT_MINUTES, MAX_MINUTES, Policy, Selector,
 };
 pub use request::{
-    DeployRequest, Origin, Trigger, canonical_repository, registry_of, requests_for_event,
-    same_repository,
+    DeployRequest, Origin, Trigger, requests_for_event,
 };
 
 use crate::repoconfig::{RepoConfig, RepoConfigError};

@@ -8,6 +8,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{DomainEvent, ImageRef, Provider, RolloutVerdict, SourceInfo};
+use crate::image::same_repository;
 use crate::repoconfig::RepoConfig;
 
 /// Why a request was made.
@@ -80,11 +81,17 @@ pub fn requests_for_event(
     origin: &Origin,
 ) -> Vec<DeployRequest> {
     match event {
-        DomainEvent::ArtifactPublished(artifact) => config
-            .apps
+        DomainEvent::ArtifactPublished(_) | DomainEvent::ArtifactsPublished { .. } => event
+            .artifacts()
             .iter()
-            .filter(|(_, app)| same_repository(&app.image, &artifact.image.repository))
-            .filter_map(|(name, app)| {
+            .flat_map(|artifact| {
+                config
+                    .apps
+                    .iter()
+                    .filter(|(_, app)| same_repository(&app.image, &artifact.image.repository))
+                    .map(move |(name, app)| (artifact, name, app))
+            })
+            .filter_map(|(artifact, name, app)| {
                 let first = app.environments.first()?;
                 Some(DeployRequest {
                     app: name.clone(),
@@ -125,37 +132,6 @@ pub fn requests_for_event(
         }
         _ => Vec::new(),
     }
-}
-
-/// Image repositories compare without letter case and without Docker Hub's
-/// implicit prefixes, so `nginx` and `docker.io/library/nginx` are one repository.
-pub fn same_repository(a: &str, b: &str) -> bool {
-    canonical_repository(a) == canonical_repository(b)
-}
-
-/// The repository with Docker Hub's implicit registry and `library/` spelled out.
-pub fn canonical_repository(repository: &str) -> String {
-    let lower = repository.to_ascii_lowercase();
-    let has_registry = lower
-        .split_once('/')
-        .is_some_and(|(first, _)| first.contains(['.', ':']) || first == "localhost");
-    match (has_registry, lower.contains('/')) {
-        (true, _) => lower
-            .strip_prefix("index.docker.io/")
-            .map(|rest| format!("docker.io/{rest}"))
-            .unwrap_or(lower),
-        (false, true) => format!("docker.io/{lower}"),
-        (false, false) => format!("docker.io/library/{lower}"),
-    }
-}
-
-/// The registry host of an image repository (`docker.io` when none is named).
-pub fn registry_of(repository: &str) -> String {
-    let canonical = canonical_repository(repository);
-    canonical
-        .split_once('/')
-        .map(|(host, _)| host.to_string())
-        .unwrap_or(canonical)
 }
 
 #[cfg(test)]
@@ -269,23 +245,4 @@ apps:
         assert_eq!(built[0].event_id, "d-7");
     }
 
-    #[test]
-    fn repositories_are_canonical() {
-        let cases = [
-            ("nginx", "docker.io/library/nginx", "docker.io"),
-            ("acme/web", "docker.io/acme/web", "docker.io"),
-            (
-                "index.docker.io/acme/web",
-                "docker.io/acme/web",
-                "docker.io",
-            ),
-            ("GHCR.IO/Acme/Web", "ghcr.io/acme/web", "ghcr.io"),
-            ("localhost/web", "localhost/web", "localhost"),
-            ("registry:5000/web", "registry:5000/web", "registry:5000"),
-        ];
-        for (input, canonical, registry) in cases {
-            assert_eq!(canonical_repository(input), canonical, "{input}");
-            assert_eq!(registry_of(input), registry, "{input}");
-        }
-    }
 }

@@ -12,11 +12,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::{Store, StoreError};
 use crate::event::{
     ArtifactPublished, DomainEvent, ImageRef, PipelineCompleted, PipelineLevel, PipelineStatus,
-    RolloutReported, RolloutVerdict, SourceInfo,
+    RolloutReported, RolloutVerdict, RunClock, SourceInfo,
 };
 use crate::policy::{
-    ArtifactFact, DeployRequest, DesiredFact, Facts, PipelineFact, RolloutFact,
-    canonical_repository,
+    ArtifactFact, DeployRequest, DesiredFact, Facts, PipelineFact, RolloutFact
 };
 use crate::repoconfig::RepoConfig;
 
@@ -87,6 +86,14 @@ CREATE TABLE rollouts (
 CREATE INDEX rollouts_by_target ON rollouts (app, environment, image_repo);
 ";
 
+/// The sender's clock of each pipeline result (see [`RunClock`]), so a late
+/// delivery of an older result never replaces a newer one.
+pub const RUN_CLOCK_SCHEMA: &str = "
+ALTER TABLE pipeline_results ADD COLUMN run_id TEXT;
+ALTER TABLE pipeline_results ADD COLUMN run_attempt INTEGER;
+ALTER TABLE pipeline_results ADD COLUMN sender_at TEXT;
+";
+
 fn millis(t: Timestamp) -> i64 {
     t.as_millisecond()
 }
@@ -129,16 +136,18 @@ pub fn record_event(
     event: &DomainEvent,
 ) -> Result<(), StoreError> {
     match event {
-        DomainEvent::ArtifactPublished(artifact) => {
+        DomainEvent::ArtifactPublished(_) | DomainEvent::ArtifactsPublished { .. } => {
             let at = received_at(conn, delivery_seq)?;
-            record_artifact(conn, delivery_seq, artifact, at)?;
-            if let Some(pipeline) = &artifact.pipeline {
-                let mut pipeline = pipeline.clone();
-                // A pipeline reported with its artifact ran on the artifact's commit.
-                if pipeline.source.commit.is_none() {
-                    pipeline.source = artifact.source.clone();
+            for artifact in event.artifacts() {
+                record_artifact(conn, delivery_seq, artifact, at)?;
+                if let Some(pipeline) = &artifact.pipeline {
+                    let mut pipeline = pipeline.clone();
+                    // A pipeline reported with its artifact ran on the artifact's commit.
+                    if pipeline.source.commit.is_none() {
+                        pipeline.source = artifact.source.clone();
+                    }
+                    record_pipeline(conn, delivery_seq, &pipeline, at)?;
                 }
-                record_pipeline(conn, delivery_seq, &pipeline, at)?;
             }
             Ok(())
         }
@@ -182,7 +191,7 @@ fn record_artifact(
          source_url = coalesce(source_url, excluded.source_url), \
          built_at_ms = coalesce(built_at_ms, excluded.built_at_ms)",
         params![
-            canonical_repository(&image.repository),
+            image.name().to_string(),
             image.tag.clone().unwrap_or_default(),
             image.digest.clone().unwrap_or_default(),
             source.repository,
@@ -206,33 +215,85 @@ fn record_pipeline(
     let Some(commit) = &pipeline.source.commit else {
         return Ok(());
     };
-    // Later deliveries win: a re-run that passes replaces the failure it re-ran.
-    // A late `running` never hides a finished result; the re-run's own end will.
+    let commit = commit.to_ascii_lowercase();
+    let repository = pipeline
+        .source
+        .repository
+        .clone()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let (level, name) = (
+        name_of(&pipeline.level),
+        pipeline.name.clone().unwrap_or_default(),
+    );
+    let stored = conn
+        .query_row(
+            "SELECT status, delivery_seq, run_id, run_attempt, sender_at FROM pipeline_results \
+             WHERE commit_sha = ?1 AND source_repo = ?2 AND level = ?3 AND name = ?4",
+            params![commit, repository, level, name],
+            |r| {
+                let attempt: Option<i64> = r.get(3)?;
+                Ok(StoredResult {
+                    status: r.get(0)?,
+                    delivery_seq: r.get(1)?,
+                    clock: RunClock {
+                        run_id: r.get(2)?,
+                        attempt: attempt.and_then(|a| u64::try_from(a).ok()),
+                        at: r.get(4)?,
+                    },
+                })
+            },
+        )
+        .optional()?;
+    if let Some(stored) = stored
+        && !replaces(pipeline, seq, &stored)
+    {
+        return Ok(());
+    }
     conn.execute(
         "INSERT INTO pipeline_results (commit_sha, source_repo, level, name, status, url, at_ms, \
-         delivery_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+         delivery_seq, run_id, run_attempt, sender_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
          ON CONFLICT (commit_sha, source_repo, level, name) DO UPDATE SET \
          status = excluded.status, url = excluded.url, at_ms = excluded.at_ms, \
-         delivery_seq = excluded.delivery_seq \
-         WHERE excluded.delivery_seq >= pipeline_results.delivery_seq \
-         AND NOT (excluded.status = 'running' AND pipeline_results.status != 'running')",
+         delivery_seq = excluded.delivery_seq, run_id = excluded.run_id, \
+         run_attempt = excluded.run_attempt, sender_at = excluded.sender_at",
         params![
-            commit.to_ascii_lowercase(),
-            pipeline
-                .source
-                .repository
-                .clone()
-                .unwrap_or_default()
-                .to_ascii_lowercase(),
-            name_of(&pipeline.level),
-            pipeline.name.clone().unwrap_or_default(),
+            commit,
+            repository,
+            level,
+            name,
             name_of(&pipeline.status),
             pipeline.url,
             millis(at),
-            seq
+            seq,
+            pipeline.run.run_id,
+            pipeline.run.attempt.and_then(|a| i64::try_from(a).ok()),
+            pipeline.run.at,
         ],
     )?;
     Ok(())
+}
+
+/// The result already recorded for a pipeline of a commit.
+struct StoredResult {
+    status: String,
+    delivery_seq: i64,
+    clock: RunClock,
+}
+
+/// Whether `pipeline` (delivery `seq`) replaces the stored result: the
+/// newer by the sender's clock, else the later delivery. A late `running`
+/// never hides a finished result; the re-run's own end will.
+fn replaces(pipeline: &PipelineCompleted, seq: i64, stored: &StoredResult) -> bool {
+    let running = name_of(&PipelineStatus::Running);
+    if name_of(&pipeline.status) == running && stored.status != running {
+        return false;
+    }
+    pipeline
+        .run
+        .supersedes(&stored.clock)
+        .unwrap_or(seq >= stored.delivery_seq)
 }
 
 fn record_rollout(
@@ -257,7 +318,7 @@ fn record_rollout(
             report.app,
             report.environment,
             report.revision,
-            image.map(|i| canonical_repository(&i.repository)),
+            image.map(|i| i.name().to_string()),
             image.and_then(|i| i.tag.clone()),
             image.and_then(|i| i.digest.clone()),
             name_of(&report.verdict),

@@ -8,7 +8,7 @@ use super::{
     rollout_fact,
 };
 use crate::event::{ImageRef, SourceInfo};
-use crate::policy::{ArtifactFact, DeployRequest, Facts, canonical_repository};
+use crate::policy::{ArtifactFact, DeployRequest, Facts};
 use crate::store::StoreError;
 
 /// Gather, inside one read, everything evaluation needs for `request`;
@@ -19,7 +19,7 @@ pub fn gather(
     upstream: Option<&str>,
     now: Timestamp,
 ) -> Result<Facts, StoreError> {
-    let repo = canonical_repository(&request.image.repository);
+    let repo = request.image.name().to_string();
     let artifact = artifact(conn, &repo, request)?;
     let mut facts = Facts {
         artifact,

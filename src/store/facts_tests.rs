@@ -46,6 +46,15 @@ fn artifact(tag: &str, digest: &str, with_source: bool) -> DomainEvent {
 }
 
 fn pipeline(level: PipelineLevel, name: &str, status: PipelineStatus) -> DomainEvent {
+    timed_pipeline(level, name, status, RunClock::default())
+}
+
+fn timed_pipeline(
+    level: PipelineLevel,
+    name: &str,
+    status: PipelineStatus,
+    run: RunClock,
+) -> DomainEvent {
     DomainEvent::PipelineCompleted(PipelineCompleted {
         source: source(),
         status,
@@ -53,6 +62,7 @@ fn pipeline(level: PipelineLevel, name: &str, status: PipelineStatus) -> DomainE
         url: None,
         tests: None,
         level,
+        run,
     })
 }
 
@@ -193,6 +203,66 @@ async fn ingress_events_become_the_facts_of_a_request() {
         first_env.upstream_rollouts.is_empty(),
         "dev is promoted from nothing"
     );
+}
+
+#[tokio::test]
+async fn the_newest_result_by_the_senders_clock_counts_whatever_the_arrival_order() {
+    let clock = |run: &str, attempt: u64, at: &str| RunClock {
+        run_id: Some(run.into()),
+        attempt: Some(attempt),
+        at: Some(at.into()),
+    };
+    // (row, results in arrival order, the status that must count)
+    let cases = [
+        (
+            "late first attempt after a failed retry",
+            vec![
+                (PipelineStatus::Failure, clock("7", 2, "2026-06-01T09:10:00Z")),
+                (PipelineStatus::Success, clock("7", 1, "2026-06-01T09:00:00Z")),
+            ],
+            PipelineStatus::Failure,
+        ),
+        (
+            "retry that passed, in order",
+            vec![
+                (PipelineStatus::Failure, clock("7", 1, "2026-06-01T09:00:00Z")),
+                (PipelineStatus::Success, clock("7", 2, "2026-06-01T09:10:00Z")),
+            ],
+            PipelineStatus::Success,
+        ),
+        (
+            "an older run delivered late",
+            vec![
+                (PipelineStatus::Failure, clock("9", 1, "2026-06-01T10:00:00Z")),
+                (PipelineStatus::Success, clock("8", 1, "2026-06-01T09:00:00Z")),
+            ],
+            PipelineStatus::Failure,
+        ),
+        (
+            "no clock: arrival order",
+            vec![
+                (PipelineStatus::Failure, RunClock::default()),
+                (PipelineStatus::Success, RunClock::default()),
+            ],
+            PipelineStatus::Success,
+        ),
+    ];
+    let config = RepoConfig::parse(CONFIG, "slipway.yaml").unwrap();
+    for (row, results, want) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let events = results
+            .into_iter()
+            .map(|(status, run)| timed_pipeline(PipelineLevel::Pipeline, "build", status, run))
+            .collect();
+        feed(&store, events).await;
+        let facts = store
+            .facts_for(&config, &request("dev", D1, true), ts("2026-06-01T14:00:00Z"))
+            .await
+            .unwrap();
+        let got: Vec<_> = facts.pipelines.iter().map(|p| p.status).collect();
+        assert_eq!(got, [want], "{row}");
+    }
 }
 
 #[tokio::test]

@@ -233,7 +233,12 @@ fn finish(completions: Vec<Completion>, error: Option<&Arc<rusqlite::Error>>) {
 }
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records the last.
-const MIGRATIONS: &[&str] = &[inbox::SCHEMA, facts::SCHEMA, sync_state::SCHEMA];
+const MIGRATIONS: &[&str] = &[
+    inbox::SCHEMA,
+    facts::SCHEMA,
+    sync_state::SCHEMA,
+    facts::RUN_CLOCK_SCHEMA,
+];
 
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

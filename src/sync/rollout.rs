@@ -11,7 +11,7 @@ use super::cluster::KubeCluster;
 use super::metrics::VerdictLabels;
 use super::plan::{self, DesiredObject, ObjectRef};
 use super::reconcile::{ReconcileError, SyncContext, Target, converge, error_chain, render_at};
-use super::render::transform::{pod_specs_mut, split_image};
+use super::render::transform::pod_specs_mut;
 use super::scope;
 use super::verify::{self, Health};
 use crate::event::{ImageRef, RolloutReported, RolloutVerdict};
@@ -240,13 +240,10 @@ pub fn app_image(image_repository: &str, desired: &[DesiredObject]) -> Option<Im
                 let Some(image) = c.get("image").and_then(Value::as_str) else {
                     continue;
                 };
-                let (repository, tag, digest) = split_image(image);
-                if repository == image_repository {
-                    return Some(ImageRef {
-                        repository: repository.into(),
-                        tag: tag.map(String::from),
-                        digest: digest.map(String::from),
-                    });
+                if let Ok(found) = ImageRef::parse(image)
+                    && crate::image::same_repository(&found.repository, image_repository)
+                {
+                    return Some(found);
                 }
             }
         }

@@ -6,10 +6,11 @@
 
 use serde::Deserialize;
 
-use crate::event::{ArtifactPublished, Delivery, DomainEvent, ImageRef, Provider, SourceInfo};
+use crate::event::{ArtifactPublished, Delivery, DomainEvent, Provider, SourceInfo};
+use crate::image::{ImageRef, ReferencePart};
 use crate::secret::Secret;
 
-use super::normalise::non_empty;
+use super::normalise::{Required, bad_image};
 use super::signature::verify_token;
 use super::{Hook, Inbound, Rejection, body_delivery_id, parse_json};
 
@@ -39,14 +40,14 @@ struct Payload {
 
 #[derive(Deserialize)]
 struct PushData {
-    tag: String,
+    tag: Required,
     #[serde(default)]
     pushed_at: Option<f64>,
 }
 
 #[derive(Deserialize)]
 struct Repository {
-    repo_name: String,
+    repo_name: Required,
     #[serde(default)]
     repo_url: Option<String>,
 }
@@ -71,29 +72,28 @@ impl Hook for DockerHubHook {
 /// Normalise a Docker Hub payload without verifying it.
 pub fn normalise(body: &[u8]) -> Result<DomainEvent, Rejection> {
     let payload: Payload = parse_json(body)?;
-    let name = payload.repository.repo_name.trim().to_ascii_lowercase();
-    if name.is_empty() || name.contains([':', '@', ' ']) {
-        return Err(Rejection::BadRequest(
-            "repository.repo_name is not a repository".into(),
-        ));
-    }
-    // Official images live under `library/`.
+    let name = payload.repository.repo_name.to_ascii_lowercase();
     let path = if name.contains('/') {
         name
     } else {
         format!("library/{name}")
     };
+    let image = ImageRef::from_parts(
+        &format!("{DOCKER_HUB_REGISTRY}/{path}"),
+        Some(&payload.push_data.tag),
+        None,
+    )
+    .map_err(|e| match e.part() {
+        ReferencePart::Name => bad_image("repository.repo_name", e),
+        _ => bad_image("push_data.tag", e),
+    })?;
     let built_at = payload
         .push_data
         .pushed_at
         .and_then(|secs| jiff::Timestamp::from_second(secs as i64).ok())
         .map(|t| t.to_string());
     Ok(DomainEvent::ArtifactPublished(ArtifactPublished {
-        image: ImageRef {
-            repository: format!("{DOCKER_HUB_REGISTRY}/{path}"),
-            tag: non_empty(Some(&payload.push_data.tag)),
-            digest: None,
-        },
+        image,
         source: SourceInfo {
             url: payload.repository.repo_url,
             ..SourceInfo::default()

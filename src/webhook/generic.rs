@@ -7,10 +7,10 @@ use serde::Deserialize;
 
 use crate::event::{
     ArtifactPublished, Delivery, DomainEvent, OperatorRequested, PipelineCompleted, PipelineLevel,
-    Provider, RolloutReported, SourceInfo, TestSummary,
+    Provider, RolloutReported, RunClock, SourceInfo, TestSummary,
 };
 
-use super::normalise::{non_empty, pipeline_status, split_image, valid_digest};
+use super::normalise::{Required, non_empty, pipeline_status, reported_image};
 use super::signature::{StandardHeaders, StandardKey, verify_standard};
 use super::{Hook, Inbound, Rejection, checked_delivery_id, parse_json};
 
@@ -156,8 +156,18 @@ pub struct GenericSource {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GenericPipeline {
-    /// `success`, `failed`, `canceled`, ...
-    pub status: String,
+    /// `success`, `failed`, `canceled`, ...; must not be empty.
+    pub status: Required,
+    /// The CI system's id of the run (a number or a string): results of one
+    /// run are ordered by `attempt`, then `finished_at`.
+    #[serde(default)]
+    pub id: Option<serde_json::Value>,
+    /// Which try of the run this is (1, 2, ...), when the CI system retries runs.
+    #[serde(default)]
+    pub attempt: Option<u64>,
+    /// When the run finished (RFC 3339), by the CI system's clock.
+    #[serde(default)]
+    pub finished_at: Option<String>,
     /// Link to the run.
     #[serde(default)]
     pub url: Option<String>,
@@ -178,33 +188,46 @@ impl GenericBody {
             git_ref: non_empty(self.source.git_ref.as_deref()),
             url: non_empty(self.source.url.as_deref()),
         };
-        let pipeline = self.pipeline.map(|p| PipelineCompleted {
-            source: source.clone(),
-            status: pipeline_status(&p.status),
-            name: non_empty(p.name.as_deref()),
-            url: non_empty(p.url.as_deref()),
-            tests: p.tests,
-            level: PipelineLevel::Pipeline,
-        });
+        let pipeline = self
+            .pipeline
+            .map(|p| {
+                let finished_at = non_empty(p.finished_at.as_deref());
+                if let Some(at) = &finished_at
+                    && at.parse::<jiff::Timestamp>().is_err()
+                {
+                    return Err(Rejection::BadRequest(
+                        "pipeline.finished_at: not an RFC 3339 time".into(),
+                    ));
+                }
+                Ok(PipelineCompleted {
+                    source: source.clone(),
+                    status: pipeline_status(&p.status),
+                    name: non_empty(p.name.as_deref()),
+                    url: non_empty(p.url.as_deref()),
+                    tests: p.tests,
+                    level: PipelineLevel::Pipeline,
+                    run: RunClock {
+                        run_id: p.id.as_ref().and_then(run_id),
+                        attempt: p.attempt,
+                        at: finished_at,
+                    },
+                })
+            })
+            .transpose()?;
         match self.kind.as_str() {
             PIPELINE_COMPLETED => pipeline
                 .map(DomainEvent::PipelineCompleted)
                 .ok_or_else(|| Rejection::BadRequest("pipeline.completed needs a pipeline".into())),
             ARTIFACT_PUBLISHED => {
-                let reference = self.image.as_deref().ok_or_else(|| {
-                    Rejection::BadRequest("artifact.published needs an image".into())
+                let reference = non_empty(self.image.as_deref()).ok_or_else(|| {
+                    Rejection::BadRequest("image: missing (artifact.published needs one)".into())
                 })?;
-                let mut image = split_image(reference).ok_or_else(|| {
-                    Rejection::BadRequest("image is not an image reference".into())
-                })?;
-                if let Some(tag) = non_empty(self.tag.as_deref()) {
-                    image.tag = Some(tag);
-                }
-                if let Some(digest) = self.digest.as_deref() {
-                    image.digest = Some(valid_digest(digest).ok_or_else(|| {
-                        Rejection::BadRequest("digest is not sha256:<64 hex>".into())
-                    })?);
-                }
+                let image = reported_image(
+                    "image",
+                    &reference,
+                    self.tag.as_deref(),
+                    self.digest.as_deref(),
+                )?;
                 Ok(DomainEvent::ArtifactPublished(ArtifactPublished {
                     image,
                     source,
@@ -214,6 +237,15 @@ impl GenericBody {
             }
             other => Err(Rejection::BadRequest(format!("unknown type {other:?}"))),
         }
+    }
+}
+
+/// A run id as text: a JSON string or number, never empty.
+fn run_id(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) => non_empty(Some(s)),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
     }
 }
 

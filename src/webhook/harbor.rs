@@ -5,9 +5,10 @@
 use serde::Deserialize;
 
 use crate::event::{ArtifactPublished, Delivery, DomainEvent, Provider, SourceInfo};
+use crate::image::ImageRef;
 use crate::secret::Secret;
 
-use super::normalise::{split_image, valid_digest};
+use super::normalise::{Required, bad_image, valid_digest};
 use super::signature::verify_token;
 use super::{Hook, Inbound, Rejection, body_delivery_id, checked_delivery_id, parse_json};
 
@@ -30,7 +31,7 @@ impl HarborHook {
 #[derive(Deserialize)]
 struct Payload {
     #[serde(rename = "type")]
-    kind: String,
+    kind: Required,
     /// CloudEvents id; the Default format has none.
     #[serde(default)]
     id: Option<String>,
@@ -50,7 +51,7 @@ struct Resource {
     digest: Option<String>,
     #[serde(default)]
     tag: Option<String>,
-    resource_url: String,
+    resource_url: Required,
 }
 
 impl Hook for HarborHook {
@@ -66,7 +67,7 @@ impl Hook for HarborHook {
             Some(id) => checked_delivery_id(id)?,
             None => body_delivery_id("harbor", request.body),
         };
-        let event_type = payload.kind.clone();
+        let event_type = payload.kind.0.clone();
         Ok(Delivery {
             provider: Provider::Harbor,
             delivery_id,
@@ -82,31 +83,56 @@ pub fn normalise(body: &[u8]) -> Result<DomainEvent, Rejection> {
 }
 
 fn into_event(payload: Payload) -> Result<DomainEvent, Rejection> {
-    if !PUSHED.contains(&payload.kind.as_str()) {
+    if !PUSHED.contains(&&*payload.kind) {
         return Ok(DomainEvent::Ignored {
-            reason: format!("Harbor event {:?} is not used", payload.kind),
+            reason: format!("Harbor event {:?} is not used", payload.kind.0),
         });
     }
-    let resource = payload
-        .event_data
-        .resources
-        .into_iter()
-        .next()
-        .ok_or_else(|| Rejection::BadRequest("push event without resources".into()))?;
-    let mut image = split_image(&resource.resource_url)
-        .ok_or_else(|| Rejection::BadRequest("resource_url is not an image reference".into()))?;
-    if let Some(digest) = resource.digest.as_deref().and_then(valid_digest) {
-        image.digest = Some(digest);
+    if payload.event_data.resources.is_empty() {
+        return Err(Rejection::BadRequest(
+            "event_data.resources: missing (a push names at least one)".into(),
+        ));
     }
-    if image.tag.is_none() {
-        image.tag = resource
-            .tag
-            .filter(|t| !t.is_empty() && valid_digest(t).is_none());
+    let mut artifacts = Vec::new();
+    let mut skipped = Vec::new();
+    for (i, resource) in payload.event_data.resources.iter().enumerate() {
+        let field = format!("event_data.resources[{i}].resource_url");
+        let mut image = ImageRef::parse(&resource.resource_url).map_err(|e| bad_image(&field, e))?;
+        if let Some(digest) = resource.digest.as_deref().and_then(valid_digest) {
+            image.digest = Some(digest);
+        }
+        if image.tag.is_none() {
+            // Harbor names a push by digest with the digest in `tag`, or none.
+            image.tag = resource
+                .tag
+                .as_deref()
+                .map(str::trim)
+                .filter(|t| !t.is_empty() && valid_digest(t).is_none())
+                .map(str::to_string);
+        }
+        let image = ImageRef::from_parts(
+            &image.repository,
+            image.tag.as_deref(),
+            image.digest.as_deref(),
+        )
+        .map_err(|e| bad_image(&format!("event_data.resources[{i}]"), e))?;
+        if image.tag.is_none() {
+            skipped.push(format!(
+                "{image}: untagged manifest, not deployed (only a tag is a release)"
+            ));
+            continue;
+        }
+        artifacts.push(ArtifactPublished {
+            image,
+            source: SourceInfo::default(),
+            pipeline: None,
+            built_at: None,
+        });
     }
-    Ok(DomainEvent::ArtifactPublished(ArtifactPublished {
-        image,
-        source: SourceInfo::default(),
-        pipeline: None,
-        built_at: None,
-    }))
+    if artifacts.is_empty() {
+        return Ok(DomainEvent::Ignored {
+            reason: skipped.join("; "),
+        });
+    }
+    Ok(DomainEvent::ArtifactsPublished { artifacts, skipped })
 }

@@ -128,7 +128,20 @@ pub fn body_delivery_id(prefix: &str, body: &[u8]) -> String {
     format!("{prefix}-{}", hex::encode(&Sha256::digest(body)[..16]))
 }
 
-/// Parse a JSON body into a provider's payload type, with the reason on failure.
+/// Parse a JSON body into a provider's payload type. On failure the 400
+/// names the field's path (`push_data.tag: must not be empty`).
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Rejection> {
-    serde_json::from_slice(body).map_err(|e| Rejection::BadRequest(format!("payload: {e}")))
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let cause = e.into_inner();
+        Rejection::BadRequest(match path.as_str() {
+            "." => format!("payload: {cause}"),
+            _ => format!("payload: {path}: {cause}"),
+        })
+    })?;
+    deserializer
+        .end()
+        .map_err(|e| Rejection::BadRequest(format!("payload: {e}")))?;
+    Ok(value)
 }

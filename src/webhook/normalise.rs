@@ -2,7 +2,8 @@
 //! turns an already-trusted payload into a domain event without verifying it
 //! (for `slipway policy explain` and tests).
 
-use crate::event::{DomainEvent, ImageRef, PipelineStatus, Provider};
+use crate::event::{DomainEvent, PipelineStatus, Provider};
+use crate::image::{ImageRef, ImageRefError, ReferencePart};
 
 use super::Rejection;
 
@@ -40,16 +41,6 @@ pub fn is_commit_sha(text: &str) -> bool {
     matches!(text.len(), 40 | 64) && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// An OCI digest Slipway can pin: `sha256:` and 64 lowercase hex digits.
-pub fn valid_digest(text: &str) -> Option<String> {
-    let hex = text.strip_prefix("sha256:")?;
-    (hex.len() == 64
-        && hex
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-    .then(|| text.to_string())
-}
-
 /// `refs/heads/<branch>` for a bare branch name, unchanged when already a ref.
 pub fn branch_ref(name: &str) -> String {
     if name.starts_with("refs/") {
@@ -68,32 +59,94 @@ pub fn tag_ref(name: &str) -> String {
     }
 }
 
-/// Split `host/path[:tag][@digest]` into an [`ImageRef`]. The repository is
-/// lowercased (OCI repositories are lowercase; GitHub reports owners as typed).
-/// A tag that is itself a digest (Harbor pushes by digest) is dropped.
-pub fn split_image(reference: &str) -> Option<ImageRef> {
-    let reference = reference.trim();
-    let (rest, digest) = match reference.split_once('@') {
-        Some((rest, digest)) => (rest, valid_digest(digest)),
-        None => (reference, None),
-    };
-    // A ':' after the last '/' separates the tag; one before it is a registry port.
-    let slash = rest.rfind('/').map_or(0, |i| i + 1);
-    let (repository, tag) = match rest[slash..].find(':') {
-        Some(i) => (&rest[..slash + i], Some(&rest[slash + i + 1..])),
-        None => (rest, None),
-    };
-    if repository.is_empty() {
-        return None;
+/// A digest Slipway can pin, or `None` (see [`crate::image::is_digest`]).
+pub fn valid_digest(text: &str) -> Option<String> {
+    crate::image::is_digest(text).then(|| text.to_string())
+}
+
+/// A 400 naming `field` for an image reference that does not parse.
+pub fn bad_image(field: &str, error: ImageRefError) -> Rejection {
+    Rejection::BadRequest(format!("{field}: {error}"))
+}
+
+/// The image a sender reports as a reference text in `field`, with a tag or
+/// digest it reports apart (an empty one counts as missing); a 400 naming the
+/// field when the result is not a valid, pinned reference.
+pub fn reported_image(
+    field: &str,
+    reference: &str,
+    tag: Option<&str>,
+    digest: Option<&str>,
+) -> Result<ImageRef, Rejection> {
+    let mut image = ImageRef::parse(reference).map_err(|e| bad_image(field, e))?;
+    if let Some(tag) = tag.filter(|t| !t.trim().is_empty()) {
+        image.tag = Some(tag.to_string());
     }
-    let tag = tag
-        .filter(|t| !t.is_empty() && valid_digest(t).is_none())
-        .map(str::to_string);
-    Some(ImageRef {
-        repository: repository.to_ascii_lowercase(),
-        tag,
-        digest,
+    if let Some(digest) = digest.filter(|d| !d.trim().is_empty()) {
+        image.digest = Some(digest.to_string());
+    }
+    ImageRef::from_parts(
+        &image.repository,
+        image.tag.as_deref(),
+        image.digest.as_deref(),
+    )
+    .and_then(ImageRef::pinned)
+    .map_err(|e| match e.part() {
+        ReferencePart::Name => bad_image(field, e),
+        part => bad_image(part.as_str(), e),
     })
+}
+
+/// A string that must hold something: present but empty (or only blanks) is
+/// refused like a missing field, and the error names the field's path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Required(pub String);
+
+impl<'de> serde::Deserialize<'de> for Required {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Err(serde::de::Error::custom("must not be empty"));
+        }
+        Ok(Required(trimmed.to_string()))
+    }
+}
+
+impl std::ops::Deref for Required {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Required {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<Required> for String {
+    fn from(value: Required) -> Self {
+        value.0
+    }
+}
+
+/// A git ref a sender must name (`refs/heads/main`, `refs/tags/v1`, or a bare
+/// branch name): a 400 naming `field` when it is empty or names no branch or
+/// tag (`refs/tags/`).
+pub fn required_ref(field: &str, text: &str) -> Result<String, Rejection> {
+    let text = text.trim();
+    let name = ["refs/heads/", "refs/tags/"]
+        .iter()
+        .find_map(|prefix| text.strip_prefix(prefix))
+        .unwrap_or(text);
+    if name.is_empty() || text.ends_with('/') || text.chars().any(char::is_control) {
+        return Err(Rejection::BadRequest(format!(
+            "{field}: names no branch or tag"
+        )));
+    }
+    Ok(text.to_string())
 }
 
 /// A non-empty string, trimmed.
@@ -129,67 +182,47 @@ mod tests {
     use super::*;
 
     #[test]
-    fn image_references_split_into_repository_tag_and_digest() {
+    fn reported_images_name_the_field_that_is_wrong() {
         let d = format!("sha256:{}", "ab".repeat(32));
-        let cases = [
-            (
-                "tag",
-                "ghcr.io/acme/web:1.2.3".to_string(),
-                "ghcr.io/acme/web",
-                Some("1.2.3"),
-                None,
-            ),
-            (
-                "empty tag",
-                "ghcr.io/Codertocat/hello-world:".to_string(),
-                "ghcr.io/codertocat/hello-world",
-                None,
-                None,
-            ),
-            (
-                "port",
-                "localhost:5000/web:2".to_string(),
-                "localhost:5000/web",
-                Some("2"),
-                None,
-            ),
-            (
-                "port no tag",
-                "localhost:5000/web".to_string(),
-                "localhost:5000/web",
-                None,
-                None,
-            ),
-            (
-                "digest",
-                format!("localhost/harbor/alpine@{d}"),
-                "localhost/harbor/alpine",
-                None,
-                Some(d.as_str()),
-            ),
-            (
-                "tag and digest",
-                format!("r/a:1@{d}"),
-                "r/a",
-                Some("1"),
-                Some(d.as_str()),
-            ),
-            (
-                "short digest dropped",
-                "r/a@sha256:6c62".to_string(),
-                "r/a",
-                None,
-                None,
-            ),
-            ("tag equal to digest", format!("r/a:{d}"), "r/a", None, None),
+        let cases: [(&str, &str, Option<&str>, Option<&str>, Result<String, &str>); 9] = [
+            ("tag apart", "ghcr.io/acme/web", Some("1.5.0"), None, Ok("ghcr.io/acme/web:1.5.0".into())),
+            ("tag in reference", "localhost:5000/web:2", None, None, Ok("localhost:5000/web:2".into())),
+            ("tag field wins", "ghcr.io/acme/web:1", Some("2"), None, Ok("ghcr.io/acme/web:2".into())),
+            ("digest apart", "ghcr.io/acme/web", None, Some(&d), Ok(format!("ghcr.io/acme/web@{d}"))),
+            ("empty tag is missing", "ghcr.io/acme/web", Some(""), None, Err("tag: the image names neither")),
+            ("yaml in tag", "ghcr.io/acme/web", Some("1.5.0\nkind: ClusterRole"), None, Err("tag: the image tag holds")),
+            ("shell in tag", "ghcr.io/acme/web", Some("$(id)"), None, Err("tag: the image tag holds")),
+            ("bad digest", "ghcr.io/acme/web", None, Some("sha256:6c62"), Err("digest: the image digest")),
+            ("uppercase name", "ghcr.io/Acme/web", Some("1"), None, Err("image: the image name has an uppercase")),
         ];
-        for (name, input, repo, tag, digest) in cases {
-            let image = split_image(&input).unwrap();
-            assert_eq!(image.repository, repo, "{name}");
-            assert_eq!(image.tag.as_deref(), tag, "{name}");
-            assert_eq!(image.digest.as_deref(), digest, "{name}");
+        for (row, reference, tag, digest, want) in cases {
+            let got = reported_image("image", reference, tag, digest).map(|i| i.to_string());
+            match (got, want) {
+                (Ok(got), Ok(want)) => assert_eq!(got, want, "{row}"),
+                (Err(Rejection::BadRequest(got)), Err(want)) => {
+                    assert!(got.starts_with(want), "{row}: {got}")
+                }
+                (got, want) => panic!("{row}: got {got:?}, want {want:?}"),
+            }
         }
-        assert!(split_image(":1").is_none());
+    }
+
+    #[test]
+    fn refs_must_name_a_branch_or_tag() {
+        let cases = [
+            ("branch", "refs/heads/main", true),
+            ("tag", "refs/tags/v1.2.0", true),
+            ("bare branch", "main", true),
+            ("nested branch", "refs/heads/release/1.x", true),
+            ("empty", "", false),
+            ("blank", "  ", false),
+            ("empty tag", "refs/tags/", false),
+            ("empty branch", "refs/heads/", false),
+            ("trailing slash", "refs/heads/x/", false),
+        ];
+        for (row, text, ok) in cases {
+            assert_eq!(required_ref("ref", text).is_ok(), ok, "{row}");
+        }
     }
 
     #[test]

@@ -4,12 +4,12 @@ use regex::Regex;
 use semver::{Version, VersionReq};
 
 use super::{Context, Finding, Patterns};
-use crate::policy::request::{canonical_repository, registry_of};
 
 pub(super) fn registries(allowed: &Patterns, ctx: &Context<'_>) -> Finding {
     const RULE: &str = "image.registries";
-    let registry = registry_of(&ctx.request.image.repository);
-    match allowed.matching(&registry) {
+    let name = ctx.request.image.name();
+    let registry = name.registry();
+    match allowed.matching(registry) {
         Some(p) => Finding::pass(RULE, format!("registry {registry} matches {p}")),
         None => Finding::deny(
             RULE,
@@ -23,7 +23,7 @@ pub(super) fn repositories(allowed: &Patterns, ctx: &Context<'_>) -> Finding {
     let given = &ctx.request.image.repository;
     let found = allowed
         .matching(given)
-        .or_else(|| allowed.matching(&canonical_repository(given)));
+        .or_else(|| allowed.matching(&ctx.request.image.name().to_string()));
     match found {
         Some(p) => Finding::pass(RULE, format!("repository {given} matches {p}")),
         None => Finding::deny(
@@ -109,27 +109,11 @@ impl SemverRule {
     }
 }
 
-/// A manifest digest: `sha256:` and 64 lowercase hex digits, or `sha512:` and 128.
-pub fn is_valid_digest(digest: &str) -> bool {
-    let Some((algorithm, hex)) = digest.split_once(':') else {
-        return false;
-    };
-    let length = match algorithm {
-        "sha256" => 64,
-        "sha512" => 128,
-        _ => return false,
-    };
-    hex.len() == length
-        && hex
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
 pub(super) fn require_digest(ctx: &Context<'_>) -> Finding {
     const RULE: &str = "image.require_digest";
     match &ctx.request.image.digest {
         None => Finding::deny(RULE, "the image names no digest".into()),
-        Some(d) if is_valid_digest(d) => Finding::pass(RULE, format!("digest {d} given")),
+        Some(d) if crate::image::is_digest(d) => Finding::pass(RULE, format!("digest {d} given")),
         Some(d) => Finding::deny(RULE, format!("{d} is not a sha256 or sha512 digest")),
     }
 }
@@ -178,7 +162,7 @@ mod tests {
             ),
             ("docker hub implied", "nginx:1", false, true),
             ("other registry", "quay.io/acme/web:1", false, false),
-            ("case folded", "GHCR.io/Acme/web:1", true, true),
+            ("case-blind host", "GHCR.io/acme/web:1", true, true),
             (
                 "prefix is not a match",
                 "ghcr.io.evil.com/acme/web:1",

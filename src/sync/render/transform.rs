@@ -4,6 +4,8 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::image::ImageRef;
+
 /// Kinds that live outside namespaces (the built-in ones Slipway knows
 /// without asking the cluster).
 pub const CLUSTER_SCOPED_KINDS: &[&str] = &[
@@ -112,23 +114,6 @@ pub struct ImageOverride {
     pub digest: Option<String>,
 }
 
-/// Split an image reference into repository, tag and digest.
-pub fn split_image(image: &str) -> (&str, Option<&str>, Option<&str>) {
-    let (rest, digest) = match image.split_once('@') {
-        Some((r, d)) => (r, Some(d)),
-        None => (image, None),
-    };
-    let slash = rest.rfind('/').map_or(0, |i| i + 1);
-    match rest[slash..].rfind(':') {
-        Some(colon) => (
-            &rest[..slash + colon],
-            Some(&rest[slash + colon + 1..]),
-            digest,
-        ),
-        None => (rest, None, digest),
-    }
-}
-
 /// Apply image overrides to every container of every pod spec in the object.
 pub fn set_images(obj: &mut Value, overrides: &[ImageOverride]) {
     for spec in pod_specs_mut(obj) {
@@ -149,17 +134,14 @@ pub fn set_images(obj: &mut Value, overrides: &[ImageOverride]) {
 }
 
 fn override_image(image: &str, overrides: &[ImageOverride]) -> Option<String> {
-    let (repo, tag, digest) = split_image(image);
-    let rule = overrides.iter().find(|o| o.name == repo)?;
-    let name = rule.new_name.as_deref().unwrap_or(repo);
+    // A reference that does not parse (a template placeholder) is left alone.
+    let current = ImageRef::parse(image).ok()?;
+    let rule = overrides.iter().find(|o| o.name == current.repository)?;
+    let name = rule.new_name.as_deref().unwrap_or(&current.repository);
     Some(match (&rule.digest, &rule.new_tag) {
         (Some(d), _) => format!("{name}@{d}"),
         (None, Some(t)) => format!("{name}:{t}"),
-        (None, None) => match (tag, digest) {
-            (_, Some(d)) => format!("{name}@{d}"),
-            (Some(t), None) => format!("{name}:{t}"),
-            (None, None) => name.to_string(),
-        },
+        (None, None) => current.with_repository(name).to_string(),
     })
 }
 
@@ -216,29 +198,6 @@ fn object_at<'a>(obj: &'a mut Value, path: &[&str]) -> Option<&'a mut Map<String
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn images_split_into_repository_tag_and_digest() {
-        let cases = [
-            ("bare", "nginx", ("nginx", None, None)),
-            ("tag", "nginx:1.25", ("nginx", Some("1.25"), None)),
-            ("port in host", "reg:5000/a/b", ("reg:5000/a/b", None, None)),
-            (
-                "host and tag",
-                "reg:5000/a/b:v1",
-                ("reg:5000/a/b", Some("v1"), None),
-            ),
-            ("digest", "a/b@sha256:00", ("a/b", None, Some("sha256:00"))),
-            (
-                "both",
-                "a/b:v1@sha256:00",
-                ("a/b", Some("v1"), Some("sha256:00")),
-            ),
-        ];
-        for (name, input, want) in cases {
-            assert_eq!(split_image(input), want, "{name}");
-        }
-    }
 
     fn rule(new_name: Option<&str>, tag: Option<&str>, digest: Option<&str>) -> ImageOverride {
         ImageOverride {

@@ -4,9 +4,11 @@ use serde::Deserialize;
 
 use crate::event::{
     ChangeMerged, DomainEvent, PipelineCompleted, PipelineLevel, PipelineStatus, RefPushed,
-    ReleasePublished, SourceInfo,
+    ReleasePublished, RunClock, SourceInfo,
 };
-use crate::webhook::normalise::{branch_ref, non_empty, pipeline_status, real_sha, tag_ref};
+use crate::webhook::normalise::{
+    Required, branch_ref, non_empty, pipeline_status, real_sha, required_ref, tag_ref,
+};
 use crate::webhook::{Rejection, parse_json};
 
 #[derive(Deserialize, Default)]
@@ -39,11 +41,10 @@ fn project_path(project: &Project, repository: &Repository) -> Option<String> {
 #[derive(Deserialize)]
 struct Push {
     #[serde(rename = "ref")]
-    git_ref: String,
+    git_ref: Required,
     #[serde(default)]
     before: Option<String>,
-    #[serde(default)]
-    after: Option<String>,
+    after: Required,
     #[serde(default)]
     checkout_sha: Option<String>,
     #[serde(default)]
@@ -63,12 +64,14 @@ struct Pipeline {
 struct PipelineAttributes {
     #[serde(default)]
     id: Option<u64>,
-    status: String,
+    status: Required,
     #[serde(rename = "ref")]
-    git_ref: String,
+    git_ref: Required,
     #[serde(default)]
     tag: bool,
-    sha: String,
+    sha: Required,
+    #[serde(default)]
+    finished_at: Option<String>,
     #[serde(default)]
     url: Option<String>,
     #[serde(default)]
@@ -77,16 +80,20 @@ struct PipelineAttributes {
 
 #[derive(Deserialize)]
 struct Job {
-    build_status: String,
+    build_status: Required,
     #[serde(default)]
     build_name: Option<String>,
     #[serde(default)]
     build_id: Option<u64>,
+    #[serde(default)]
+    pipeline_id: Option<u64>,
+    #[serde(default)]
+    build_finished_at: Option<String>,
     #[serde(rename = "ref")]
-    git_ref: String,
+    git_ref: Required,
     #[serde(default)]
     tag: bool,
-    sha: String,
+    sha: Required,
     #[serde(default)]
     project: Project,
     #[serde(default)]
@@ -120,7 +127,7 @@ struct MergeAttributes {
 struct Release {
     #[serde(default)]
     action: Option<String>,
-    tag: String,
+    tag: Required,
     #[serde(default)]
     name: Option<String>,
     #[serde(default)]
@@ -133,7 +140,7 @@ struct Release {
 
 #[derive(Deserialize)]
 struct Commit {
-    id: String,
+    id: Required,
 }
 
 fn ignored(reason: impl Into<String>) -> DomainEvent {
@@ -145,7 +152,7 @@ fn ignored(reason: impl Into<String>) -> DomainEvent {
 /// Normalise a GitLab payload for the hook named in `X-Gitlab-Event`.
 pub fn normalise(event_type: &str, body: &[u8]) -> Result<DomainEvent, Rejection> {
     Ok(match event_type {
-        "Push Hook" | "Tag Push Hook" => push(parse_json(body)?),
+        "Push Hook" | "Tag Push Hook" => push(parse_json(body)?)?,
         "Pipeline Hook" => pipeline(parse_json(body)?),
         "Job Hook" => job(parse_json(body)?),
         "Merge Request Hook" => merge_request(parse_json(body)?),
@@ -157,21 +164,31 @@ pub fn normalise(event_type: &str, body: &[u8]) -> Result<DomainEvent, Rejection
     })
 }
 
-fn push(p: Push) -> DomainEvent {
-    let deleted = p
-        .after
-        .as_deref()
-        .is_some_and(super::super::normalise::is_zero_sha);
-    DomainEvent::RefPushed(RefPushed {
+fn push(p: Push) -> Result<DomainEvent, Rejection> {
+    let deleted = super::super::normalise::is_zero_sha(&p.after);
+    Ok(DomainEvent::RefPushed(RefPushed {
         source: SourceInfo {
             repository: project_path(&p.project, &p.repository),
-            commit: real_sha(p.checkout_sha.as_deref()).or_else(|| real_sha(p.after.as_deref())),
-            git_ref: Some(p.git_ref),
+            commit: real_sha(p.checkout_sha.as_deref()).or_else(|| real_sha(Some(&p.after))),
+            git_ref: Some(required_ref("ref", &p.git_ref)?),
             url: p.project.web_url,
         },
         before: real_sha(p.before.as_deref()),
         deleted,
-    })
+    }))
+}
+
+/// GitLab's time (`2016-08-12 15:26:29 UTC`, `... +0100`, or RFC 3339) as RFC 3339.
+fn gitlab_time(text: Option<&str>) -> Option<String> {
+    let text = non_empty(text)?;
+    if let Ok(t) = text.parse::<jiff::Timestamp>() {
+        return Some(t.to_string());
+    }
+    let zoned = text.replace(" UTC", " +0000");
+    jiff::fmt::strtime::parse("%Y-%m-%d %H:%M:%S %z", &zoned)
+        .and_then(|t| t.to_timestamp())
+        .ok()
+        .map(|t| t.to_string())
 }
 
 fn run_ref(name: &str, is_tag: bool) -> String {
@@ -195,7 +212,7 @@ fn pipeline(p: Pipeline) -> DomainEvent {
     DomainEvent::PipelineCompleted(PipelineCompleted {
         source: SourceInfo {
             repository: project_path(&p.project, &Repository::default()),
-            commit: Some(a.sha),
+            commit: Some(a.sha.into()),
             git_ref: Some(run_ref(&a.git_ref, a.tag)),
             url: p.project.web_url,
         },
@@ -204,6 +221,11 @@ fn pipeline(p: Pipeline) -> DomainEvent {
         url,
         tests: None,
         level: PipelineLevel::Pipeline,
+        run: RunClock {
+            run_id: a.id.map(|id| id.to_string()),
+            attempt: None,
+            at: gitlab_time(a.finished_at.as_deref()),
+        },
     })
 }
 
@@ -220,7 +242,7 @@ fn job(j: Job) -> DomainEvent {
     DomainEvent::PipelineCompleted(PipelineCompleted {
         source: SourceInfo {
             repository,
-            commit: Some(j.sha),
+            commit: Some(j.sha.into()),
             git_ref: Some(run_ref(&j.git_ref, j.tag)),
             url: j.repository.homepage,
         },
@@ -229,6 +251,12 @@ fn job(j: Job) -> DomainEvent {
         url,
         tests: None,
         level: PipelineLevel::Job,
+        // A retried job is a new job of the same pipeline, with a larger id.
+        run: RunClock {
+            run_id: j.pipeline_id.map(|id| id.to_string()),
+            attempt: j.build_id,
+            at: gitlab_time(j.build_finished_at.as_deref()),
+        },
     })
 }
 
@@ -266,11 +294,11 @@ fn release(r: Release) -> DomainEvent {
     DomainEvent::ReleasePublished(ReleasePublished {
         source: SourceInfo {
             repository: project_path(&r.project, &Repository::default()),
-            commit: r.commit.map(|c| c.id),
+            commit: r.commit.map(|c| c.id.into()),
             git_ref: Some(tag_ref(&r.tag)),
             url: r.url,
         },
-        name: non_empty(r.name.as_deref()).filter(|n| *n != r.tag),
-        tag: r.tag,
+        name: non_empty(r.name.as_deref()).filter(|n| *n != *r.tag),
+        tag: r.tag.into(),
     })
 }
