@@ -16,9 +16,10 @@ use crate::secret::SecretSource;
 use crate::sync::settings::SyncSettings;
 use crate::webhook::signature::sign_hub;
 
-/// A real GitHub `registry_package` delivery for the example app's image.
-const DEMO_PAYLOAD: &[u8] =
-    include_bytes!("../tests/fixtures/webhooks/github/registry_package.published.json");
+/// GitHub's `registry_package` example delivery for the example app's image,
+/// as the tagged delivery of a push (`examples/webhooks/README.md`).
+pub const DEMO_PAYLOAD: &[u8] =
+    include_bytes!("../examples/webhooks/github-registry_package.tagged.json");
 /// Random bytes in each generated secret.
 const SECRET_BYTES: usize = 32;
 
@@ -159,7 +160,7 @@ fn welcome(
     }
     text.push_str(&format!(
         "The deploy repository is {} (from the built-in example).\n\
-         Send a signed test webhook (a real GitHub registry_package delivery for the example app):\n\n\
+         Send a signed test webhook (GitHub's registry_package example, tagged 1.1.0, for the example app):\n\n\
          curl -sS http://{listen}/hooks/github -H 'content-type: application/json' \
          -H 'x-github-event: registry_package' -H 'x-github-delivery: demo-1' \
          -H 'x-hub-signature-256: {}' --data-binary @{}\n\n\

@@ -258,7 +258,7 @@ async fn a_webhook_becomes_a_verified_rollout_and_a_promotion_and_a_failure_is_r
         GITHUB_SECRET,
         "registry_package",
         "e2e-pkg-1",
-        fixture("github/registry_package.published.json"),
+        slipway::quickstart::DEMO_PAYLOAD.to_vec(),
     )
     .await;
     assert_eq!(status, 202);

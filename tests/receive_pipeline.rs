@@ -132,7 +132,7 @@ async fn an_artifact_commits_to_dev_and_a_verified_rollout_opens_the_staging_pul
     h.deliver(github(
         "registry_package",
         "pkg-1",
-        fixture("github/registry_package.published.json"),
+        slipway::quickstart::DEMO_PAYLOAD.to_vec(),
     ))
     .await;
     let summary = h.summary("pkg-1").await;
@@ -140,7 +140,7 @@ async fn an_artifact_commits_to_dev_and_a_verified_rollout_opens_the_staging_pul
     let dev = h.file(DEV);
     assert!(
         dev.contains(&format!(
-            "image: ghcr.io/codertocat/hello-world@{DIGEST} # the first release"
+            "image: ghcr.io/codertocat/hello-world:1.1.0@{DIGEST} # the first release"
         )),
         "{dev}"
     );

@@ -108,19 +108,16 @@ fn github_cases() -> Vec<Case> {
             "gh-registry-package",
             "registry_package",
             "github/registry_package.published.json",
-            json!({
-            "kind": "artifact_published",
-            "image": {"repository": "ghcr.io/codertocat/hello-world", "digest": GHCR_DIGEST},
-            "source": {"repository": "Codertocat/hello-world-npm", "commit": "6c62fb45fe66bfb1ea9a66abc38f6a0cc974292b", "git_ref": "refs/heads/master"},
-            "built_at": "2019-05-09T23:28:29Z"}),
+            // GitHub's example is an untagged per-platform manifest (empty
+            // tag name, package_url ending in ':'): never deployed.
+            json!({"kind": "ignored", "reason": format!(
+                "ghcr.io/codertocat/hello-world@{GHCR_DIGEST}: untagged manifest (one platform of a multi-arch push), not deployed; the tagged index is")}),
         ),
         gh(
             "gh-package",
             "package",
             "github/package.published.docker.json",
-            json!({
-            "kind": "artifact_published",
-            "image": {"repository": "ghcr.io/codertocat/hello-world", "digest": GHCR_DIGEST}}),
+            json!({"kind": "ignored"}),
         ),
         gh(
             "gh-check-suite",
@@ -250,9 +247,10 @@ fn registry_cases() -> Vec<Case> {
     let dockerhub_push = fixture("dockerhub/push.json");
     let dockerhub_id = slipway::webhook::body_delivery_id("dockerhub", &dockerhub_push);
     vec![
+        // Harbor's example pushes by digest (its `tag` is the digest): no tag, no deploy.
         case("harbor-push", harbor(harbor_push), &harbor_id, json!({
-            "kind": "artifact_published",
-            "image": {"repository": "localhost/harbor/alpine", "digest": HARBOR_DIGEST}})),
+            "kind": "ignored",
+            "reason": format!("localhost/harbor/alpine@{HARBOR_DIGEST}: untagged manifest, not deployed (only a tag is a release)")})),
         case("harbor-delete-cloudevents", harbor(fixture("harbor/delete_artifact.cloudevents.json")),
             "343f1623-7cba-487c-88f1-c5ebf55e93aa", json!({"kind": "ignored"})),
         case("dockerhub-push", dockerhub(dockerhub_push), &dockerhub_id, json!({

@@ -11,7 +11,7 @@ use super::files::Manifests;
 use super::git::{Checkout, GitError};
 use super::image::image_name;
 use super::message::{CommittedRequest, commit_message};
-use super::request::{Disposition, WriteFailure, WriteOutcome, Written, error_chain};
+use super::request::{Disposition, WriteFailure, WriteKey, WriteOutcome, Written, error_chain};
 use super::writer::{Inner, Prepared};
 use crate::repoconfig::{Environment, RepoConfig};
 
@@ -37,10 +37,7 @@ pub(super) fn commit_batch(
                 return batch
                     .iter()
                     .zip(results)
-                    .map(|(p, result)| WriteOutcome {
-                        event_id: p.request.event_id.clone(),
-                        result,
-                    })
+                    .map(|(p, result)| WriteOutcome::new(p.request.key(), result))
                     .collect();
             }
             Err(AttemptError::PushAgain(e)) if attempt < inner.limits.push_attempts => {
@@ -55,10 +52,7 @@ pub(super) fn commit_batch(
                 };
                 return batch
                     .iter()
-                    .map(|p| WriteOutcome {
-                        event_id: p.request.event_id.clone(),
-                        result: Err(failure.clone()),
-                    })
+                    .map(|p| WriteOutcome::new(p.request.key(), Err(failure.clone())))
                     .collect();
             }
         }
@@ -80,25 +74,25 @@ fn attempt_batch(
         Ok(config) => config,
         Err(e) => return Ok(batch.iter().map(|_| Err(stall(error_chain(&e)))).collect()),
     };
-    let ids: HashSet<&str> = batch.iter().map(|p| p.request.event_id.as_str()).collect();
+    let keys: HashSet<WriteKey> = batch.iter().map(|p| p.request.key()).collect();
     let found = checkout
-        .find_events(head, &ids)
+        .find_writes(head, &keys)
         .map_err(AttemptError::GiveUp)?;
 
     let mut results: Vec<Option<Result<Written, WriteFailure>>> = vec![None; batch.len()];
     let mut manifests: BTreeMap<String, Manifests> = BTreeMap::new();
     let mut touched: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
     let mut committed: Vec<(usize, Vec<ImageChange>)> = Vec::new();
-    let mut first_of: HashMap<&str, usize> = HashMap::new();
+    let mut first_of: HashMap<WriteKey, usize> = HashMap::new();
     for (i, prepared) in batch.iter().enumerate() {
-        let id = prepared.request.event_id.as_str();
-        if let Some(commit) = found.get(id) {
+        let id = prepared.request.key();
+        if let Some(commit) = found.get(&id) {
             results[i] = Some(Ok(Written::AlreadyWritten {
                 commit: commit.to_string(),
             }));
             continue;
         }
-        if first_of.contains_key(id) {
+        if first_of.contains_key(&id) {
             continue; // a duplicate within the batch takes the first one's outcome below
         }
         first_of.insert(id, i);
@@ -129,7 +123,7 @@ fn attempt_batch(
     }
     for (i, prepared) in batch.iter().enumerate() {
         if results[i].is_none()
-            && let Some(&first) = first_of.get(prepared.request.event_id.as_str())
+            && let Some(&first) = first_of.get(&prepared.request.key())
         {
             results[i] = results[first].clone();
         }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use git2::{FetchOptions, Oid, RemoteCallbacks, Repository, Signature, build::CheckoutBuilder};
 
 use super::credentials::{CredentialOffer, LoadedCredentials};
-use super::request::Disposition;
+use super::request::{Disposition, WriteKey};
 use super::settings::Author;
 
 /// How many commits of history are searched for an event's trailer.
@@ -216,13 +216,14 @@ impl Checkout {
         self.repo.set_head_detached(oid).map_err(checkout)
     }
 
-    /// Which of `wanted` event ids appear in `Slipway-Event` trailers of the
-    /// last [`MAX_HISTORY_WALK`] commits reachable from `head`, and where.
-    pub fn find_events(
+    /// Which of `wanted` writes appear in the trailers (`Slipway-Event`,
+    /// `Slipway-App`, `Slipway-Environment`) of the last [`MAX_HISTORY_WALK`]
+    /// commits reachable from `head`, and where.
+    pub fn find_writes(
         &self,
         head: Oid,
-        wanted: &HashSet<&str>,
-    ) -> Result<HashMap<String, Oid>, GitError> {
+        wanted: &HashSet<WriteKey>,
+    ) -> Result<HashMap<WriteKey, Oid>, GitError> {
         let history = |source| GitError::ReadHistory { source };
         let mut found = HashMap::new();
         if wanted.is_empty() {
@@ -234,9 +235,9 @@ impl Checkout {
             let oid = oid.map_err(history)?;
             let commit = self.repo.find_commit(oid).map_err(history)?;
             let message = String::from_utf8_lossy(commit.message_bytes());
-            for id in super::message::event_ids(&message) {
-                if wanted.contains(id) {
-                    found.entry(id.to_string()).or_insert(oid);
+            for key in super::message::written_keys(&message) {
+                if wanted.contains(&key) {
+                    found.entry(key).or_insert(oid);
                 }
             }
             if found.len() == wanted.len() {

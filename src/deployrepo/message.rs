@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use super::edit::ImageChange;
 use super::image::{TargetImage, short_digest};
-use super::request::DeployRequest;
+use super::request::{DeployRequest, WriteKey};
 
 /// Trailer naming the event a commit carries: the idempotency key.
 pub const TRAILER_EVENT: &str = "Slipway-Event";
@@ -107,12 +107,39 @@ pub fn trailers(request: &DeployRequest, image: &TargetImage) -> String {
     )
 }
 
-/// Event ids named by `Slipway-Event:` trailers in a commit message.
-pub fn event_ids(message: &str) -> impl Iterator<Item = &str> {
-    message.lines().filter_map(|line| {
-        let value = line.strip_prefix(TRAILER_EVENT)?.strip_prefix(':')?;
-        Some(value.trim()).filter(|v| !v.is_empty())
-    })
+/// The writes a commit message records: each trailer block's
+/// `Slipway-Event`, `Slipway-App` and `Slipway-Environment`, in order. A
+/// block that lacks one of the three is not a write.
+pub fn written_keys(message: &str) -> Vec<WriteKey> {
+    let value = |line: &str, name: &str| {
+        let value = line.strip_prefix(name)?.strip_prefix(':')?.trim();
+        Some(value.to_string()).filter(|v| !v.is_empty())
+    };
+    let mut keys = Vec::new();
+    let mut block: Option<(String, Option<String>, Option<String>)> = None;
+    let mut flush = |block: &mut Option<(String, Option<String>, Option<String>)>| {
+        if let Some((event_id, Some(app), Some(environment))) = block.take() {
+            keys.push(WriteKey {
+                event_id,
+                app,
+                environment,
+            });
+        }
+    };
+    for line in message.lines() {
+        if let Some(event) = value(line, TRAILER_EVENT) {
+            flush(&mut block);
+            block = Some((event, None, None));
+        } else if let Some((_, app, environment)) = block.as_mut() {
+            if let Some(v) = value(line, TRAILER_APP) {
+                *app = Some(v);
+            } else if let Some(v) = value(line, TRAILER_ENVIRONMENT) {
+                *environment = Some(v);
+            }
+        }
+    }
+    flush(&mut block);
+    keys
 }
 
 /// Control characters become spaces; long text is cut at a character boundary.
@@ -230,7 +257,7 @@ mod tests {
                 "missing {line:?} in {message}"
             );
         }
-        assert_eq!(event_ids(&message).collect::<Vec<_>>(), ["evt-1"]);
+        assert_eq!(written_keys(&message), [req.key()]);
     }
 
     #[test]
@@ -250,7 +277,28 @@ mod tests {
             },
         ]);
         assert!(message.starts_with("deploy: 2 changes to 2 apps\n"));
-        assert_eq!(event_ids(&message).collect::<Vec<_>>(), ["evt-a", "evt-b"]);
+        assert_eq!(written_keys(&message), [a.key(), b.key()]);
+    }
+
+    #[test]
+    fn one_event_for_two_apps_records_two_writes() {
+        let (web, iw) = request("evt-1", "web", "1.5.0");
+        let (worker, ik) = request("evt-1", "worker", "1.5.0");
+        let message = commit_message(&[
+            CommittedRequest {
+                request: &web,
+                image: &iw,
+                changes: vec![],
+            },
+            CommittedRequest {
+                request: &worker,
+                image: &ik,
+                changes: vec![],
+            },
+        ]);
+        assert_eq!(written_keys(&message), [web.key(), worker.key()]);
+        let partial = "x\n\nSlipway-Event: e\nSlipway-App: web\n";
+        assert!(written_keys(partial).is_empty(), "a block without environment");
     }
 
     #[test]

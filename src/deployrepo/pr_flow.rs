@@ -12,7 +12,7 @@ use super::forge::{PullRequestSpec, open_or_update};
 use super::git::{Checkout, GitError, OWNED_BRANCH_PREFIX};
 use super::message::{CommittedRequest, commit_message, pull_request_body, subject};
 use super::recheck::current_images;
-use super::request::{WriteFailure, WriteOutcome, Written, error_chain};
+use super::request::{WriteFailure, WriteKey, WriteOutcome, Written, error_chain};
 use super::writer::{DeployWriter, Inner, Prepared};
 use crate::repoconfig::RepoConfig;
 
@@ -34,9 +34,9 @@ enum Pushed {
 
 /// Push the proposal branch, then open or update its pull/merge request.
 pub(super) async fn propose(writer: &DeployWriter, prepared: Prepared) -> WriteOutcome {
-    let event_id = prepared.request.event_id.clone();
+    let key = prepared.request.key();
     let result = propose_inner(writer, prepared).await;
-    WriteOutcome { event_id, result }
+    WriteOutcome::new(key, result)
 }
 
 async fn propose_inner(writer: &DeployWriter, prepared: Prepared) -> Result<Written, WriteFailure> {
@@ -96,12 +96,12 @@ fn push_proposal(
     checkout.reset_hard(head).map_err(git_failure)?;
     let root = checkout.workdir();
     let config = RepoConfig::load(&root).map_err(|e| stall(error_chain(&e)))?;
-    let id = prepared.request.event_id.as_str();
-    let ids: HashSet<&str> = [id].into();
+    let id = prepared.request.key();
+    let ids: HashSet<WriteKey> = [id.clone()].into();
     if let Some(commit) = checkout
-        .find_events(head, &ids)
+        .find_writes(head, &ids)
         .map_err(git_failure)?
-        .get(id)
+        .get(&id)
     {
         return Ok(Pushed::Done(Written::AlreadyWritten {
             commit: commit.to_string(),
@@ -127,9 +127,9 @@ fn push_proposal(
     // Pushed before but the request was not opened (a forge error): reuse the branch.
     if let Some(proposed) = checkout.remote_head(branch).map_err(git_failure)?
         && checkout
-            .find_events(proposed, &ids)
+            .find_writes(proposed, &ids)
             .map_err(git_failure)?
-            .contains_key(id)
+            .contains_key(&id)
     {
         return Ok(Pushed::Branch {
             commit: proposed,

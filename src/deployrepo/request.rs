@@ -36,6 +36,37 @@ pub struct DeployRequest {
     pub rollback: bool,
 }
 
+impl DeployRequest {
+    /// What makes this write idempotent.
+    pub fn key(&self) -> WriteKey {
+        WriteKey {
+            event_id: self.event_id.clone(),
+            app: self.app.clone(),
+            environment: self.environment.clone(),
+        }
+    }
+}
+
+/// The idempotency key of a write: one event's deploy of one app into one
+/// environment. One event may deploy several apps (a web server and a
+/// worker built from one image), and each is written once. The commit
+/// trailers `Slipway-Event`, `Slipway-App` and `Slipway-Environment` carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct WriteKey {
+    /// The inbox event (the sender's delivery id).
+    pub event_id: String,
+    /// App name.
+    pub app: String,
+    /// Environment name.
+    pub environment: String,
+}
+
+impl std::fmt::Display for WriteKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}/{}", self.event_id, self.app, self.environment)
+    }
+}
+
 /// A write that happened (or did not need to).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
@@ -111,8 +142,26 @@ impl WriteFailure {
 pub struct WriteOutcome {
     /// The request's event id.
     pub event_id: String,
+    /// The request's app.
+    #[serde(default)]
+    pub app: String,
+    /// The request's environment.
+    #[serde(default)]
+    pub environment: String,
     /// What happened.
     pub result: Result<Written, WriteFailure>,
+}
+
+impl WriteOutcome {
+    /// The outcome of the request with `key`.
+    pub fn new(key: WriteKey, result: Result<Written, WriteFailure>) -> Self {
+        WriteOutcome {
+            event_id: key.event_id,
+            app: key.app,
+            environment: key.environment,
+            result,
+        }
+    }
 }
 
 /// Whether an event id may go into a trailer: printable ASCII, no spaces.

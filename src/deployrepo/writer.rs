@@ -189,17 +189,12 @@ impl DeployWriter {
                     commits.push((index, prepared))
                 }
                 Ok(prepared) => pulls.push((index, prepared)),
-                Err(e) => {
-                    outcomes[index] = Some(WriteOutcome {
-                        event_id: request.event_id,
-                        result: Err(e.to_failure()),
-                    })
-                }
+                Err(e) => outcomes[index] = Some(WriteOutcome::new(request.key(), Err(e.to_failure()))),
             }
         }
         if !commits.is_empty() {
             let (indices, batch): (Vec<_>, Vec<_>) = commits.into_iter().unzip();
-            let ids: Vec<String> = batch.iter().map(|p| p.request.event_id.clone()).collect();
+            let keys: Vec<_> = batch.iter().map(|p| p.request.key()).collect();
             let results = self
                 .blocking(move |inner, checkout| {
                     super::commit_flow::commit_batch(inner, checkout, &batch)
@@ -207,11 +202,8 @@ impl DeployWriter {
                 .await;
             let results = results.unwrap_or_else(|e| {
                 let failure = e.to_failure();
-                ids.into_iter()
-                    .map(|event_id| WriteOutcome {
-                        event_id,
-                        result: Err(failure.clone()),
-                    })
+                keys.into_iter()
+                    .map(|key| WriteOutcome::new(key, Err(failure.clone())))
                     .collect()
             });
             for (index, outcome) in indices.into_iter().zip(results) {

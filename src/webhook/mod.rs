@@ -133,8 +133,18 @@ pub fn body_delivery_id(prefix: &str, body: &[u8]) -> String {
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Rejection> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-        let path = e.path().to_string();
-        let cause = e.into_inner();
+        let mut path = e.path().to_string();
+        let mut cause = e.into_inner().to_string();
+        // serde names a missing field in its message; put it on the path.
+        if let Some(rest) = cause.strip_prefix("missing field `")
+            && let Some((field, _)) = rest.split_once('`')
+        {
+            path = match path.as_str() {
+                "." => field.to_string(),
+                parent => format!("{parent}.{field}"),
+            };
+            cause = "missing".to_string();
+        }
         Rejection::BadRequest(match path.as_str() {
             "." => format!("payload: {cause}"),
             _ => format!("payload: {path}: {cause}"),
