@@ -386,14 +386,49 @@ mod tests {
         let t9 = Some("2026-06-10T09:00:00Z");
         let t910 = Some("2026-06-10T09:10:00Z");
         let cases = [
-            ("higher attempt of one run", clock(Some("7"), Some(2), t9), clock(Some("7"), Some(1), t910), Some(true)),
-            ("late lower attempt", clock(Some("7"), Some(1), t9), clock(Some("7"), Some(2), t910), Some(false)),
-            ("same attempt, later time", clock(Some("7"), Some(1), t910), clock(Some("7"), Some(1), t9), Some(true)),
-            ("other run, later time", clock(Some("8"), Some(1), t910), clock(Some("7"), Some(3), t9), Some(true)),
-            ("other run, earlier time", clock(Some("8"), Some(5), t9), clock(Some("7"), Some(1), t910), Some(false)),
+            (
+                "higher attempt of one run",
+                clock(Some("7"), Some(2), t9),
+                clock(Some("7"), Some(1), t910),
+                Some(true),
+            ),
+            (
+                "late lower attempt",
+                clock(Some("7"), Some(1), t9),
+                clock(Some("7"), Some(2), t910),
+                Some(false),
+            ),
+            (
+                "same attempt, later time",
+                clock(Some("7"), Some(1), t910),
+                clock(Some("7"), Some(1), t9),
+                Some(true),
+            ),
+            (
+                "other run, later time",
+                clock(Some("8"), Some(1), t910),
+                clock(Some("7"), Some(3), t9),
+                Some(true),
+            ),
+            (
+                "other run, earlier time",
+                clock(Some("8"), Some(5), t9),
+                clock(Some("7"), Some(1), t910),
+                Some(false),
+            ),
             ("no clocks", RunClock::default(), RunClock::default(), None),
-            ("one time only", clock(None, None, t9), RunClock::default(), None),
-            ("equal times", clock(None, None, t9), clock(None, None, t9), None),
+            (
+                "one time only",
+                clock(None, None, t9),
+                RunClock::default(),
+                None,
+            ),
+            (
+                "equal times",
+                clock(None, None, t9),
+                clock(None, None, t9),
+                None,
+            ),
         ];
         for (row, newer, older, want) in cases {
             assert_eq!(newer.supersedes(&older), want, "{row}");

@@ -207,7 +207,9 @@ impl RepoConfig {
             if let Err(e) = crate::image::ImageName::parse(&app.image) {
                 return Err(invalid(
                     format!("apps.{name}.image"),
-                    &format!("{e} (an image repository such as registry.example.com:5000/acme/web, without tag or digest)"),
+                    &format!(
+                        "{e} (an image repository such as registry.example.com:5000/acme/web, without tag or digest)"
+                    ),
                 ));
             }
             if app.environments.is_empty() {
@@ -308,8 +310,8 @@ apps:
             "nginx",
         ] {
             let text = GOOD.replace("ghcr.io/acme/web", image);
-            let config = RepoConfig::parse(&text, "slipway.yaml")
-                .unwrap_or_else(|e| panic!("{image}: {e}"));
+            let config =
+                RepoConfig::parse(&text, "slipway.yaml").unwrap_or_else(|e| panic!("{image}: {e}"));
             assert_eq!(config.apps["web"].image, image);
         }
     }

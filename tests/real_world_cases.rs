@@ -28,7 +28,8 @@ use support::webhooks::{dockerhub, generic, github, gitlab, harbor, test_config}
 use tower::ServiceExt;
 
 /// The policy a case runs under when it names none (its README says so).
-const DEFAULT_POLICY: &str = "apps: [\"*\"]\nenvironments: [\"*\"]\nimage:\n  mutable_tags: [latest]\nno_downgrade: true\n";
+const DEFAULT_POLICY: &str =
+    "apps: [\"*\"]\nenvironments: [\"*\"]\nimage:\n  mutable_tags: [latest]\nno_downgrade: true\n";
 
 fn case_dir(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -162,9 +163,13 @@ impl Receive {
         });
         let store = Store::open(&config.state_dir).unwrap();
         let processor = processor(&config, &store, None).unwrap();
-        let role =
-            ReceiveRole::with_store(&config, store.clone(), processor, Arc::new(Metrics::default()))
-                .unwrap();
+        let role = ReceiveRole::with_store(
+            &config,
+            store.clone(),
+            processor,
+            Arc::new(Metrics::default()),
+        )
+        .unwrap();
         let (state, worker) = role.into_parts();
         Receive {
             app: slipway::server::router(state),
@@ -239,12 +244,13 @@ async fn run_case(name: &str) -> (Receive, Vec<(StatusCode, Value)>) {
 
 #[tokio::test]
 async fn every_case_ends_with_its_expected_files() {
-    let mut names: Vec<String> = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cases"))
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().join("case.json").exists())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
+    let mut names: Vec<String> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cases"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().join("case.json").exists())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
     names.sort();
     assert!(names.len() >= 7, "cases found: {names:?}");
     for name in names {
@@ -272,7 +278,11 @@ async fn a_registry_with_a_port_is_an_image_repository() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(
         stdout
             .lines()
@@ -284,17 +294,28 @@ async fn a_registry_with_a_port_is_an_image_repository() {
 #[tokio::test]
 async fn untagged_platform_manifests_of_a_multi_arch_push_are_ignored_with_a_reason() {
     let (receive, answers) = run_case("ghcr-multiarch-untagged").await;
-    assert!(answers.iter().all(|(status, _)| *status == StatusCode::ACCEPTED));
+    assert!(
+        answers
+            .iter()
+            .all(|(status, _)| *status == StatusCode::ACCEPTED)
+    );
     for id in ["ghcr-multiarch-untagged-0", "ghcr-multiarch-untagged-2"] {
         let delivery = receive.delivery(id).await;
         let event = serde_json::to_value(&delivery.event).unwrap();
         assert_eq!(event["kind"], "ignored", "{id}");
         assert!(
-            event["reason"].as_str().unwrap().contains("untagged manifest"),
+            event["reason"]
+                .as_str()
+                .unwrap()
+                .contains("untagged manifest"),
             "{id}: {event}"
         );
     }
-    assert_eq!(commit_count(&receive.bare, "main"), 2, "only the tagged index");
+    assert_eq!(
+        commit_count(&receive.bare, "main"),
+        2,
+        "only the tagged index"
+    );
 }
 
 #[tokio::test]
@@ -303,7 +324,10 @@ async fn each_resource_of_a_harbor_push_is_considered() {
     assert_eq!(answers[0].0, StatusCode::ACCEPTED);
     let id = answers[0].1["delivery_id"].as_str().unwrap().to_string();
     let delivery = receive.delivery(&id).await;
-    let summary = delivery.outcome.unwrap()["summary"].as_str().unwrap().to_string();
+    let summary = delivery.outcome.unwrap()["summary"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(summary.contains("web/dev: committed"), "{summary}");
     assert!(
         summary.contains("denied") && summary.contains("latest"),
@@ -324,7 +348,11 @@ async fn a_harbor_push_on_a_port_deploys_too() {
     let (status, _) = receive.send(harbor(body)).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     for (path, want) in &case.expect {
-        assert_eq!(remote_file(&receive.bare, "main", path), on_port(want), "{path}");
+        assert_eq!(
+            remote_file(&receive.bare, "main", path),
+            on_port(want),
+            "{path}"
+        );
     }
 }
 
@@ -345,11 +373,21 @@ async fn an_empty_docker_hub_tag_is_refused_like_a_missing_one() {
 #[tokio::test]
 async fn a_late_older_ci_result_never_overrides_a_newer_one() {
     let (receive, answers) = run_case("pipeline-result-out-of-order").await;
-    assert!(answers.iter().all(|(status, _)| *status == StatusCode::ACCEPTED));
+    assert!(
+        answers
+            .iter()
+            .all(|(status, _)| *status == StatusCode::ACCEPTED)
+    );
     let delivery = receive.delivery("pipeline-result-out-of-order-2").await;
-    let summary = delivery.outcome.unwrap()["summary"].as_str().unwrap().to_string();
+    let summary = delivery.outcome.unwrap()["summary"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(summary.contains("denied"), "{summary}");
-    assert!(summary.contains("Failure") || summary.contains("failure"), "{summary}");
+    assert!(
+        summary.contains("Failure") || summary.contains("failure"),
+        "{summary}"
+    );
     assert_eq!(commit_count(&receive.bare, "main"), 1, "no deploy commit");
 }
 
@@ -357,8 +395,14 @@ async fn a_late_older_ci_result_never_overrides_a_newer_one() {
 async fn two_part_versions_order_like_semver() {
     let (receive, _) = run_case("two-part-version-order").await;
     let delivery = receive.delivery("two-part-version-order-1").await;
-    let summary = delivery.outcome.unwrap()["summary"].as_str().unwrap().to_string();
-    assert!(summary.contains("denied") && summary.contains("older"), "{summary}");
+    let summary = delivery.outcome.unwrap()["summary"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        summary.contains("denied") && summary.contains("older"),
+        "{summary}"
+    );
 }
 
 #[tokio::test]

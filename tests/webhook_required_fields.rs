@@ -149,7 +149,12 @@ fn the_published_payloads_are_accepted_whole() {
     for required in REQUIRED {
         let body = serde_json::to_vec(&(required.body)()).unwrap();
         let event = normalise(required.provider, required.event, &body);
-        assert!(event.is_ok(), "{} {}: {event:?}", required.provider, required.event);
+        assert!(
+            event.is_ok(),
+            "{} {}: {event:?}",
+            required.provider,
+            required.event
+        );
     }
 }
 
@@ -191,8 +196,14 @@ async fn blank_required_fields_are_refused_at_the_door_and_nothing_is_stored() {
     let app = router(role.state);
     for (n, (index, pointer)) in all_fields().into_iter().enumerate() {
         let required = &REQUIRED[index];
-        let request = signed(required, &format!("blank-{n}"), blanked(required, pointer, ""));
-        let response = tower::ServiceExt::oneshot(app.clone(), request).await.unwrap();
+        let request = signed(
+            required,
+            &format!("blank-{n}"),
+            blanked(required, pointer, ""),
+        );
+        let response = tower::ServiceExt::oneshot(app.clone(), request)
+            .await
+            .unwrap();
         assert_eq!(
             response.status(),
             StatusCode::BAD_REQUEST,
@@ -224,4 +235,65 @@ fn a_ref_that_names_no_branch_or_tag_is_refused() {
             "{provider}: {got:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_reference_that_is_not_an_image_is_refused_at_the_door() {
+    let dir = tempfile::tempdir().unwrap();
+    let role = test_role(dir.path());
+    let store = role.state.store.clone();
+    let app = router(role.state);
+    let cases = [
+        (
+            "yaml in tag",
+            json!({"image": "ghcr.io/acme/web", "tag": "1.5.0\nkind: ClusterRole"}),
+            "tag",
+        ),
+        (
+            "shell in tag",
+            json!({"image": "ghcr.io/acme/web", "tag": "$(id)"}),
+            "tag",
+        ),
+        (
+            "path in tag",
+            json!({"image": "ghcr.io/acme/web", "tag": "../../x"}),
+            "tag",
+        ),
+        (
+            "space in tag",
+            json!({"image": "ghcr.io/acme/web", "tag": "1.6 0"}),
+            "tag",
+        ),
+        (
+            "uppercase repository",
+            json!({"image": "ghcr.io/Acme/web", "tag": "1"}),
+            "image",
+        ),
+        (
+            "short digest",
+            json!({"image": "ghcr.io/acme/web", "digest": "sha256:6c62"}),
+            "digest",
+        ),
+        (
+            "no tag or digest",
+            json!({"image": "ghcr.io/acme/web"}),
+            "tag",
+        ),
+    ];
+    for (n, (row, body, field)) in cases.into_iter().enumerate() {
+        let request = generic(&format!("bad-ref-{n}"), serde_json::to_vec(&body).unwrap());
+        let response = tower::ServiceExt::oneshot(app.clone(), request)
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{row}");
+        let bytes = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let error: Value = serde_json::from_slice(&bytes).unwrap();
+        let error = error["error"].as_str().unwrap_or_default().to_string();
+        assert!(error.contains(&format!("{field}:")), "{row}: {error}");
+        assert!(!error.contains('\n'), "{row}: one line: {error}");
+    }
+    assert!(store.recent_deliveries(100).await.unwrap().is_empty());
 }

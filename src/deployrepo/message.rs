@@ -298,7 +298,10 @@ mod tests {
         ]);
         assert_eq!(written_keys(&message), [web.key(), worker.key()]);
         let partial = "x\n\nSlipway-Event: e\nSlipway-App: web\n";
-        assert!(written_keys(partial).is_empty(), "a block without environment");
+        assert!(
+            written_keys(partial).is_empty(),
+            "a block without environment"
+        );
     }
 
     #[test]

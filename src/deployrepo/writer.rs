@@ -9,12 +9,12 @@ use super::credentials::LoadedCredentials;
 use super::forge::Forge;
 use super::git::{Checkout, GitError};
 use super::image::TargetImage;
-use crate::image::ImageRefError;
 use super::recheck::{NoDowngrade, Recheck};
 use super::request::{
     DeployRequest, Disposition, WriteFailure, WriteOutcome, error_chain, is_safe_event_id,
 };
 use super::settings::DeployRepoSettings;
+use crate::image::ImageRefError;
 use crate::repoconfig::{WriteMode, is_safe_name};
 
 /// Limits of the push loop.
@@ -189,7 +189,9 @@ impl DeployWriter {
                     commits.push((index, prepared))
                 }
                 Ok(prepared) => pulls.push((index, prepared)),
-                Err(e) => outcomes[index] = Some(WriteOutcome::new(request.key(), Err(e.to_failure()))),
+                Err(e) => {
+                    outcomes[index] = Some(WriteOutcome::new(request.key(), Err(e.to_failure())))
+                }
             }
         }
         if !commits.is_empty() {

@@ -12,8 +12,8 @@ use super::PolicySet;
 use super::decision::{Decision, DecisionHead, StepResult, TraceStep};
 use super::facts::Facts;
 use super::request::DeployRequest;
-use crate::image::same_repository;
 use super::rules::{Context, Finding};
+use crate::image::same_repository;
 use crate::repoconfig::WriteMode;
 
 /// Where findings about `slipway.yaml` itself are attributed.

@@ -23,9 +23,7 @@ pub use facts::{ArtifactFact, DesiredFact, Facts, PipelineFact, RolloutFact};
 pub use file::{
     DEFAULT_PIPELINE_WAIT_MINUTES, DEFAULT_VERIFICATION_WAIT_MINUTES, MAX_MINUTES, Policy, Selector,
 };
-pub use request::{
-    DeployRequest, Origin, Trigger, requests_for_event,
-};
+pub use request::{DeployRequest, Origin, Trigger, requests_for_event};
 
 use crate::repoconfig::{RepoConfig, RepoConfigError};
 

@@ -244,5 +244,4 @@ apps:
         assert_eq!(built[0].built_at, "2026-06-10T11:00:00Z".parse().ok());
         assert_eq!(built[0].event_id, "d-7");
     }
-
 }

@@ -14,9 +14,7 @@ use crate::event::{
     ArtifactPublished, DomainEvent, ImageRef, PipelineCompleted, PipelineLevel, PipelineStatus,
     RolloutReported, RolloutVerdict, RunClock, SourceInfo,
 };
-use crate::policy::{
-    ArtifactFact, DeployRequest, DesiredFact, Facts, PipelineFact, RolloutFact
-};
+use crate::policy::{ArtifactFact, DeployRequest, DesiredFact, Facts, PipelineFact, RolloutFact};
 use crate::repoconfig::RepoConfig;
 
 /// How far back deploys are loaded for the rate limit.

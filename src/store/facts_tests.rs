@@ -217,24 +217,42 @@ async fn the_newest_result_by_the_senders_clock_counts_whatever_the_arrival_orde
         (
             "late first attempt after a failed retry",
             vec![
-                (PipelineStatus::Failure, clock("7", 2, "2026-06-01T09:10:00Z")),
-                (PipelineStatus::Success, clock("7", 1, "2026-06-01T09:00:00Z")),
+                (
+                    PipelineStatus::Failure,
+                    clock("7", 2, "2026-06-01T09:10:00Z"),
+                ),
+                (
+                    PipelineStatus::Success,
+                    clock("7", 1, "2026-06-01T09:00:00Z"),
+                ),
             ],
             PipelineStatus::Failure,
         ),
         (
             "retry that passed, in order",
             vec![
-                (PipelineStatus::Failure, clock("7", 1, "2026-06-01T09:00:00Z")),
-                (PipelineStatus::Success, clock("7", 2, "2026-06-01T09:10:00Z")),
+                (
+                    PipelineStatus::Failure,
+                    clock("7", 1, "2026-06-01T09:00:00Z"),
+                ),
+                (
+                    PipelineStatus::Success,
+                    clock("7", 2, "2026-06-01T09:10:00Z"),
+                ),
             ],
             PipelineStatus::Success,
         ),
         (
             "an older run delivered late",
             vec![
-                (PipelineStatus::Failure, clock("9", 1, "2026-06-01T10:00:00Z")),
-                (PipelineStatus::Success, clock("8", 1, "2026-06-01T09:00:00Z")),
+                (
+                    PipelineStatus::Failure,
+                    clock("9", 1, "2026-06-01T10:00:00Z"),
+                ),
+                (
+                    PipelineStatus::Success,
+                    clock("8", 1, "2026-06-01T09:00:00Z"),
+                ),
             ],
             PipelineStatus::Failure,
         ),
@@ -257,7 +275,11 @@ async fn the_newest_result_by_the_senders_clock_counts_whatever_the_arrival_orde
             .collect();
         feed(&store, events).await;
         let facts = store
-            .facts_for(&config, &request("dev", D1, true), ts("2026-06-01T14:00:00Z"))
+            .facts_for(
+                &config,
+                &request("dev", D1, true),
+                ts("2026-06-01T14:00:00Z"),
+            )
             .await
             .unwrap();
         let got: Vec<_> = facts.pipelines.iter().map(|p| p.status).collect();

@@ -97,7 +97,8 @@ fn into_event(payload: Payload) -> Result<DomainEvent, Rejection> {
     let mut skipped = Vec::new();
     for (i, resource) in payload.event_data.resources.iter().enumerate() {
         let field = format!("event_data.resources[{i}].resource_url");
-        let mut image = ImageRef::parse(&resource.resource_url).map_err(|e| bad_image(&field, e))?;
+        let mut image =
+            ImageRef::parse(&resource.resource_url).map_err(|e| bad_image(&field, e))?;
         if let Some(digest) = resource.digest.as_deref().and_then(valid_digest) {
             image.digest = Some(digest);
         }

@@ -185,15 +185,69 @@ mod tests {
     fn reported_images_name_the_field_that_is_wrong() {
         let d = format!("sha256:{}", "ab".repeat(32));
         let cases: [(&str, &str, Option<&str>, Option<&str>, Result<String, &str>); 9] = [
-            ("tag apart", "ghcr.io/acme/web", Some("1.5.0"), None, Ok("ghcr.io/acme/web:1.5.0".into())),
-            ("tag in reference", "localhost:5000/web:2", None, None, Ok("localhost:5000/web:2".into())),
-            ("tag field wins", "ghcr.io/acme/web:1", Some("2"), None, Ok("ghcr.io/acme/web:2".into())),
-            ("digest apart", "ghcr.io/acme/web", None, Some(&d), Ok(format!("ghcr.io/acme/web@{d}"))),
-            ("empty tag is missing", "ghcr.io/acme/web", Some(""), None, Err("tag: the image names neither")),
-            ("yaml in tag", "ghcr.io/acme/web", Some("1.5.0\nkind: ClusterRole"), None, Err("tag: the image tag holds")),
-            ("shell in tag", "ghcr.io/acme/web", Some("$(id)"), None, Err("tag: the image tag holds")),
-            ("bad digest", "ghcr.io/acme/web", None, Some("sha256:6c62"), Err("digest: the image digest")),
-            ("uppercase name", "ghcr.io/Acme/web", Some("1"), None, Err("image: the image name has an uppercase")),
+            (
+                "tag apart",
+                "ghcr.io/acme/web",
+                Some("1.5.0"),
+                None,
+                Ok("ghcr.io/acme/web:1.5.0".into()),
+            ),
+            (
+                "tag in reference",
+                "localhost:5000/web:2",
+                None,
+                None,
+                Ok("localhost:5000/web:2".into()),
+            ),
+            (
+                "tag field wins",
+                "ghcr.io/acme/web:1",
+                Some("2"),
+                None,
+                Ok("ghcr.io/acme/web:2".into()),
+            ),
+            (
+                "digest apart",
+                "ghcr.io/acme/web",
+                None,
+                Some(&d),
+                Ok(format!("ghcr.io/acme/web@{d}")),
+            ),
+            (
+                "empty tag is missing",
+                "ghcr.io/acme/web",
+                Some(""),
+                None,
+                Err("tag: the image names neither"),
+            ),
+            (
+                "yaml in tag",
+                "ghcr.io/acme/web",
+                Some("1.5.0\nkind: ClusterRole"),
+                None,
+                Err("tag: the image tag holds"),
+            ),
+            (
+                "shell in tag",
+                "ghcr.io/acme/web",
+                Some("$(id)"),
+                None,
+                Err("tag: the image tag holds"),
+            ),
+            (
+                "bad digest",
+                "ghcr.io/acme/web",
+                None,
+                Some("sha256:6c62"),
+                Err("digest: the image digest"),
+            ),
+            (
+                "uppercase name",
+                "ghcr.io/Acme/web",
+                Some("1"),
+                None,
+                Err("image: the image name has an uppercase"),
+            ),
         ];
         for (row, reference, tag, digest, want) in cases {
             let got = reported_image("image", reference, tag, digest).map(|i| i.to_string());

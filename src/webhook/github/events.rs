@@ -345,8 +345,12 @@ fn package(e: Package) -> Result<DomainEvent, Rejection> {
                 .as_deref()
                 .and_then(valid_digest)
         });
-    let image = ImageRef::from_parts(&image.repository, image.tag.as_deref(), image.digest.as_deref())
-        .map_err(|e| bad_image("package.package_version.container_metadata.tag.name", e))?;
+    let image = ImageRef::from_parts(
+        &image.repository,
+        image.tag.as_deref(),
+        image.digest.as_deref(),
+    )
+    .map_err(|e| bad_image("package.package_version.container_metadata.tag.name", e))?;
     if image.tag.is_none() {
         return Ok(ignored(format!(
             "{image}: untagged manifest (one platform of a multi-arch push), not deployed; \
