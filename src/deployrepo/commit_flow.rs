@@ -76,7 +76,7 @@ fn attempt_batch(
     };
     let keys: HashSet<WriteKey> = batch.iter().map(|p| p.request.key()).collect();
     let found = checkout
-        .find_writes(head, &keys)
+        .find_branch_writes(head, &keys)
         .map_err(AttemptError::GiveUp)?;
 
     let mut results: Vec<Option<Result<Written, WriteFailure>>> = vec![None; batch.len()];

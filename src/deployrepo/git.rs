@@ -1,6 +1,7 @@
 //! The deploy repository checkout: fetch, reset, commit, push. Blocking
 //! (libgit2); callers run it on a blocking thread.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -118,6 +119,18 @@ pub struct Checkout {
     url: String,
     credentials: Option<LoadedCredentials>,
     author: Author,
+    written: RefCell<WrittenIndex>,
+}
+
+/// The writes recorded in the deploy branch's trailers, read once and then
+/// kept up to date commit by commit, so an event's cost does not grow with
+/// the history. After a restart it is built again by one bounded walk.
+#[derive(Default)]
+struct WrittenIndex {
+    /// The branch head everything below was read from.
+    tip: Option<Oid>,
+    /// Each write found, with the commit that carries it.
+    keys: HashMap<WriteKey, Oid>,
 }
 
 impl Checkout {
@@ -146,6 +159,7 @@ impl Checkout {
             url: url.to_string(),
             credentials,
             author,
+            written: RefCell::new(WrittenIndex::default()),
         })
     }
 
@@ -214,6 +228,46 @@ impl Checkout {
             .checkout_tree(commit.as_object(), Some(&mut builder))
             .map_err(checkout)?;
         self.repo.set_head_detached(oid).map_err(checkout)
+    }
+
+    /// Which of `wanted` writes the deploy branch at `head` carries, from the
+    /// index of its trailers: only commits added since the last call are
+    /// read. A head that does not descend from the indexed one (the branch
+    /// was rewritten) rebuilds the index with one walk of at most
+    /// [`MAX_HISTORY_WALK`] commits.
+    pub fn find_branch_writes(
+        &self,
+        head: Oid,
+        wanted: &HashSet<WriteKey>,
+    ) -> Result<HashMap<WriteKey, Oid>, GitError> {
+        let history = |source| GitError::ReadHistory { source };
+        let mut index = self.written.borrow_mut();
+        if let Some(tip) = index.tip
+            && tip != head
+            && !self.repo.graph_descendant_of(head, tip).map_err(history)?
+        {
+            *index = WrittenIndex::default();
+        }
+        if index.tip != Some(head) {
+            let mut walk = self.repo.revwalk().map_err(history)?;
+            walk.push(head).map_err(history)?;
+            if let Some(tip) = index.tip {
+                walk.hide(tip).map_err(history)?;
+            }
+            for oid in walk.take(MAX_HISTORY_WALK) {
+                let oid = oid.map_err(history)?;
+                let commit = self.repo.find_commit(oid).map_err(history)?;
+                let message = String::from_utf8_lossy(commit.message_bytes());
+                for key in super::message::written_keys(&message) {
+                    index.keys.entry(key).or_insert(oid);
+                }
+            }
+            index.tip = Some(head);
+        }
+        Ok(wanted
+            .iter()
+            .filter_map(|key| Some((key.clone(), *index.keys.get(key)?)))
+            .collect())
     }
 
     /// Which of `wanted` writes appear in the trailers (`Slipway-Event`,

@@ -99,7 +99,7 @@ fn push_proposal(
     let id = prepared.request.key();
     let ids: HashSet<WriteKey> = [id.clone()].into();
     if let Some(commit) = checkout
-        .find_writes(head, &ids)
+        .find_branch_writes(head, &ids)
         .map_err(git_failure)?
         .get(&id)
     {
