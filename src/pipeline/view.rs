@@ -28,12 +28,14 @@ pub enum ViewError {
     Task,
 }
 
-/// The branch head's policies, loaded on demand.
+/// The branch head's policies, loaded on demand and kept per head commit.
 #[derive(Clone)]
 pub struct PolicyView {
     settings: DeployRepoSettings,
     dir: PathBuf,
     checkout: Arc<Mutex<Option<Checkout>>>,
+    /// The policies of the last head loaded: a head seen before is not parsed again.
+    loaded: Arc<Mutex<Option<(String, PolicySet)>>>,
 }
 
 impl PolicyView {
@@ -43,6 +45,7 @@ impl PolicyView {
             settings,
             dir,
             checkout: Arc::new(Mutex::new(None)),
+            loaded: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -74,11 +77,19 @@ impl PolicyView {
             *guard = Some(checkout);
         }
         let checkout = guard.as_ref().ok_or(ViewError::Task)?;
-        let head = checkout
+        let oid = checkout
             .fetch(&self.settings.branch)
             .map_err(ViewError::Fetch)?;
-        checkout.reset_hard(head).map_err(ViewError::Fetch)?;
+        let head = oid.to_string();
+        let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, set)) = loaded.as_ref()
+            && *at == head
+        {
+            return Ok((set.clone(), head));
+        }
+        checkout.reset_hard(oid).map_err(ViewError::Fetch)?;
         let set = PolicySet::load(&checkout.workdir()).map_err(ViewError::Policy)?;
-        Ok((set, head.to_string()))
+        *loaded = Some((head.clone(), set.clone()));
+        Ok((set, head))
     }
 }
