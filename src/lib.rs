@@ -23,6 +23,7 @@ pub mod secret;
 pub mod server;
 pub mod store;
 pub mod sync;
+pub mod version;
 pub mod webhook;
 pub mod worker;
 

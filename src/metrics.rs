@@ -36,8 +36,11 @@ pub struct ProviderLabels {
 /// Labels of the worker's settled deliveries.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ProcessedLabels {
-    /// `done`, `ignored`, `failed`, `retry`.
+    /// `done`, `ignored`, `failed`, `retry`, `wait`.
     pub result: String,
+    /// What a `retry` or `failed` came from (`git`, `forge_rate_limit`, ...;
+    /// see `worker::ErrorKind`), `none` for the other results.
+    pub error_kind: String,
 }
 
 fn latency_histogram() -> Histogram {

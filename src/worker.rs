@@ -29,6 +29,9 @@ const RETRY_BASE: Duration = Duration::from_secs(1);
 const RETRY_MAX: Duration = Duration::from_secs(300);
 /// Longest pause before a waiting delivery is evaluated again.
 const WAIT_MAX: Duration = Duration::from_secs(30);
+/// Longest a retry is held back for a cause's `not_before` (a forge's
+/// rate-limit reset): a remote naming a later time is asked again after this.
+pub const NOT_BEFORE_MAX: Duration = Duration::from_secs(3600);
 
 /// A write to run in the same transaction that settles the delivery.
 pub type Record = Box<dyn FnOnce(&Connection) -> Result<(), StoreError> + Send>;
@@ -43,15 +46,67 @@ pub struct Settlement {
     pub record: Option<Record>,
 }
 
+/// What a failure came from: the `error_kind` label of
+/// `slipway_inbox_processed_total` and a field of the worker's log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The state store (SQLite).
+    Store,
+    /// Fetching the deploy repository to read `slipway.yaml` and the policies.
+    PolicyView,
+    /// `slipway.yaml` or the policies are invalid.
+    Policy,
+    /// A git operation of the writer on the deploy repository (fetch, push,
+    /// credentials).
+    Git,
+    /// A forge API call (network, 5xx, token, permissions).
+    Forge,
+    /// The forge's rate limit: the retry waits for its reset.
+    ForgeRateLimit,
+    /// The request or the deploy repository's content refuses the write (an
+    /// invalid image, an unknown app, a manifest that refuses the edit).
+    DeployContent,
+}
+
+impl ErrorKind {
+    /// The label value: `store`, `policy_view`, `policy`, `git`, `forge`,
+    /// `forge_rate_limit`, `deploy_content`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Store => "store",
+            ErrorKind::PolicyView => "policy_view",
+            ErrorKind::Policy => "policy",
+            ErrorKind::Git => "git",
+            ErrorKind::Forge => "forge",
+            ErrorKind::ForgeRateLimit => "forge_rate_limit",
+            ErrorKind::DeployContent => "deploy_content",
+        }
+    }
+}
+
 /// Why processing did not conclude.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
-    /// Worth trying again later (network, conflict, a result not in yet).
-    #[error("{0}")]
-    Retry(String),
+    /// Worth trying again later (network, conflict, a rate limit).
+    #[error("{message}")]
+    Retry {
+        /// What failed.
+        kind: ErrorKind,
+        /// The error and its causes, one line.
+        message: String,
+        /// The earliest time worth trying again, when the cause said (a
+        /// forge's rate-limit reset). The worker waits for the later of this
+        /// and its own backoff.
+        not_before: Option<jiff::Timestamp>,
+    },
     /// Will not work until something changes (bad config, refused manifest).
-    #[error("{0}")]
-    Stall(String),
+    #[error("{message}")]
+    Stall {
+        /// What failed.
+        kind: ErrorKind,
+        /// The error and its causes, one line.
+        message: String,
+    },
     /// Policy says not yet: look again at `until`, or sooner when a new
     /// fact arrives ([`Store::wake_pending`]).
     #[error("{reason}")]
@@ -61,6 +116,25 @@ pub enum ProcessError {
         /// When the decision changes by itself, if it does.
         until: Option<jiff::Timestamp>,
     },
+}
+
+impl ProcessError {
+    /// A retry of `kind` for `error` (its whole chain), with no time named.
+    pub fn retry(kind: ErrorKind, error: &dyn std::error::Error) -> Self {
+        ProcessError::Retry {
+            kind,
+            message: crate::error_chain(error),
+            not_before: None,
+        }
+    }
+
+    /// The kind of a retry or a stall; `None` for a wait.
+    pub fn kind(&self) -> Option<ErrorKind> {
+        match self {
+            ProcessError::Retry { kind, .. } | ProcessError::Stall { kind, .. } => Some(*kind),
+            ProcessError::Wait { .. } => None,
+        }
+    }
 }
 
 /// Acts on one delivery. Implementations must be idempotent.
@@ -76,6 +150,25 @@ pub trait Processor: Send + Sync {
 pub fn backoff(attempts: i64) -> Duration {
     let factor = 1u32 << attempts.clamp(0, 16) as u32;
     RETRY_BASE.saturating_mul(factor).min(RETRY_MAX)
+}
+
+/// When a delivery that failed `attempts` times before is due again: after
+/// its backoff, and not before `not_before` (held to at most
+/// [`NOT_BEFORE_MAX`] from `now`).
+pub fn retry_due(
+    now: jiff::Timestamp,
+    attempts: i64,
+    not_before: Option<jiff::Timestamp>,
+) -> jiff::Timestamp {
+    let after = |d: Duration| {
+        let span = jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::MAX);
+        now.checked_add(span).unwrap_or(jiff::Timestamp::MAX)
+    };
+    let backed_off = after(backoff(attempts));
+    match not_before {
+        Some(t) => backed_off.max(t.min(after(NOT_BEFORE_MAX))),
+        None => backed_off,
+    }
 }
 
 /// Settle pings and ignored events as ignored, anything else as done. The
@@ -167,7 +260,7 @@ impl Worker {
 
     async fn handle(&self, delivery: &StoredDelivery) -> Result<(), StoreError> {
         let seq = delivery.seq;
-        let result = match self.processor.process(delivery).await {
+        let (result, kind) = match self.processor.process(delivery).await {
             Ok(settlement) => {
                 let Settlement {
                     state,
@@ -182,32 +275,42 @@ impl Worker {
                         settle(conn, seq, state, &outcome)
                     })
                     .await?;
-                format!("{state:?}").to_lowercase()
+                (format!("{state:?}").to_lowercase(), None)
             }
-            Err(ProcessError::Retry(message)) => {
-                let delay = backoff(delivery.attempts);
-                let next = jiff::Timestamp::now().as_millisecond() + delay.as_millis() as i64;
+            Err(ProcessError::Retry {
+                kind,
+                message,
+                not_before,
+            }) => {
+                let next = retry_due(jiff::Timestamp::now(), delivery.attempts, not_before);
                 tracing::warn!(
                     seq,
                     delivery_id = delivery.delivery_id,
+                    error_kind = kind.as_str(),
                     error = message,
+                    retry_at = %next,
                     "will retry"
                 );
-                self.store.retry_later(seq, message, next).await?;
-                "retry".to_string()
+                // A wake (a new fact) must not bring it forward past the cause's time.
+                let hold = not_before.map_or(0, |_| next.as_millisecond());
+                self.store
+                    .retry_later(seq, message, next.as_millisecond(), hold)
+                    .await?;
+                ("retry".to_string(), Some(kind))
             }
             Err(ProcessError::Wait { reason, until }) => {
                 let now = jiff::Timestamp::now().as_millisecond();
                 let poll = now + backoff(delivery.attempts).min(WAIT_MAX).as_millis() as i64;
                 let next = until.map_or(poll, |u| u.as_millisecond().clamp(now, poll));
                 tracing::info!(seq, delivery_id = delivery.delivery_id, reason, "waiting");
-                self.store.retry_later(seq, reason, next).await?;
-                "wait".to_string()
+                self.store.retry_later(seq, reason, next, 0).await?;
+                ("wait".to_string(), None)
             }
-            Err(ProcessError::Stall(message)) => {
+            Err(ProcessError::Stall { kind, message }) => {
                 tracing::warn!(
                     seq,
                     delivery_id = delivery.delivery_id,
+                    error_kind = kind.as_str(),
                     error = message,
                     "stalled"
                 );
@@ -215,12 +318,15 @@ impl Worker {
                 self.store
                     .write(move |conn| settle(conn, seq, DeliveryState::Failed, &outcome))
                     .await?;
-                "failed".to_string()
+                ("failed".to_string(), Some(kind))
             }
         };
         self.metrics
             .processed
-            .get_or_create(&ProcessedLabels { result })
+            .get_or_create(&ProcessedLabels {
+                result,
+                error_kind: kind.map_or("none", ErrorKind::as_str).to_string(),
+            })
             .inc();
         Ok(())
     }
@@ -246,6 +352,47 @@ mod tests {
                 backoff(attempts),
                 Duration::from_secs(secs),
                 "attempts {attempts}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_retry_waits_for_the_later_of_backoff_and_not_before() {
+        let now: jiff::Timestamp = "2026-06-10T12:00:00Z".parse().unwrap();
+        let cases = [
+            ("no time named: backoff", 0, None, "2026-06-10T12:00:01Z"),
+            ("third attempt: backoff", 3, None, "2026-06-10T12:00:08Z"),
+            (
+                "a reset after the backoff",
+                0,
+                Some("2026-06-10T12:10:00Z"),
+                "2026-06-10T12:10:00Z",
+            ),
+            (
+                "a reset before the backoff",
+                8,
+                Some("2026-06-10T12:00:30Z"),
+                "2026-06-10T12:04:16Z",
+            ),
+            (
+                "a reset already past",
+                0,
+                Some("2026-06-10T11:00:00Z"),
+                "2026-06-10T12:00:01Z",
+            ),
+            (
+                "a reset beyond the longest hold",
+                0,
+                Some("2100-01-01T00:00:00Z"),
+                "2026-06-10T13:00:00Z",
+            ),
+        ];
+        for (name, attempts, not_before, want) in cases {
+            let not_before = not_before.map(|t: &str| t.parse().unwrap());
+            assert_eq!(
+                retry_due(now, attempts, not_before),
+                want.parse::<jiff::Timestamp>().unwrap(),
+                "{name}"
             );
         }
     }

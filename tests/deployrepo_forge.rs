@@ -16,7 +16,7 @@ use slipway::deployrepo::forge::{
 };
 use slipway::deployrepo::github::GitHub;
 use slipway::deployrepo::gitlab::GitLab;
-use slipway::deployrepo::{DeployWriter, Disposition, Written};
+use slipway::deployrepo::{DeployWriter, Disposition, FailureKind, Written};
 use slipway::repoconfig::WriteMode::PullRequest;
 use slipway::secret::Secret;
 
@@ -170,6 +170,16 @@ async fn a_forge_error_keeps_the_pushed_branch_and_a_retry_opens_the_request() {
     let failed = writer.write(vec![req.clone()]).await;
     let failure = failed[0].result.as_ref().expect_err("502");
     assert_eq!(failure.disposition, Disposition::Retry, "{failure:?}");
+    assert_eq!(failure.kind, FailureKind::Forge, "{failure:?}");
+    server.fail_with(Some(Failure::GitHubRateLimit(4_102_444_800)));
+    let limited = writer.write(vec![req.clone()]).await;
+    let failure = limited[0].result.as_ref().expect_err("rate limited");
+    assert_eq!(failure.kind, FailureKind::ForgeRateLimit, "{failure:?}");
+    assert_eq!(
+        failure.retry_at.map(|t| t.as_second()),
+        Some(4_102_444_800),
+        "the reset reaches the caller as a time"
+    );
     server.fail_with(None);
     let retried = writer.write(vec![req]).await;
     assert!(

@@ -400,7 +400,7 @@ async fn two_part_versions_order_like_semver() {
         .unwrap()
         .to_string();
     assert!(
-        summary.contains("denied") && summary.contains("older"),
+        summary.contains("denied") && summary.contains("1.9.0 is older than desired 1.10.0"),
         "{summary}"
     );
 }

@@ -21,7 +21,7 @@ use slipway::secret::SecretSource;
 use slipway::server::router;
 use slipway::store::Store;
 use slipway::worker::Worker;
-use support::forge::ForgeServer;
+use support::forge::{Failure, ForgeServer};
 use support::git_repos::{commit_count, remote_file};
 use support::webhooks::*;
 use tokio::sync::Notify;
@@ -35,6 +35,7 @@ struct Harness {
     app: Router,
     worker: Worker,
     store: Store,
+    metrics: Arc<Metrics>,
     bare: std::path::PathBuf,
     nudge: Arc<Notify>,
     forge: ForgeServer,
@@ -42,6 +43,10 @@ struct Harness {
 }
 
 async fn harness() -> Harness {
+    harness_with(ForgeKind::GitHub).await
+}
+
+async fn harness_with(kind: ForgeKind) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let bare = dir.path().join("deploy.git");
     create_bare_repo(&bare, "main", EXAMPLE_FILES).unwrap();
@@ -55,27 +60,27 @@ async fn harness() -> Harness {
         credentials: None,
         author: Author::default(),
     });
+    let api_url = match kind {
+        ForgeKind::GitHub => forge.github_url(),
+        ForgeKind::GitLab => forge.gitlab_url(),
+    };
     config.forge = Some(ForgeSettings {
-        kind: ForgeKind::GitHub,
-        api_url: forge.github_url(),
+        kind,
+        api_url,
         project: "acme/deploy".into(),
         token: SecretSource::File(token),
     });
     let store = Store::open(&config.state_dir).unwrap();
     let nudge = Arc::new(Notify::new());
     let processor = processor(&config, &store, Some(Arc::new(LocalNudge(nudge.clone())))).unwrap();
-    let role = ReceiveRole::with_store(
-        &config,
-        store.clone(),
-        processor,
-        Arc::new(Metrics::default()),
-    )
-    .unwrap();
+    let metrics = Arc::new(Metrics::default());
+    let role = ReceiveRole::with_store(&config, store.clone(), processor, metrics.clone()).unwrap();
     let (state, worker) = role.into_parts();
     Harness {
         app: router(state),
         worker,
         store,
+        metrics,
         bare,
         nudge,
         forge,
@@ -236,4 +241,80 @@ async fn an_operator_rollback_goes_through_the_gate_and_the_writer() {
     let summary = h.summary("op-rb").await;
     assert!(summary.contains("hello/dev: committed"), "{summary}");
     assert!(h.file(DEV).contains("hello-world:1.1.0"));
+}
+
+/// Regression: the forge's rate-limit reset was turned into text on its way
+/// to the worker, which retried after its own 1 s backoff, into the limit.
+#[tokio::test]
+async fn a_rate_limited_pull_request_is_retried_no_earlier_than_the_reset() {
+    const WAIT_SECONDS: u64 = 600;
+    let before = jiff::Timestamp::now();
+    let reset_epoch = before.as_second() as u64 + WAIT_SECONDS;
+    let cases = [
+        (
+            "github 403 x-ratelimit-reset",
+            ForgeKind::GitHub,
+            Failure::GitHubRateLimit(reset_epoch),
+        ),
+        (
+            "github 403 retry-after",
+            ForgeKind::GitHub,
+            Failure::GitHubSecondaryLimit(WAIT_SECONDS),
+        ),
+        (
+            "github 429 retry-after",
+            ForgeKind::GitHub,
+            Failure::TooManyRequests(WAIT_SECONDS),
+        ),
+        (
+            "gitlab 429 ratelimit-reset",
+            ForgeKind::GitLab,
+            Failure::GitLabRateLimit(reset_epoch),
+        ),
+        (
+            "gitlab 429 retry-after",
+            ForgeKind::GitLab,
+            Failure::TooManyRequests(WAIT_SECONDS),
+        ),
+    ];
+    for (name, kind, failure) in cases {
+        let h = harness_with(kind).await;
+        h.deliver(generic("build-1", generic_image("1.1.0"))).await;
+        h.forge.fail_with(Some(failure));
+        let verified = json!({"repository": "ghcr.io/codertocat/hello-world", "tag": "1.1.0"});
+        h.deliver(rollout_report("r-1", report("verified", "dev", verified)))
+            .await;
+        let after = jiff::Timestamp::now();
+        // A fresh CI result wakes waiting deliveries; the rate limit still holds.
+        h.store.wake_pending().await.unwrap();
+
+        let d = h.store.delivery("r-1".into()).await.unwrap().unwrap();
+        assert_eq!(d.attempts, 1, "{name}: {d:?}");
+        let error = d.last_error.unwrap_or_default();
+        assert!(error.contains("rate limited until"), "{name}: {error}");
+        let due = |at: jiff::Timestamp, margin_seconds: i64| {
+            let ms = at.as_millisecond() + margin_seconds * 1000;
+            let store = h.store.clone();
+            async move {
+                let due = store.due(64, ms).await.unwrap();
+                due.iter().any(|d| d.delivery_id == "r-1")
+            }
+        };
+        let wait = WAIT_SECONDS as i64;
+        assert!(
+            !due(before, wait - 10).await,
+            "{name}: due before the reset"
+        );
+        assert!(
+            due(after, wait + 1).await,
+            "{name}: not due after the reset"
+        );
+        let metrics = h.metrics.render();
+        assert!(
+            metrics.contains(
+                r#"slipway_inbox_processed_total{result="retry",error_kind="forge_rate_limit"} 1"#
+            ),
+            "{name}: {metrics}"
+        );
+    }
 }

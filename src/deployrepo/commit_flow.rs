@@ -11,7 +11,9 @@ use super::files::Manifests;
 use super::git::{Checkout, GitError};
 use super::image::image_name;
 use super::message::{CommittedRequest, commit_message};
-use super::request::{Disposition, WriteFailure, WriteKey, WriteOutcome, Written, error_chain};
+use super::request::{
+    Disposition, FailureKind, WriteFailure, WriteKey, WriteOutcome, Written, error_chain,
+};
 use super::writer::{Inner, Prepared};
 use crate::repoconfig::{Environment, RepoConfig};
 
@@ -47,6 +49,7 @@ pub(super) fn commit_batch(
             Err(AttemptError::PushAgain(e) | AttemptError::GiveUp(e)) => {
                 let failure = WriteFailure {
                     disposition: e.disposition(),
+                    kind: FailureKind::Git,
                     message: error_chain(&e),
                     retry_at: None,
                 };
@@ -267,6 +270,7 @@ fn changes_env(prepared: &Prepared, config: &RepoConfig) -> String {
 pub(super) fn stall(message: String) -> WriteFailure {
     WriteFailure {
         disposition: Disposition::Stall,
+        kind: FailureKind::Content,
         message,
         retry_at: None,
     }

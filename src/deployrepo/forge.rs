@@ -11,7 +11,7 @@ use reqwest::header::HeaderMap;
 
 use crate::secret::SecretError;
 
-use super::request::Disposition;
+use super::request::{Disposition, FailureKind, WriteFailure};
 use super::settings::{ForgeKind, ForgeSettings};
 
 /// Time allowed for one API request.
@@ -130,6 +130,20 @@ impl ForgeError {
         match self {
             ForgeError::RateLimited { reset_at, .. } => Some(*reset_at),
             _ => None,
+        }
+    }
+
+    /// As the writer reports it: a rate limit keeps its reset time.
+    pub fn to_failure(&self) -> WriteFailure {
+        let kind = match self {
+            ForgeError::RateLimited { .. } => FailureKind::ForgeRateLimit,
+            _ => FailureKind::Forge,
+        };
+        WriteFailure {
+            disposition: self.disposition(),
+            kind,
+            message: crate::error_chain(self),
+            retry_at: self.retry_at(),
         }
     }
 }

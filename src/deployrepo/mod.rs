@@ -20,5 +20,5 @@ pub mod writer;
 
 pub use forge::{Forge, ForgeError, PullRequest, PullRequestSpec};
 pub use recheck::{NoDowngrade, Recheck};
-pub use request::{DeployRequest, Disposition, WriteFailure, WriteOutcome, Written};
+pub use request::{DeployRequest, Disposition, FailureKind, WriteFailure, WriteOutcome, Written};
 pub use writer::{DeployWriter, WriterLimits};

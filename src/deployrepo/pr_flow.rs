@@ -12,7 +12,7 @@ use super::forge::{PullRequestSpec, open_or_update};
 use super::git::{Checkout, GitError, OWNED_BRANCH_PREFIX};
 use super::message::{CommittedRequest, commit_message, pull_request_body, subject};
 use super::recheck::current_images;
-use super::request::{WriteFailure, WriteKey, WriteOutcome, Written, error_chain};
+use super::request::{FailureKind, WriteFailure, WriteKey, WriteOutcome, Written, error_chain};
 use super::writer::{DeployWriter, Inner, Prepared};
 use crate::repoconfig::RepoConfig;
 
@@ -61,14 +61,9 @@ async fn propose_inner(writer: &DeployWriter, prepared: Prepared) -> Result<Writ
         title: subject(&request.app, &request.environment, &prepared.image),
         body: pull_request_body(request, &prepared.image, &changes),
     };
-    let (pull, updated) =
-        open_or_update(forge.as_ref(), &spec)
-            .await
-            .map_err(|e| WriteFailure {
-                disposition: e.disposition(),
-                message: error_chain(&e),
-                retry_at: e.retry_at().map(|t| t.to_string()),
-            })?;
+    let (pull, updated) = open_or_update(forge.as_ref(), &spec)
+        .await
+        .map_err(|e| e.to_failure())?;
     Ok(Written::PullRequest {
         branch,
         commit: commit.to_string(),
@@ -87,6 +82,7 @@ fn push_proposal(
 ) -> Result<Pushed, WriteFailure> {
     let git_failure = |e: GitError| WriteFailure {
         disposition: e.disposition(),
+        kind: FailureKind::Git,
         message: error_chain(&e),
         retry_at: None,
     };

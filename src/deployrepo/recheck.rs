@@ -1,12 +1,15 @@
 //! The last word before a write: the caller's re-check against what the
 //! deploy branch holds now (it may have moved since policy was evaluated).
 
+use std::cmp::Ordering;
+
 use serde_json::Value;
 
 use super::check::parse_documents;
 use super::edit::{KUSTOMIZATION_FILES, WORKLOADS};
 use super::image::{ImageName, image_name};
 use super::request::DeployRequest;
+use crate::version::{Candidate, order_images};
 
 /// Decides, at the head a write is about to land on, whether the request may
 /// still go ahead. Policy lives elsewhere; this is its hook.
@@ -17,8 +20,10 @@ pub trait Recheck: Send + Sync {
     fn recheck(&self, request: &DeployRequest, current: &[String]) -> Result<(), String>;
 }
 
-/// Refuses a write whose tag is a lower semantic version than a tag already
-/// deployed (a leading `v` is ignored); tags that are not versions pass.
+/// Refuses a write whose tag is an older version than a tag already
+/// deployed, in the one version order ([`crate::version`]: `1.9` is older than
+/// `1.10`, build metadata is ignored). Tags that are not versions pass: the
+/// manifests hold no build times to order them by.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoDowngrade;
 
@@ -27,25 +32,24 @@ impl Recheck for NoDowngrade {
         if request.rollback {
             return Ok(());
         }
-        let Some(wanted) = request.image.tag.as_deref().and_then(version) else {
-            return Ok(());
+        let wanted = Candidate {
+            tag: request.image.tag.as_deref(),
+            built_at: None,
         };
         for reference in current {
             let Ok(parsed) = super::image::parse_reference(reference) else {
                 continue;
             };
-            if let Some(have) = parsed.tag.as_deref().and_then(version)
-                && have > wanted
-            {
+            let have = Candidate {
+                tag: parsed.tag.as_deref(),
+                built_at: None,
+            };
+            if order_images(wanted, have).ordering() == Some(Ordering::Less) {
                 return Err(format!("{reference} is newer than {}", request.image));
             }
         }
         Ok(())
     }
-}
-
-fn version(tag: &str) -> Option<semver::Version> {
-    semver::Version::parse(tag.strip_prefix('v').unwrap_or(tag)).ok()
 }
 
 /// The references to `name` a manifest file deploys: container images of
@@ -133,6 +137,15 @@ mod tests {
             ("upgrade", "1.5.0", "ghcr.io/acme/web:1.4.9", true),
             ("same", "1.5.0", "ghcr.io/acme/web:1.5.0", true),
             ("downgrade", "1.4.0", "ghcr.io/acme/web:1.10.0", false),
+            ("two-part downgrade", "1.9", "ghcr.io/acme/web:1.10", false),
+            ("two-part upgrade", "1.10", "ghcr.io/acme/web:1.9", true),
+            ("V prefix", "V2.0.0", "ghcr.io/acme/web:v1.0.0", true),
+            (
+                "build metadata is equal",
+                "1.0.0+b.1",
+                "ghcr.io/acme/web:1.0.0+b.2",
+                true,
+            ),
             ("v prefix", "v2.0.0", "ghcr.io/acme/web:v1.0.0", true),
             ("not a version", "latest", "ghcr.io/acme/web:9.9.9", true),
             (

@@ -118,16 +118,35 @@ pub enum Disposition {
     Stall,
 }
 
+/// What a failed write came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// A git operation on the deploy repository (fetch, push, credentials).
+    Git,
+    /// A forge API call (network, 5xx, token, permissions, refused content).
+    Forge,
+    /// The forge's rate limit; `retry_at` holds its reset.
+    ForgeRateLimit,
+    /// The request or the deploy repository's content: an invalid image or
+    /// name, an unknown app or environment, a manifest that refuses the edit,
+    /// a bad `slipway.yaml`, pull-request mode without a forge.
+    Content,
+}
+
 /// A failed write, as shown in the status API. Holds no secrets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WriteFailure {
     /// Retry or stall.
     pub disposition: Disposition,
+    /// What failed.
+    pub kind: FailureKind,
     /// The error and its causes, one line.
     pub message: String,
-    /// Earliest time to retry (RFC 3339), when the remote said (rate limits).
+    /// Earliest time to retry (RFC 3339 in JSON), when the remote said (a
+    /// forge's rate-limit reset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retry_at: Option<String>,
+    pub retry_at: Option<jiff::Timestamp>,
 }
 
 impl WriteFailure {

@@ -11,7 +11,8 @@ use super::git::{Checkout, GitError};
 use super::image::TargetImage;
 use super::recheck::{NoDowngrade, Recheck};
 use super::request::{
-    DeployRequest, Disposition, WriteFailure, WriteOutcome, error_chain, is_safe_event_id,
+    DeployRequest, Disposition, FailureKind, WriteFailure, WriteOutcome, error_chain,
+    is_safe_event_id,
 };
 use super::settings::DeployRepoSettings;
 use crate::image::ImageRefError;
@@ -92,8 +93,15 @@ impl WriterError {
 
     /// As the status API shows it.
     pub fn to_failure(&self) -> WriteFailure {
+        let kind = match self {
+            WriterError::InvalidRequest { .. } | WriterError::InvalidImage { .. } => {
+                FailureKind::Content
+            }
+            _ => FailureKind::Git,
+        };
         WriteFailure {
             disposition: self.disposition(),
+            kind,
             message: error_chain(self),
             retry_at: None,
         }

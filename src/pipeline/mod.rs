@@ -4,6 +4,7 @@
 //! so running a delivery again (after a crash, a retry or a wait) writes once.
 
 pub mod nudge;
+mod process_error;
 pub mod requests;
 pub mod view;
 
@@ -17,12 +18,12 @@ use crate::deployrepo::request::{DeployRequest as WriteRequest, Written};
 use crate::deployrepo::writer::DeployWriter;
 use crate::event::DomainEvent;
 use crate::policy::{Decision, DeployRequest, Origin, Verdict, evaluate};
-use crate::store::Store;
 use crate::store::facts::{record_desired, record_event};
 use crate::store::inbox::{DeliveryState, StoredDelivery};
-use crate::worker::{ProcessError, Processor, Settlement, settle_without_action};
+use crate::store::{Store, StoreError};
+use crate::worker::{ErrorKind, ProcessError, Processor, Settlement, settle_without_action};
 use nudge::SyncNudge;
-use view::{PolicyView, ViewError};
+use view::PolicyView;
 
 /// The receive role's processor when a deploy repository is configured.
 pub struct DeployPipeline {
@@ -32,8 +33,9 @@ pub struct DeployPipeline {
     nudge: Option<Arc<dyn SyncNudge>>,
 }
 
-fn retry(e: impl std::error::Error) -> ProcessError {
-    ProcessError::Retry(crate::error_chain(&e))
+/// A store failure: retried.
+fn retry(e: StoreError) -> ProcessError {
+    ProcessError::retry(ErrorKind::Store, &e)
 }
 
 fn done(summary: String, detail: Value) -> Settlement {
@@ -101,14 +103,8 @@ impl DeployPipeline {
             | DomainEvent::ArtifactsPublished { .. }
             | DomainEvent::OperatorRequested(_) => {}
         }
-        let (set, head) = match self.view.load().await {
-            Ok(loaded) => loaded,
-            // slipway.yaml itself is broken: nothing can be decided until the repo changes.
-            Err(e @ ViewError::Policy(_)) => {
-                return Err(ProcessError::Stall(crate::error_chain(&e)));
-            }
-            Err(e) => return Err(retry(e)),
-        };
+        // A broken slipway.yaml stalls: nothing can be decided until the repo changes.
+        let (set, head) = self.view.load().await.map_err(process_error::view)?;
         let origin = Origin {
             provider: delivery.provider,
             event_id: delivery.delivery_id.clone(),
@@ -198,11 +194,11 @@ impl DeployPipeline {
                 Ok(Written::Refused { reason }) => {
                     lines.push(format!("{target}: refused at write: {reason}"))
                 }
-                Err(f) if f.is_retryable() => {
-                    failure = Some(ProcessError::Retry(format!("{target}: {}", f.message)))
-                }
                 Err(f) => {
-                    failure.get_or_insert(ProcessError::Stall(format!("{target}: {}", f.message)));
+                    failure = Some(process_error::merge(
+                        failure,
+                        process_error::write(&target, f),
+                    ))
                 }
             }
         }

@@ -33,6 +33,12 @@ CREATE INDEX deliveries_due ON deliveries (state, next_attempt_ms, seq);
 CREATE INDEX deliveries_by_id ON deliveries (delivery_id);
 ";
 
+/// Adds `not_before_ms`: the earliest time a wake ([`Store::wake_pending`])
+/// may bring a retry forward to, when its cause named one (a forge's
+/// rate-limit reset); 0 lets a wake bring it forward to now.
+pub const NOT_BEFORE: &str =
+    "ALTER TABLE deliveries ADD COLUMN not_before_ms INTEGER NOT NULL DEFAULT 0";
+
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -221,29 +227,36 @@ impl Store {
         .await
     }
 
-    /// Record a failed try; the delivery stays pending until `next_attempt_ms`.
+    /// Record a failed try; the delivery stays pending until
+    /// `next_attempt_ms`, and a wake brings it forward to no earlier than
+    /// `not_before_ms` (0: to now). Times are Unix milliseconds.
     pub async fn retry_later(
         &self,
         seq: i64,
         error: String,
         next_attempt_ms: i64,
+        not_before_ms: i64,
     ) -> Result<(), StoreError> {
         self.write(move |conn| {
             conn.execute(
                 "UPDATE deliveries SET attempts = attempts + 1, last_error = ?2, \
-                 next_attempt_ms = ?3, updated_at = ?4 WHERE seq = ?1 AND state = 'pending'",
-                params![seq, error, next_attempt_ms, now_rfc3339()],
+                 next_attempt_ms = ?3, not_before_ms = ?4, updated_at = ?5 \
+                 WHERE seq = ?1 AND state = 'pending'",
+                params![seq, error, next_attempt_ms, not_before_ms, now_rfc3339()],
             )?;
             Ok(())
         })
         .await
     }
 
-    /// Make every pending delivery due now: a new fact may be what they wait for.
+    /// Make every pending delivery due now, or at its `not_before_ms` when
+    /// that is later: a new fact may be what they wait for, but a forge's
+    /// rate limit still holds.
     pub async fn wake_pending(&self) -> Result<(), StoreError> {
         self.write(|conn| {
             conn.execute(
-                "UPDATE deliveries SET next_attempt_ms = 0 WHERE state = 'pending' AND next_attempt_ms > 0",
+                "UPDATE deliveries SET next_attempt_ms = not_before_ms \
+                 WHERE state = 'pending' AND next_attempt_ms > not_before_ms",
                 [],
             )?;
             Ok(())
@@ -301,99 +314,5 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn delivery(id: &str) -> Delivery {
-        Delivery {
-            provider: Provider::GitHub,
-            delivery_id: id.to_string(),
-            event_type: "ping".to_string(),
-            event: DomainEvent::Ping,
-        }
-    }
-
-    #[tokio::test]
-    async fn replayed_delivery_is_admitted_once_also_after_reopening() {
-        let dir = tempfile::tempdir().unwrap();
-        let first = {
-            let store = Store::open(dir.path()).unwrap();
-            let first = store.admit(delivery("d-1")).await.unwrap();
-            assert!(matches!(first, Admission::Accepted(_)));
-            assert_eq!(
-                store.admit(delivery("d-1")).await.unwrap(),
-                Admission::Duplicate(match first {
-                    Admission::Accepted(s) | Admission::Duplicate(s) => s,
-                })
-            );
-            first
-        };
-        let store = Store::open(dir.path()).unwrap();
-        let again = store.admit(delivery("d-1")).await.unwrap();
-        assert!(
-            matches!((first, again), (Admission::Accepted(a), Admission::Duplicate(b)) if a == b)
-        );
-        assert_eq!(store.recent_deliveries(10).await.unwrap().len(), 1);
-    }
-
-    #[tokio::test]
-    async fn the_same_id_from_another_provider_is_another_delivery() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        store.admit(delivery("x")).await.unwrap();
-        let mut other = delivery("x");
-        other.provider = Provider::GitLab;
-        assert!(matches!(
-            store.admit(other).await.unwrap(),
-            Admission::Accepted(_)
-        ));
-    }
-
-    #[tokio::test]
-    async fn settled_and_retried_deliveries_leave_the_due_list() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        for id in ["a", "b", "c"] {
-            store.admit(delivery(id)).await.unwrap();
-        }
-        let due = store.due(10, 0).await.unwrap();
-        assert_eq!(
-            due.iter()
-                .map(|d| d.delivery_id.as_str())
-                .collect::<Vec<_>>(),
-            ["a", "b", "c"]
-        );
-        let (a, b) = (due[0].seq, due[1].seq);
-        store
-            .write(move |c| settle(c, a, DeliveryState::Done, &serde_json::json!({"ok": true})))
-            .await
-            .unwrap();
-        store
-            .retry_later(b, "remote unreachable".into(), 5_000)
-            .await
-            .unwrap();
-        let due_now: Vec<_> = store
-            .due(10, 1_000)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|d| d.delivery_id)
-            .collect();
-        assert_eq!(due_now, ["c"]);
-        let due_later: Vec<_> = store
-            .due(10, 6_000)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|d| d.delivery_id)
-            .collect();
-        assert_eq!(due_later, ["b", "c"]);
-        let b_row = store.delivery("b".into()).await.unwrap().unwrap();
-        assert_eq!(b_row.last_error.as_deref(), Some("remote unreachable"));
-        assert_eq!(b_row.attempts, 1);
-        let a_row = store.delivery("a".into()).await.unwrap().unwrap();
-        assert_eq!(a_row.state, DeliveryState::Done);
-        assert_eq!(a_row.outcome, Some(serde_json::json!({"ok": true})));
-        assert!(store.delivery("nope".into()).await.unwrap().is_none());
-    }
-}
+#[path = "inbox_tests.rs"]
+mod tests;

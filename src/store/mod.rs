@@ -238,6 +238,7 @@ const MIGRATIONS: &[&str] = &[
     facts::SCHEMA,
     sync_state::SCHEMA,
     facts::RUN_CLOCK_SCHEMA,
+    inbox::NOT_BEFORE,
 ];
 
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {

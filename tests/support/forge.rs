@@ -29,6 +29,8 @@ pub enum Failure {
     GitHubSecondaryLimit(u64),
     /// GitLab: 429 with `RateLimit-Reset` = this epoch (and no `Retry-After`).
     GitLabRateLimit(u64),
+    /// Either forge: 429 with `retry-after` seconds.
+    TooManyRequests(u64),
 }
 
 /// One stored pull/merge request.
@@ -183,6 +185,12 @@ fn gate(server: &Server, headers: &HeaderMap, github: bool) -> Option<Response> 
         }
         Failure::GitHubSecondaryLimit(seconds) => {
             let mut r = message(403, "You have exceeded a secondary rate limit.");
+            r.headers_mut()
+                .insert("retry-after", seconds.to_string().parse().unwrap());
+            r
+        }
+        Failure::TooManyRequests(seconds) => {
+            let mut r = message(429, "Too Many Requests");
             r.headers_mut()
                 .insert("retry-after", seconds.to_string().parse().unwrap());
             r

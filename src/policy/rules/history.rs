@@ -2,9 +2,9 @@
 
 use std::cmp::Ordering;
 
-use super::image::version_of_tag;
 use super::{Context, Finding, after};
 use crate::policy::decision::{StepResult, WaitFor};
+use crate::version::{Candidate, ImageOrder, order_images};
 
 /// How far back the rate limit counts.
 const RATE_WINDOW: jiff::SignedDuration = jiff::SignedDuration::from_hours(1);
@@ -24,35 +24,51 @@ pub(super) fn no_downgrade(ctx: &Context<'_>) -> Finding {
     {
         return Finding::pass(RULE, format!("{a} is already desired"));
     }
-    let versions = (
-        image.tag.as_deref().and_then(version_of_tag),
-        desired.image.tag.as_deref().and_then(version_of_tag),
-    );
-    if let (Some(new), Some(old)) = versions {
-        return match new.cmp_precedence(&old) {
-            Ordering::Greater => Finding::pass(RULE, format!("{new} is newer than desired {old}")),
-            Ordering::Less => Finding::deny(RULE, format!("{new} is older than desired {old}")),
-            Ordering::Equal if matches!(digests, (Some(_), Some(_))) => Finding::deny(
-                RULE,
-                format!("{new} equals desired {old} but names another digest"),
-            ),
-            Ordering::Equal => Finding::pass(RULE, format!("{new} equals desired {old}")),
-        };
-    }
     let built = ctx
         .request
         .built_at
         .or_else(|| ctx.facts.artifact.as_ref().and_then(|a| a.built_at));
-    match (built, desired.built_at) {
-        (Some(new), Some(old)) if new < old => Finding::deny(
+    let new = Candidate {
+        tag: image.tag.as_deref(),
+        built_at: built,
+    };
+    let old = Candidate {
+        tag: desired.image.tag.as_deref(),
+        built_at: desired.built_at,
+    };
+    match order_images(new, old) {
+        ImageOrder::Versions {
+            ordering: Ordering::Greater,
+            new,
+            old,
+        } => Finding::pass(RULE, format!("{new} is newer than desired {old}")),
+        ImageOrder::Versions {
+            ordering: Ordering::Less,
+            new,
+            old,
+        } => Finding::deny(RULE, format!("{new} is older than desired {old}")),
+        ImageOrder::Versions { new, old, .. } if matches!(digests, (Some(_), Some(_))) => {
+            Finding::deny(
+                RULE,
+                format!("{new} equals desired {old} but names another digest"),
+            )
+        }
+        ImageOrder::Versions { new, old, .. } => {
+            Finding::pass(RULE, format!("{new} equals desired {old}"))
+        }
+        ImageOrder::BuildTimes {
+            ordering: Ordering::Less,
+            new,
+            old,
+        } => Finding::deny(
             RULE,
             format!("built {new}, before the desired image (built {old})"),
         ),
-        (Some(new), Some(old)) => Finding::pass(
+        ImageOrder::BuildTimes { new, old, .. } => Finding::pass(
             RULE,
             format!("built {new}, not before the desired image (built {old})"),
         ),
-        _ => Finding::pass(
+        ImageOrder::Unordered => Finding::pass(
             RULE,
             format!(
                 "cannot order {image} against desired {}: tags are not both versions and a build time is unknown",
@@ -193,6 +209,24 @@ mod tests {
                 true,
             ),
             (
+                "two-part versions: 1.9 after 1.10",
+                "r:1.9",
+                "r:1.10",
+                None,
+                None,
+                false,
+                false,
+            ),
+            (
+                "two-part versions: 1.10 after 1.9",
+                "r:1.10",
+                "r:v1.9",
+                None,
+                None,
+                false,
+                true,
+            ),
+            (
                 "newer build time",
                 "r:main-2",
                 "r:main-1",
@@ -252,6 +286,37 @@ mod tests {
             StepResult::Pass,
             "nothing desired"
         );
+    }
+
+    #[test]
+    fn no_downgrade_and_the_writers_recheck_agree() {
+        use crate::deployrepo::request::DeployRequest as WriteRequest;
+        use crate::deployrepo::{NoDowngrade, Recheck};
+        let cases = [
+            ("build metadata is equal", "1.0.0+b.2", "1.0.0+b.1", true),
+            ("1.9 after 1.10 is a downgrade", "1.9", "1.10", false),
+            ("1.10 after 1.9 is not", "1.10", "1.9", true),
+            ("v1.2 equals 1.2.0", "v1.2", "1.2.0", true),
+            ("rc after its release", "1.0.0-rc.1", "1.0.0", false),
+        ];
+        for (name, new, old, allowed) in cases {
+            let req = request(&format!("r:{new}"));
+            let facts = desired(&format!("r:{old}"), None);
+            let policy = no_downgrade(&context(&req, &facts, NOW)).result == StepResult::Pass;
+            let write = WriteRequest {
+                event_id: req.event_id.clone(),
+                app: req.app.clone(),
+                environment: req.environment.clone(),
+                image: req.image.clone(),
+                mode: crate::repoconfig::WriteMode::Commit,
+                verdict: "allow".into(),
+                trace: String::new(),
+                source: req.source.clone(),
+                rollback: false,
+            };
+            let recheck = NoDowngrade.recheck(&write, &[format!("r:{old}")]).is_ok();
+            assert_eq!((policy, recheck), (allowed, allowed), "{name}");
+        }
     }
 
     #[test]

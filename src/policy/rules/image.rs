@@ -4,6 +4,7 @@ use regex::Regex;
 use semver::{Version, VersionReq};
 
 use super::{Context, Finding, Patterns};
+use crate::version::version_of_tag;
 
 pub(super) fn registries(allowed: &Patterns, ctx: &Context<'_>) -> Finding {
     const RULE: &str = "image.registries";
@@ -63,7 +64,8 @@ impl TagPattern {
     }
 }
 
-/// `image.semver`: the tag, read as a version (a leading `v` allowed), lies in a range.
+/// `image.semver`: the tag, read as a version ([`version_of_tag`]: `v1.4`
+/// is `1.4.0`), lies in a range.
 ///
 /// Pre-releases are refused unless `allow_prerelease`; when allowed, a
 /// pre-release is judged as the release it leads to (`2.0.0-rc.1` as `2.0.0`).
@@ -73,12 +75,6 @@ pub struct SemverRule {
     pub range: VersionReq,
     /// Whether pre-release versions may be deployed at all.
     pub allow_prerelease: bool,
-}
-
-/// The version a tag names: `1.2.3` or `v1.2.3`, with optional pre-release and build.
-pub fn version_of_tag(tag: &str) -> Option<Version> {
-    let bare = tag.strip_prefix(['v', 'V']).unwrap_or(tag);
-    Version::parse(bare).ok()
 }
 
 impl SemverRule {
@@ -263,10 +259,17 @@ mod tests {
             ),
             ("not a version", ">=1.0.0", false, "r:main-abc123", false),
             (
-                "two-part tag is not a version",
-                ">=1.0.0",
+                "two-part tag reads as x.y.0",
+                ">=1.10.0",
                 false,
-                "r:1.2",
+                "r:1.10",
+                true,
+            ),
+            (
+                "two-part tag below the range",
+                ">=1.10.0",
+                false,
+                "r:v1.9",
                 false,
             ),
             ("no tag", ">=1.0.0", false, "r", false),
