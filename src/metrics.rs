@@ -162,7 +162,9 @@ mod tests {
         sync.sync("web", "dev", "verified");
         let text = metrics.render();
         assert!(
-            text.contains(r#"slipway_sync_syncs_total{app="web",environment="dev",outcome="verified"} 1"#),
+            text.contains(
+                r#"slipway_sync_syncs_total{app="web",environment="dev",outcome="verified"} 1"#
+            ),
             "{text}"
         );
         assert!(!text.contains("slipway_slipway_"), "{text}");

@@ -271,7 +271,10 @@ async fn bodies_over_the_limit_get_a_json_413_counted_as_rejected() {
         assert_eq!(status, want, "{name}: {body}");
         let error = body["error"].as_str().unwrap_or_default();
         if want == StatusCode::PAYLOAD_TOO_LARGE {
-            assert_eq!(error, "payload too large: the limit is 1024 bytes", "{name}");
+            assert_eq!(
+                error, "payload too large: the limit is 1024 bytes",
+                "{name}"
+            );
         } else {
             assert!(!error.is_empty(), "{name}: JSON error body, got {body}");
         }
