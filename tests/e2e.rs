@@ -13,7 +13,6 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde_json::{Value, json};
 use slipway::bootstrap::{EXAMPLE_FILES, create_bare_repo};
@@ -22,7 +21,7 @@ use support::forge::ForgeServer;
 use support::git_http::GitHttpServer;
 use support::git_repos::{git, remote_file};
 use support::kube_api::KubeApiServer;
-use support::process::SlipwayProcess;
+use support::process::{SlipwayProcess, eventually, free_port};
 use support::webhooks::{
     GENERIC_SECRET, GITHUB_SECRET, SYNC_SECRET, fixture, now, standard_headers,
 };
@@ -30,36 +29,11 @@ use support::webhooks::{
 const DIGEST: &str = "sha256:3da1996a8115d7616457760d9920b815241d0a03b34cf5f04e9a0e9d8de37498";
 const FORGE_TOKEN: &str = "e2e-forge-token";
 const PUSH_SECRET: &str = "e2e-deploy-repo-push-secret";
-/// Longest wait for any one step of the loop.
-const STEP_TIMEOUT: Duration = Duration::from_secs(60);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn secret(dir: &Path, name: &str, value: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, value).unwrap();
     path.display().to_string()
-}
-
-/// Poll `check` until it returns Some, or fail naming `what`.
-async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 fn deployment_image(kube: &KubeApiServer, namespace: &str) -> Option<String> {

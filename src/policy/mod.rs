@@ -281,7 +281,10 @@ mod tests {
       - { name: prod, path: envs/prod/worker }
 ";
 
-    fn ungoverned(files: &[(&str, &str)]) -> Vec<String> {
+    /// Policy files by name and text.
+    type Files<'a> = &'a [(&'a str, &'a str)];
+
+    fn ungoverned(files: Files<'_>) -> Vec<String> {
         let config = RepoConfig::parse(SLIPWAY_YAML, "slipway.yaml").unwrap();
         let files = files
             .iter()
@@ -296,7 +299,7 @@ mod tests {
 
     #[test]
     fn ungoverned_lists_each_target_no_policy_file_selects() {
-        let cases: &[(&str, &[(&str, &str)], &[&str])] = &[
+        let cases: &[(&str, Files<'_>, &[&str])] = &[
             (
                 "no policies at all",
                 &[],

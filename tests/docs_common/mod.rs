@@ -7,6 +7,8 @@ use std::path::Path;
 
 use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
 
+pub mod observed;
+
 /// One Markdown file of the docs.
 pub struct Doc {
     /// Path relative to the repository root (`docs/operations.md`).
