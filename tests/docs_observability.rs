@@ -18,7 +18,9 @@ use slipway::bootstrap::{EXAMPLE_FILES, create_bare_repo};
 use support::forge::{Failure, ForgeServer};
 use support::git_repos::git;
 use support::kube_api::KubeApiServer;
-use support::process::{STEP_TIMEOUT, SlipwayProcess, eventually, free_port};
+use support::process::{
+    STEP_TIMEOUT, SlipwayProcess, create_namespaces, eventually, free_port, secret_file,
+};
 use support::webhooks::{GENERIC_SECRET, SYNC_SECRET, now, standard_headers};
 
 const FORGE_TOKEN: &str = "docs-forge-token";
@@ -48,12 +50,6 @@ fn deploy_repo_files() -> Vec<(&'static str, &'static str)> {
     files
 }
 
-fn secret(dir: &Path, name: &str, value: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, value).unwrap();
-    path.display().to_string()
-}
-
 fn run_config(
     dir: &Path,
     bare: &Path,
@@ -69,31 +65,16 @@ fn run_config(
          sync:\n  kubeconfig: {kubeconfig}\n  poll_interval_seconds: 1\n  rollout_poll_millis: 100\n\
          \x20 report_url: 'http://127.0.0.1:{port}/hooks/rollouts'\n  report_secret: {{ file: {ev} }}\n",
         state = dir.join("state").display(),
-        gen = secret(dir, "generic", GENERIC_SECRET),
-        ev = secret(dir, "event", SYNC_SECRET),
+        gen = secret_file(dir, "generic", GENERIC_SECRET),
+        ev = secret_file(dir, "event", SYNC_SECRET),
         bare = bare.display(),
         forge = forge.github_url(),
-        ft = secret(dir, "forge", FORGE_TOKEN),
+        ft = secret_file(dir, "forge", FORGE_TOKEN),
         kubeconfig = kube.kubeconfig_path().display(),
     );
     let path = dir.join("run.yaml");
     std::fs::write(&path, text).unwrap();
     path
-}
-
-async fn create_namespaces(kube: &KubeApiServer) {
-    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
-        kube::Api::all(kube.client().unwrap());
-    for name in ["hello-dev", "hello-staging", "hello-prod"] {
-        let namespace = serde_json::from_value(
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
-        )
-        .unwrap();
-        namespaces
-            .create(&Default::default(), &namespace)
-            .await
-            .unwrap();
-    }
 }
 
 /// POST a generic delivery signed with `secret`; the status code.
@@ -179,7 +160,7 @@ async fn the_metrics_and_log_lines_of_operations_md_show_up_in_a_run() {
     let bare = dir.path().join("deploy.git");
     create_bare_repo(&bare, "main", &deploy_repo_files()).unwrap();
     let kube = KubeApiServer::start().await.unwrap();
-    create_namespaces(&kube).await;
+    create_namespaces(&kube, &["hello-dev", "hello-staging", "hello-prod"]).await;
     let forge = ForgeServer::start("acme", FORGE_TOKEN).await;
     forge.fail_with(Some(Failure::Status(503)));
     let port = free_port();
@@ -195,20 +176,15 @@ async fn the_metrics_and_log_lines_of_operations_md_show_up_in_a_run() {
 
     // Sync: the first pass applies dev and refuses prod's stray manifest; a
     // hand edit is put back; a file removed from git is pruned.
-    counted(
-        &client,
-        &url,
-        "slipway_sync_syncs_total",
-        &[("environment", "dev"), ("outcome", "verified")],
-    )
-    .await;
-    counted(
-        &client,
-        &url,
-        "slipway_sync_refusals_total",
-        &[("environment", "prod")],
-    )
-    .await;
+    for (name, labels) in [
+        (
+            "slipway_sync_syncs_total",
+            &[("environment", "dev"), ("outcome", "verified")][..],
+        ),
+        ("slipway_sync_refusals_total", &[("environment", "prod")]),
+    ] {
+        counted(&client, &url, name, labels).await;
+    }
     let config_maps: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
         kube::Api::namespaced(kube.client().unwrap(), "hello-dev");
     let edit = json!({"data": {"key": "edited by hand"}});
@@ -302,20 +278,18 @@ async fn the_metrics_and_log_lines_of_operations_md_show_up_in_a_run() {
         .await,
         202
     );
-    counted(
-        &client,
-        &url,
-        "slipway_sync_failures_total",
-        &[("environment", "dev"), ("outcome", "rollout")],
-    )
-    .await;
-    counted(
-        &client,
-        &url,
-        "slipway_sync_rollout_duration_seconds_count",
-        &[("verdict", "failed")],
-    )
-    .await;
+    for (name, labels) in [
+        (
+            "slipway_sync_failures_total",
+            &[("environment", "dev"), ("outcome", "rollout")][..],
+        ),
+        (
+            "slipway_sync_rollout_duration_seconds_count",
+            &[("verdict", "failed")],
+        ),
+    ] {
+        counted(&client, &url, name, labels).await;
+    }
 
     let text = scrape(&client, &url).await;
     let exited = slipway.terminate();

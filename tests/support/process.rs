@@ -124,3 +124,26 @@ pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Write a secret into `dir/name` for a config to name; the path.
+pub fn secret_file(dir: &Path, name: &str, value: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, value).unwrap();
+    path.display().to_string()
+}
+
+/// Create the namespaces a run deploys into on the Kubernetes API test server.
+pub async fn create_namespaces(kube: &super::kube_api::KubeApiServer, names: &[&str]) {
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(kube.client().unwrap());
+    for name in names {
+        let namespace = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}
+        }))
+        .unwrap();
+        namespaces
+            .create(&Default::default(), &namespace)
+            .await
+            .unwrap();
+    }
+}
