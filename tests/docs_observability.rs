@@ -202,28 +202,19 @@ async fn the_metrics_and_log_lines_of_operations_md_show_up_in_a_run() {
 
     // Receive: a forged delivery is refused; a build without a pipeline
     // result waits, and a redelivery of it is a duplicate.
-    assert_eq!(
-        post_generic(
-            &client,
-            &url,
-            "whsec_Zm9yZ2VkLWJ5LXNvbWVvbmUtZWxzZS0zMmJ5dGVzIQ==",
-            "forged",
-            artifact("9.9.9", COMMIT_1, None)
-        )
-        .await,
-        401
-    );
-    assert_eq!(
-        post_generic(
-            &client,
-            &url,
-            GENERIC_SECRET,
-            "build-1",
-            artifact("1.1.0", COMMIT_1, None)
-        )
-        .await,
-        202
-    );
+    let forged = "whsec_Zm9yZ2VkLWJ5LXNvbWVvbmUtZWxzZS0zMmJ5dGVzIQ==";
+    let build_1 = artifact("1.1.0", COMMIT_1, None);
+    for (secret, id, body, want) in [
+        (forged, "forged", artifact("9.9.9", COMMIT_1, None), 401),
+        (GENERIC_SECRET, "build-1", build_1.clone(), 202),
+        (GENERIC_SECRET, "build-1", build_1, 200),
+    ] {
+        assert_eq!(
+            post_generic(&client, &url, secret, id, body).await,
+            want,
+            "{id}"
+        );
+    }
     counted(
         &client,
         &url,
@@ -231,17 +222,6 @@ async fn the_metrics_and_log_lines_of_operations_md_show_up_in_a_run() {
         &[("result", "wait")],
     )
     .await;
-    assert_eq!(
-        post_generic(
-            &client,
-            &url,
-            GENERIC_SECRET,
-            "build-1",
-            artifact("1.1.0", COMMIT_1, None)
-        )
-        .await,
-        200
-    );
 
     // The pipeline result lets it into dev; verified there, it is promoted to
     // staging by pull request, which the forge fails (retry), then refuses (stall).

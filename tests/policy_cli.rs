@@ -136,18 +136,16 @@ fn a_symlinked_policy_is_refused_and_denies() {
     );
     let event = write(&repo, "event.json", BRANCH_BUILD);
     let passed = write(&repo, "facts.yaml", PASSED);
-    let explained = slipway(&[
-        "policy",
-        "explain",
-        "--repo",
-        &repo_arg(&repo),
-        "--event",
-        event.to_str().unwrap(),
-        "--facts",
-        passed.to_str().unwrap(),
-        "--now",
-        "2026-06-09T08:00:00Z",
-    ]);
+    let explained = explain(
+        &repo,
+        &event,
+        &[
+            "--facts",
+            passed.to_str().unwrap(),
+            "--now",
+            "2026-06-09T08:00:00Z",
+        ],
+    );
     assert_eq!(
         explained.code, 1,
         "an unreadable policy governs everything: {}",

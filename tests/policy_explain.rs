@@ -53,17 +53,7 @@ fn explain_prints_allow_wait_and_deny_with_their_traces() {
         "latest.json",
         &BRANCH_BUILD.replace("main-4f2a9c1", "latest"),
     );
-    let denied = slipway(&[
-        "policy",
-        "explain",
-        "--repo",
-        &repo_arg(&repo),
-        "--event",
-        latest.to_str().unwrap(),
-        "--now",
-        now,
-        "--json",
-    ]);
+    let denied = explain(&repo, &latest, &["--now", now, "--json"]);
     assert_eq!(denied.code, 1, "{}", denied.stdout);
     let json: serde_json::Value = serde_json::from_str(&denied.stdout).unwrap();
     assert_eq!(json[0]["verdict"], "deny");
@@ -80,14 +70,7 @@ fn explain_prints_allow_wait_and_deny_with_their_traces() {
 fn explain_refuses_what_it_cannot_read() {
     let repo = deploy_repo();
     let raw = write(&repo, "raw.json", r#"{"action":"published","package":{}}"#);
-    let run = slipway(&[
-        "policy",
-        "explain",
-        "--repo",
-        &repo_arg(&repo),
-        "--event",
-        raw.to_str().unwrap(),
-    ]);
+    let run = explain(&repo, &raw, &[]);
     assert_eq!(run.code, 2, "{}", run.stdout);
     assert!(
         run.stdout
@@ -101,16 +84,7 @@ fn explain_refuses_what_it_cannot_read() {
         "a missing --event is a usage error: {}",
         usage.stdout
     );
-    let provider = slipway(&[
-        "policy",
-        "explain",
-        "--repo",
-        &repo_arg(&repo),
-        "--event",
-        raw.to_str().unwrap(),
-        "--provider",
-        "gitea",
-    ]);
+    let provider = explain(&repo, &raw, &["--provider", "gitea"]);
     assert_eq!(provider.code, 2, "{}", provider.stdout);
 }
 
@@ -131,18 +105,11 @@ fn explain_normalises_a_raw_webhook_payload() {
     // A Docker Hub push of `latest`, as Docker Hub documents it.
     let fixture =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/webhooks/dockerhub/push.json");
-    let run = slipway(&[
-        "policy",
-        "explain",
-        "--repo",
-        &repo_arg(&repo),
-        "--event",
-        fixture.to_str().unwrap(),
-        "--provider",
-        "dockerhub",
-        "--event-type",
-        "push",
-    ]);
+    let run = explain(
+        &repo,
+        &fixture,
+        &["--provider", "dockerhub", "--event-type", "push"],
+    );
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert!(
         run.stdout

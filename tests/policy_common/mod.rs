@@ -49,6 +49,19 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// `slipway policy explain --repo <repo> --event <event> <more>`.
+pub fn explain(repo: &tempfile::TempDir, event: &Path, more: &[&str]) -> Run {
+    let repo = repo_arg(repo);
+    let event = event.display().to_string();
+    slipway(
+        &[
+            &["policy", "explain", "--repo", &repo, "--event", &event],
+            more,
+        ]
+        .concat(),
+    )
+}
+
 pub fn repo_arg(dir: &tempfile::TempDir) -> String {
     dir.path().display().to_string()
 }
