@@ -1,4 +1,8 @@
 //! Prometheus metrics of the receive role, in one explicit registry.
+//!
+//! The root registry has no prefix: each module registers its metrics under
+//! its own full prefix (`slipway_webhook_*` and `slipway_inbox_*` here,
+//! `slipway_sync_*` in [`crate::sync::metrics`]), so that no two prefixes stack.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -43,8 +47,11 @@ pub struct ProcessedLabels {
     pub error_kind: String,
 }
 
+/// Prefix of every metric this module registers.
+const PREFIX: &str = "slipway";
+
 fn latency_histogram() -> Histogram {
-    // 0.1 ms to about 3 s.
+    // 0.1 ms doubling 15 times: the last bucket is about 1.6 s.
     Histogram::new(exponential_buckets(0.0001, 2.0, 15))
 }
 
@@ -69,29 +76,30 @@ impl std::fmt::Debug for Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("slipway");
+        let mut registry = Registry::default();
         let deliveries = Family::<DeliveryLabels, Counter>::default();
         let verification_failures = Family::<VerificationLabels, Counter>::default();
         let latency = Family::<ProviderLabels, Histogram, fn() -> Histogram>::new_with_constructor(
             latency_histogram as fn() -> Histogram,
         );
         let processed = Family::<ProcessedLabels, Counter>::default();
-        registry.register(
+        let receive = registry.sub_registry_with_prefix(PREFIX);
+        receive.register(
             "webhook_deliveries",
             "Webhook deliveries by provider, event and outcome",
             deliveries.clone(),
         );
-        registry.register(
+        receive.register(
             "webhook_verification_failures",
             "Webhook signature or token checks that failed",
             verification_failures.clone(),
         );
-        registry.register(
+        receive.register(
             "webhook_request_duration_seconds",
             "Time from webhook request to answer",
             latency.clone(),
         );
-        registry.register(
+        receive.register(
             "inbox_processed",
             "Deliveries the worker settled or deferred",
             processed.clone(),
@@ -118,7 +126,8 @@ impl Metrics {
             .inc();
     }
 
-    /// The registry, for modules that add their own metrics.
+    /// The root registry, for modules that add their own metrics. It has no
+    /// prefix: a module registers under its own full prefix (`slipway_sync`).
     pub fn registry_mut(&mut self) -> &mut Registry {
         &mut self.registry
     }
@@ -147,5 +156,20 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn sync_metrics_in_the_shared_registry_carry_one_prefix() {
+        let mut metrics = Metrics::default();
+        let sync = crate::sync::metrics::SyncMetrics::register(metrics.registry_mut());
+        sync.sync("web", "dev", "verified");
+        let text = metrics.render();
+        assert!(
+            text.contains(
+                r#"slipway_sync_syncs_total{app="web",environment="dev",outcome="verified"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("slipway_slipway_"), "{text}");
     }
 }

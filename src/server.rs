@@ -6,16 +6,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::Notify;
-use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::event::Provider;
 use crate::metrics::{Metrics, ProviderLabels, VerificationLabels};
@@ -87,6 +87,7 @@ impl IntoResponse for ApiError {
             ApiError::Rejected(Rejection::UnsupportedMediaType(_)) => {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
+            ApiError::Rejected(Rejection::PayloadTooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Store(e) => {
                 tracing::error!(error = %crate::error_chain(e), "store failed while answering a request");
@@ -101,8 +102,7 @@ impl IntoResponse for ApiError {
 pub fn router(state: AppState) -> Router {
     let hooks = Router::new()
         .route("/hooks/dockerhub/{token}", post(dockerhub_hook))
-        .route("/hooks/{name}", post(provider_hook))
-        .layer(RequestBodyLimitLayer::new(state.max_body_bytes));
+        .route("/hooks/{name}", post(provider_hook));
     let ops = ops_router(state.store.clone(), state.metrics.clone());
     Router::new()
         .merge(hooks)
@@ -125,42 +125,65 @@ async fn provider_hook(
     State(state): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let provider = HOOK_ROUTES
         .iter()
         .find(|(route, _)| *route == name)
         .map(|(_, provider)| *provider)
         .ok_or(ApiError::NotFound)?;
-    accept(&state, provider, &headers, &body, None).await
+    accept(&state, provider, &headers, body, None).await
 }
 
 async fn dockerhub_hook(
     State(state): State<AppState>,
     Path(token): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    accept(&state, Provider::DockerHub, &headers, &body, Some(&token)).await
+    accept(&state, Provider::DockerHub, &headers, body, Some(&token)).await
+}
+
+/// The whole body, or a 413 once it is known to exceed `limit` bytes: from
+/// a declared `Content-Length` before anything is read, or while reading a
+/// chunked body, as soon as the limit is passed.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, Rejection> {
+    let too_large = Rejection::PayloadTooLarge { limit };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(too_large);
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(too_large),
+        Err(e) => Err(Rejection::BadRequest(format!("read body: {e}"))),
+    }
 }
 
 async fn accept(
     state: &AppState,
     provider: Provider,
     headers: &HeaderMap,
-    body: &[u8],
+    body: Body,
     path_token: Option<&str>,
 ) -> Result<Response, ApiError> {
     let hook = state.hooks.get(&provider).ok_or(ApiError::NotFound)?;
     let started = Instant::now();
     let name = provider.as_str();
-    let request = Inbound {
-        headers,
-        body,
-        path_token,
-        now: jiff::Timestamp::now().as_second(),
-    };
-    let result = match hook.receive(&request) {
+    let received = read_body(headers, body, state.max_body_bytes)
+        .await
+        .and_then(|body| {
+            hook.receive(&Inbound {
+                headers,
+                body: &body,
+                path_token,
+                now: jiff::Timestamp::now().as_second(),
+            })
+        });
+    let result = match received {
         Err(rejection) => {
             if let Rejection::Unauthorized(reason) = &rejection {
                 state
@@ -172,7 +195,7 @@ async fn accept(
                     })
                     .inc();
             }
-            tracing::warn!(provider = name, %rejection, "webhook refused");
+            tracing::warn!(provider = name, reason = %rejection, "webhook refused");
             state.metrics.delivery(name, "none", "rejected");
             Err(ApiError::Rejected(rejection))
         }

@@ -12,8 +12,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::PathBuf;
 
 use serde_json::{Value, json};
 use slipway::bootstrap::{EXAMPLE_FILES, create_bare_repo};
@@ -22,7 +21,7 @@ use support::forge::ForgeServer;
 use support::git_http::GitHttpServer;
 use support::git_repos::{git, remote_file};
 use support::kube_api::KubeApiServer;
-use support::process::SlipwayProcess;
+use support::process::{SlipwayProcess, create_namespaces, eventually, free_port, secret_file};
 use support::webhooks::{
     GENERIC_SECRET, GITHUB_SECRET, SYNC_SECRET, fixture, now, standard_headers,
 };
@@ -30,37 +29,6 @@ use support::webhooks::{
 const DIGEST: &str = "sha256:3da1996a8115d7616457760d9920b815241d0a03b34cf5f04e9a0e9d8de37498";
 const FORGE_TOKEN: &str = "e2e-forge-token";
 const PUSH_SECRET: &str = "e2e-deploy-repo-push-secret";
-/// Longest wait for any one step of the loop.
-const STEP_TIMEOUT: Duration = Duration::from_secs(60);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn secret(dir: &Path, name: &str, value: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, value).unwrap();
-    path.display().to_string()
-}
-
-/// Poll `check` until it returns Some, or fail naming `what`.
-async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 fn deployment_image(kube: &KubeApiServer, namespace: &str) -> Option<String> {
     let deployment = kube.get_object("apps/v1", "Deployment", Some(namespace), "hello")?;
@@ -97,18 +65,7 @@ async fn world() -> World {
             .await;
     let forge = ForgeServer::start("acme", FORGE_TOKEN).await;
     let kube = KubeApiServer::start().await.unwrap();
-    let client = kube.client().unwrap();
-    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client);
-    for name in ["hello-dev", "hello-staging", "hello-prod"] {
-        let namespace = serde_json::from_value(
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
-        )
-        .unwrap();
-        namespaces
-            .create(&Default::default(), &namespace)
-            .await
-            .unwrap();
-    }
+    create_namespaces(&kube, &["hello-dev", "hello-staging", "hello-prod"]).await;
     let (receive_port, sync_port) = (free_port(), free_port());
     World {
         receive_url: format!("http://127.0.0.1:{receive_port}"),
@@ -134,13 +91,13 @@ impl World {
              nudge_sync: {{ url: '{sync}/hooks/sync', secret: {{ file: {ev} }} }}\n",
             listen = self.receive_url.trim_start_matches("http://"),
             state = self.dir.path().join("receive-state").display(),
-            gh = secret(&s, "github", GITHUB_SECRET),
-            gen = secret(&s, "generic", GENERIC_SECRET),
-            ev = secret(&s, "event", SYNC_SECRET),
+            gh = secret_file(&s, "github", GITHUB_SECRET),
+            gen = secret_file(&s, "generic", GENERIC_SECRET),
+            ev = secret_file(&s, "event", SYNC_SECRET),
             url = self.git.url("deploy.git"),
-            pw = secret(&s, "git-write", "write-pass"),
+            pw = secret_file(&s, "git-write", "write-pass"),
             forge = self.forge.github_url(),
-            ft = secret(&s, "forge", FORGE_TOKEN),
+            ft = secret_file(&s, "forge", FORGE_TOKEN),
             sync = self.sync_url,
         );
         let path = self.dir.path().join("receive.yaml");
@@ -161,11 +118,11 @@ impl World {
             listen = self.sync_url.trim_start_matches("http://"),
             state = self.dir.path().join("sync-state").display(),
             url = self.git.url("deploy.git"),
-            pw = secret(&s, "git-read", "read-pass"),
+            pw = secret_file(&s, "git-read", "read-pass"),
             kubeconfig = self.kube.kubeconfig_path().display(),
             receive = self.receive_url,
-            ev = secret(&s, "event", SYNC_SECRET),
-            push = secret(&s, "push", PUSH_SECRET),
+            ev = secret_file(&s, "event", SYNC_SECRET),
+            push = secret_file(&s, "push", PUSH_SECRET),
         );
         let path = self.dir.path().join("sync.yaml");
         std::fs::write(&path, text).unwrap();

@@ -37,3 +37,16 @@ fn the_example_deploy_repo_description_loads() {
         );
     }
 }
+
+#[test]
+fn the_built_in_deploy_repo_passes_policy_check() {
+    let dir = tempfile::tempdir().unwrap();
+    for (file, content) in slipway::bootstrap::EXAMPLE_FILES {
+        let path = dir.path().join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+    let mut out = Vec::new();
+    let code = slipway::policy::cli::check(dir.path(), &mut out);
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&out));
+}

@@ -1,68 +1,9 @@
-//! `slipway policy check | explain | test` run as a user would, on a temporary
-//! deploy repo holding the shipped example policies.
+//! `slipway policy check | test` run as a user would, on a temporary deploy
+//! repo holding the shipped example policies.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod policy_common;
 
-struct Run {
-    code: i32,
-    stdout: String,
-}
-
-fn slipway(args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_slipway"))
-        .args(args)
-        .output()
-        .expect("run slipway");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned()
-            + &String::from_utf8_lossy(&output.stderr),
-    }
-}
-
-/// A deploy repo with `tests/fixtures/policy-repo/slipway.yaml` and the shipped `policies/`.
-fn deploy_repo() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    std::fs::copy(
-        root.join("tests/fixtures/policy-repo/slipway.yaml"),
-        dir.path().join("slipway.yaml"),
-    )
-    .unwrap();
-    copy_dir(&root.join("policies"), &dir.path().join("policies"));
-    dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let target = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy_dir(&path, &target);
-        } else {
-            std::fs::copy(&path, &target).unwrap();
-        }
-    }
-}
-
-fn repo_arg(dir: &tempfile::TempDir) -> String {
-    dir.path().display().to_string()
-}
-
-fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
-    let path = dir.path().join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-const BRANCH_BUILD: &str = r#"{"kind":"artifact_published",
-  "image":{"repository":"ghcr.io/acme/web","tag":"main-4f2a9c1"},
-  "source":{"repository":"acme/web","commit":"4f2a9c1e0d1b2c3d4e5f60718293a4b5c6d7e8f9","git_ref":"refs/heads/main"}}"#;
-
-const PASSED: &str =
-    "pipelines:\n  - { name: ci, level: pipeline, status: success, at: 2026-06-09T07:55:00Z }\n";
+use policy_common::*;
 
 #[test]
 fn check_accepts_the_shipped_policies() {
@@ -111,113 +52,6 @@ fn check_refuses_a_bad_slipway_yaml() {
     let run = slipway(&["policy", "check", "--repo", &repo_arg(&repo)]);
     assert_eq!(run.code, 2, "{}", run.stdout);
     assert!(run.stdout.contains("apps.web.image"), "{}", run.stdout);
-}
-
-#[test]
-fn explain_prints_allow_wait_and_deny_with_their_traces() {
-    let repo = deploy_repo();
-    let event = write(&repo, "event.json", BRANCH_BUILD);
-    let passed = write(&repo, "facts.yaml", PASSED);
-    let now = "2026-06-09T08:00:00Z";
-    let base = [
-        "policy",
-        "explain",
-        "--repo",
-        &repo_arg(&repo),
-        "--event",
-        event.to_str().unwrap(),
-        "--provider",
-        "github",
-        "--now",
-        now,
-    ];
-    let allowed = slipway(&[&base[..], &["--facts", passed.to_str().unwrap()]].concat());
-    assert_eq!(allowed.code, 0, "{}", allowed.stdout);
-    assert!(
-        allowed
-            .stdout
-            .starts_with("web/dev ghcr.io/acme/web:main-4f2a9c1: ALLOW (write by commit)"),
-        "{}",
-        allowed.stdout
-    );
-    assert!(
-        allowed
-            .stdout
-            .contains("tested_artifact.pipeline: pipeline \"ci\" succeeded"),
-        "{}",
-        allowed.stdout
-    );
-    let waiting = slipway(&base);
-    assert_eq!(waiting.code, 1, "{}", waiting.stdout);
-    assert!(
-        waiting.stdout.contains("WAIT for pipeline result"),
-        "{}",
-        waiting.stdout
-    );
-    let latest = write(
-        &repo,
-        "latest.json",
-        &BRANCH_BUILD.replace("main-4f2a9c1", "latest"),
-    );
-    let denied = slipway(&[
-        "policy",
-        "explain",
-        "--repo",
-        &repo_arg(&repo),
-        "--event",
-        latest.to_str().unwrap(),
-        "--now",
-        now,
-        "--json",
-    ]);
-    assert_eq!(denied.code, 1, "{}", denied.stdout);
-    let json: serde_json::Value = serde_json::from_str(&denied.stdout).unwrap();
-    assert_eq!(json[0]["verdict"], "deny");
-    assert!(
-        json[0]["reasons"][0]
-            .as_str()
-            .unwrap()
-            .contains("image.mutable_tags"),
-        "{json}"
-    );
-}
-
-#[test]
-fn explain_refuses_what_it_cannot_read() {
-    let repo = deploy_repo();
-    let raw = write(&repo, "raw.json", r#"{"action":"published","package":{}}"#);
-    let run = slipway(&[
-        "policy",
-        "explain",
-        "--repo",
-        &repo_arg(&repo),
-        "--event",
-        raw.to_str().unwrap(),
-    ]);
-    assert_eq!(run.code, 2, "{}", run.stdout);
-    assert!(
-        run.stdout
-            .contains("neither a normalised event nor a generic payload"),
-        "{}",
-        run.stdout
-    );
-    let usage = slipway(&["policy", "explain", "--repo", &repo_arg(&repo)]);
-    assert_eq!(
-        usage.code, 2,
-        "a missing --event is a usage error: {}",
-        usage.stdout
-    );
-    let provider = slipway(&[
-        "policy",
-        "explain",
-        "--repo",
-        &repo_arg(&repo),
-        "--event",
-        raw.to_str().unwrap(),
-        "--provider",
-        "gitea",
-    ]);
-    assert_eq!(provider.code, 2, "{}", provider.stdout);
 }
 
 #[test]
@@ -302,18 +136,16 @@ fn a_symlinked_policy_is_refused_and_denies() {
     );
     let event = write(&repo, "event.json", BRANCH_BUILD);
     let passed = write(&repo, "facts.yaml", PASSED);
-    let explained = slipway(&[
-        "policy",
-        "explain",
-        "--repo",
-        &repo_arg(&repo),
-        "--event",
-        event.to_str().unwrap(),
-        "--facts",
-        passed.to_str().unwrap(),
-        "--now",
-        "2026-06-09T08:00:00Z",
-    ]);
+    let explained = explain(
+        &repo,
+        &event,
+        &[
+            "--facts",
+            passed.to_str().unwrap(),
+            "--now",
+            "2026-06-09T08:00:00Z",
+        ],
+    );
     assert_eq!(
         explained.code, 1,
         "an unreadable policy governs everything: {}",
@@ -327,44 +159,72 @@ fn a_symlinked_policy_is_refused_and_denies() {
 }
 
 #[test]
-fn explain_normalises_a_raw_webhook_payload() {
-    let repo = tempfile::tempdir().unwrap();
-    write(
-        &repo,
-        "slipway.yaml",
-        "apps:\n  testhook:\n    image: svendowideit/testhook\n    environments:\n      - { name: dev, path: envs/dev }\n",
+fn check_lists_every_target_no_policy_governs_and_exits_1() {
+    let repo = deploy_repo();
+    for shipped in ["default.yaml", "production.yaml"] {
+        std::fs::remove_file(repo.path().join("policies").join(shipped)).unwrap();
+    }
+    // development.yaml governs dev and staging; prod has no policy.
+    let run = slipway(&["policy", "check", "--repo", &repo_arg(&repo)]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let errors: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("error"))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "error no policy governs web/prod: every deploy there is denied (policies/default.yaml allows everything)",
+            "error no policy governs worker/prod: every deploy there is denied (policies/default.yaml allows everything)",
+        ],
+        "{}",
+        run.stdout
     );
-    std::fs::create_dir(repo.path().join("policies")).unwrap();
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/default.yaml"),
-        repo.path().join("policies/default.yaml"),
-    )
-    .unwrap();
-    // A Docker Hub push of `latest`, as Docker Hub documents it.
-    let fixture =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/webhooks/dockerhub/push.json");
-    let run = slipway(&[
-        "policy",
-        "explain",
-        "--repo",
-        &repo_arg(&repo),
-        "--event",
-        fixture.to_str().unwrap(),
-        "--provider",
-        "dockerhub",
-        "--event-type",
-        "push",
-    ]);
+}
+
+#[test]
+fn check_without_any_policy_lists_every_target_and_exits_1() {
+    let repo = deploy_repo();
+    std::fs::remove_dir_all(repo.path().join("policies")).unwrap();
+    let run = slipway(&["policy", "check", "--repo", &repo_arg(&repo)]);
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert!(
         run.stdout
-            .starts_with("testhook/dev docker.io/svendowideit/testhook:latest: DENY"),
+            .contains("error no policies in policies/*.yaml: every deploy is denied"),
+        "{}",
+        run.stdout
+    );
+    for target in [
+        "web/dev",
+        "web/staging",
+        "web/prod",
+        "worker/dev",
+        "worker/prod",
+    ] {
+        assert!(
+            run.stdout
+                .contains(&format!("error no policy governs {target}:")),
+            "{target}: {}",
+            run.stdout
+        );
+    }
+}
+
+#[test]
+fn test_without_cases_passes_with_a_note() {
+    let repo = deploy_repo();
+    std::fs::remove_dir_all(repo.path().join("policies/tests")).unwrap();
+    let run = slipway(&["policy", "test", "--repo", &repo_arg(&repo)]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("note  no cases in policies/tests/*.yaml: nothing to test"),
         "{}",
         run.stdout
     );
     assert!(
-        run.stdout
-            .contains("image.mutable_tags: tag latest is mutable"),
+        run.stdout.trim_end().ends_with("0 passed, 0 failed"),
         "{}",
         run.stdout
     );

@@ -3,6 +3,9 @@
 
 mod support;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use axum::body::Body;
 use http::{Request, StatusCode};
 use slipway::server::router;
@@ -211,33 +214,82 @@ async fn bad_deliveries_get_their_status_and_nothing_is_stored() {
     );
 }
 
+/// A body stream of 512-byte chunks that never ends and notes whether it was read.
+fn endless_body(polled: Arc<AtomicBool>) -> Body {
+    Body::from_stream(futures::stream::repeat_with(move || {
+        polled.store(true, Ordering::SeqCst);
+        Ok::<_, std::io::Error>(bytes::Bytes::from_static(&[b' '; 512]))
+    }))
+}
+
 #[tokio::test]
-async fn bodies_over_the_limit_are_refused_with_413_before_they_are_read() {
+async fn bodies_over_the_limit_get_a_json_413_counted_as_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
     config.max_body_bytes = 1024;
+    let metrics = Arc::new(slipway::metrics::Metrics::default());
     let role = slipway::receive::ReceiveRole::new(
         &config,
-        std::sync::Arc::new(slipway::worker::RecordOnly),
-        std::sync::Arc::new(slipway::metrics::Metrics::default()),
+        Arc::new(slipway::worker::RecordOnly),
+        metrics.clone(),
     )
     .unwrap();
     let store = role.state.store.clone();
     let app = router(role.state);
-    let (status, _) = send(&app, github("push", "big", vec![b' '; 2048])).await;
-    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-    // A declared length over the limit is refused on the header alone: the
-    // body stream here would never end if it were read.
-    let endless = futures::stream::repeat_with(|| {
-        Ok::<_, std::io::Error>(bytes::Bytes::from_static(&[b' '; 512]))
-    });
-    let request = Request::post("/hooks/github")
-        .header("content-type", "application/json")
-        .header("content-length", "10000000")
-        .body(Body::from_stream(endless))
-        .unwrap();
-    let (status, _) = send(&app, request).await;
-    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let declared_read = Arc::new(AtomicBool::new(false));
+    let cases: Vec<(&str, Request<Body>, StatusCode)> = vec![
+        (
+            "a declared length over the limit is refused on the header alone",
+            Request::post("/hooks/github")
+                .header("content-type", "application/json")
+                .header("content-length", "10000000")
+                .body(endless_body(declared_read.clone()))
+                .unwrap(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            "a chunked body is refused once it passes the limit",
+            Request::post("/hooks/github")
+                .header("content-type", "application/json")
+                .body(endless_body(Arc::default()))
+                .unwrap(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            "a body one byte over the limit",
+            github("push", "big", vec![b' '; 1025]),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            "a body at the limit is read (and is no JSON)",
+            github("push", "at-limit", vec![b' '; 1024]),
+            StatusCode::BAD_REQUEST,
+        ),
+    ];
+    for (name, request, want) in cases {
+        let (status, body) = send(&app, request).await;
+        assert_eq!(status, want, "{name}: {body}");
+        let error = body["error"].as_str().unwrap_or_default();
+        if want == StatusCode::PAYLOAD_TOO_LARGE {
+            assert_eq!(
+                error, "payload too large: the limit is 1024 bytes",
+                "{name}"
+            );
+        } else {
+            assert!(!error.is_empty(), "{name}: JSON error body, got {body}");
+        }
+    }
+    assert!(
+        !declared_read.load(Ordering::SeqCst),
+        "a declared length over the limit is refused before the body is read"
+    );
+    let text = metrics.render();
+    for line in [
+        r#"slipway_webhook_deliveries_total{provider="github",event="none",outcome="rejected"} 4"#,
+        r#"slipway_webhook_request_duration_seconds_count{provider="github"} 4"#,
+    ] {
+        assert!(text.contains(line), "{line} in\n{text}");
+    }
     assert!(store.recent_deliveries(10).await.unwrap().is_empty());
 }
 

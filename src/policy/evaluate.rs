@@ -83,10 +83,8 @@ pub fn evaluate(
             StepResult::Deny
         },
     ));
-    let mut broken_governs = false;
     for broken in &set.broken {
-        if broken.apps.selects(&request.app) && broken.environments.selects(&request.environment) {
-            broken_governs = true;
+        if broken.governs(&request.app, &request.environment) {
             trace.push(step(
                 &broken.name,
                 "load",
@@ -103,7 +101,7 @@ pub fn evaluate(
         .iter()
         .filter(|p| p.governs(&request.app, &request.environment))
         .collect();
-    if governing.is_empty() && !broken_governs {
+    if !set.governs(&request.app, &request.environment) {
         trace.push(step(
             "policies",
             "selection",

@@ -124,6 +124,23 @@ pub struct BrokenPolicy {
     pub error: String,
 }
 
+impl BrokenPolicy {
+    /// Whether this file meant to govern `app`/`environment`.
+    pub fn governs(&self, app: &str, environment: &str) -> bool {
+        self.apps.selects(app) && self.environments.selects(environment)
+    }
+}
+
+/// An app/environment of `slipway.yaml` that no policy file governs: every
+/// deploy to it is denied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ungoverned {
+    /// App name.
+    pub app: String,
+    /// Environment name.
+    pub environment: String,
+}
+
 /// `slipway.yaml` and every policy file of one deploy-repo revision.
 #[derive(Debug, Clone)]
 pub struct PolicySet {
@@ -180,6 +197,33 @@ impl PolicySet {
         Ok(Self::from_files(config, files))
     }
 
+    /// Whether any policy file governs `app`/`environment`. A file that
+    /// failed to load governs what its selectors name (it denies there); a
+    /// target that no file governs is denied too ([`evaluate`]).
+    pub fn governs(&self, app: &str, environment: &str) -> bool {
+        self.policies.iter().any(|p| p.governs(app, environment))
+            || self.broken.iter().any(|b| b.governs(app, environment))
+    }
+
+    /// Every app/environment of `slipway.yaml` that no policy file governs,
+    /// in the order of apps by name and environments in promotion order.
+    pub fn ungoverned(&self) -> Vec<Ungoverned> {
+        self.config
+            .apps
+            .iter()
+            .flat_map(|(app, declared)| {
+                declared
+                    .environments
+                    .iter()
+                    .filter(|env| !self.governs(app, &env.name))
+                    .map(|env| Ungoverned {
+                        app: app.clone(),
+                        environment: env.name.clone(),
+                    })
+            })
+            .collect()
+    }
+
     /// Build from file names and their texts (or read errors), without touching the disk.
     pub fn from_files(
         config: RepoConfig,
@@ -212,6 +256,89 @@ impl PolicySet {
             config,
             policies,
             broken,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SLIPWAY_YAML: &str = "apps:
+  web:
+    image: ghcr.io/acme/web
+    environments:
+      - { name: dev, path: envs/dev/web }
+      - { name: staging, path: envs/staging/web }
+      - { name: prod, path: envs/prod/web }
+  worker:
+    image: ghcr.io/acme/worker
+    environments:
+      - { name: dev, path: envs/dev/worker }
+      - { name: prod, path: envs/prod/worker }
+";
+
+    /// Policy files by name and text.
+    type Files<'a> = &'a [(&'a str, &'a str)];
+
+    fn ungoverned(files: Files<'_>) -> Vec<String> {
+        let config = RepoConfig::parse(SLIPWAY_YAML, "slipway.yaml").unwrap();
+        let files = files
+            .iter()
+            .map(|(name, text)| (format!("policies/{name}"), Ok(text.to_string())))
+            .collect();
+        PolicySet::from_files(config, files)
+            .ungoverned()
+            .into_iter()
+            .map(|u| format!("{}/{}", u.app, u.environment))
+            .collect()
+    }
+
+    #[test]
+    fn ungoverned_lists_each_target_no_policy_file_selects() {
+        let cases: &[(&str, Files<'_>, &[&str])] = &[
+            (
+                "no policies at all",
+                &[],
+                &[
+                    "web/dev",
+                    "web/staging",
+                    "web/prod",
+                    "worker/dev",
+                    "worker/prod",
+                ],
+            ),
+            (
+                "one policy for everything",
+                &[("default.yaml", "{}\n")],
+                &[],
+            ),
+            (
+                "dev and staging only",
+                &[("development.yaml", "environments: [dev, staging]\n")],
+                &["web/prod", "worker/prod"],
+            ),
+            (
+                "one app only",
+                &[("web.yaml", "apps: [web]\n")],
+                &["worker/dev", "worker/prod"],
+            ),
+            (
+                "a broken file governs what its selectors name",
+                &[
+                    ("development.yaml", "environments: [dev, staging]\n"),
+                    ("production.yaml", "environments: [prod]\nno_such_rule: 1\n"),
+                ],
+                &[],
+            ),
+            (
+                "a wildcard in a list selects everything",
+                &[("all.yaml", "apps: [\"*\"]\nenvironments: [\"*\"]\n")],
+                &[],
+            ),
+        ];
+        for (name, files, want) in cases {
+            assert_eq!(ungoverned(files), *want, "{name}");
         }
     }
 }

@@ -32,6 +32,12 @@ pub enum Rejection {
     /// The content type is not one this provider sends (415).
     #[error("unsupported content type: {0}")]
     UnsupportedMediaType(String),
+    /// The body is larger than the configured `max_body_bytes` (413).
+    #[error("payload too large: the limit is {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
 }
 
 impl Rejection {

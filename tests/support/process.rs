@@ -1,10 +1,10 @@
-//! Runs the real `slipway` binary as a child process and finds the address it
-//! bound from its log.
+//! Runs the real `slipway` binary as a child process, finds the address it
+//! bound from its log (text or `--log-json`) and keeps every log line.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 /// How long a child may take to start listening.
@@ -14,6 +14,17 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct SlipwayProcess {
     pub child: Child,
     pub address: String,
+    /// Every line it wrote to stderr so far.
+    pub log: Arc<Mutex<Vec<String>>>,
+}
+
+/// The bound address in a log line: `address=...` in text, `"address"` in JSON.
+fn address_in(line: &str) -> Option<String> {
+    if let Some(rest) = line.split("address=").nth(1) {
+        return rest.split_whitespace().next().map(String::from);
+    }
+    let json: serde_json::Value = serde_json::from_str(line).ok()?;
+    json["fields"]["address"].as_str().map(String::from)
 }
 
 impl SlipwayProcess {
@@ -31,25 +42,42 @@ impl SlipwayProcess {
             .expect("spawn slipway");
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = mpsc::channel();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let kept = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("address=").nth(1) {
-                    let address = rest
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_string();
+                if let Some(address) = address_in(&line) {
                     let _ = tx.send(address);
                 }
                 if std::env::var_os("SLIPWAY_TEST_ECHO").is_some() {
                     eprintln!("[slipway] {line}");
                 }
+                kept.lock().unwrap().push(line);
             }
         });
         let address = rx
             .recv_timeout(START_TIMEOUT)
             .unwrap_or_else(|_| panic!("slipway {args:?} did not start listening"));
-        SlipwayProcess { child, address }
+        SlipwayProcess {
+            child,
+            address,
+            log,
+        }
+    }
+
+    /// The log lines written so far.
+    pub fn log_lines(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// SIGTERM, then wait for the process to exit, as Kubernetes stops a pod.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let signalled = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(signalled.success(), "kill -TERM {}", self.child.id());
+        self.child.wait().expect("wait for slipway")
     }
 
     /// `http://address`.
@@ -67,5 +95,55 @@ impl SlipwayProcess {
 impl Drop for SlipwayProcess {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// Longest wait for any one step of a run.
+pub const STEP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Poll `check` until it returns Some, or fail naming `what`.
+pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Write a secret into `dir/name` for a config to name; the path.
+pub fn secret_file(dir: &Path, name: &str, value: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, value).unwrap();
+    path.display().to_string()
+}
+
+/// Create the namespaces a run deploys into on the Kubernetes API test server.
+pub async fn create_namespaces(kube: &super::kube_api::KubeApiServer, names: &[&str]) {
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(kube.client().unwrap());
+    for name in names {
+        let namespace = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}
+        }))
+        .unwrap();
+        namespaces
+            .create(&Default::default(), &namespace)
+            .await
+            .unwrap();
     }
 }

@@ -1,8 +1,8 @@
 //! `slipway policy check | explain | test`: library functions that write to
 //! any `Write` and return the process exit code.
 //!
-//! Exit codes: 0 allowed / all pass, 1 denied (or waiting) / a test failed,
-//! 2 usage error or invalid files.
+//! Exit codes: 0 allowed / all pass, 1 denied (or waiting) / a test failed /
+//! a target that no policy governs, 2 usage error or invalid files.
 
 mod testcases;
 
@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 
 use super::{
-    Decision, Facts, Origin, PolicySet, Verdict, error_chain, evaluate, requests_for_event,
+    Decision, Facts, Origin, POLICY_DIR, PolicySet, Verdict, error_chain, evaluate,
+    requests_for_event,
 };
 use crate::event::{DomainEvent, Provider};
 
@@ -20,7 +21,7 @@ pub use testcases::TEST_DIR;
 
 /// Everything allowed, or every test passed.
 pub const EXIT_OK: u8 = 0;
-/// Something denied or waiting, or a test failed.
+/// Something denied or waiting, a test failed, or a target no policy governs.
 pub const EXIT_DENIED: u8 = 1;
 /// Bad usage or invalid files.
 pub const EXIT_INVALID: u8 = 2;
@@ -28,7 +29,9 @@ pub const EXIT_INVALID: u8 = 2;
 /// The `slipway policy` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum PolicyCommand {
-    /// Validate slipway.yaml, policies/*.yaml and policies/tests/*.yaml.
+    /// Validate slipway.yaml, policies/*.yaml and policies/tests/*.yaml, and
+    /// list every app/environment that no policy governs (exit 1: every
+    /// deploy there is denied).
     Check {
         /// Root of a deploy-repo checkout.
         #[arg(long, default_value = ".")]
@@ -59,7 +62,7 @@ pub enum PolicyCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Run the cases in policies/tests/*.yaml.
+    /// Run the cases in policies/tests/*.yaml (none: "0 passed", exit 0).
     Test {
         /// Root of a deploy-repo checkout.
         #[arg(long, default_value = ".")]
@@ -106,7 +109,9 @@ fn parse_provider(name: &str) -> Option<Provider> {
     serde_json::from_value(serde_json::Value::String(name.to_ascii_lowercase())).ok()
 }
 
-/// Validate `slipway.yaml`, every policy file and every test file.
+/// Validate `slipway.yaml`, every policy file and every test file, and list
+/// every target that no policy governs. Invalid files exit 2; otherwise a
+/// target without a policy (or no policy at all) exits 1.
 pub fn check(repo: &Path, out: &mut impl Write) -> u8 {
     let set = match PolicySet::load(repo) {
         Ok(set) => set,
@@ -148,13 +153,28 @@ pub fn check(repo: &Path, out: &mut impl Write) -> u8 {
             failed = true;
         }
     }
-    if set.policies.is_empty() && set.broken.is_empty() {
+    let no_policies = set.policies.is_empty() && set.broken.is_empty();
+    if no_policies {
         let _ = writeln!(
             out,
-            "warn  no policies: every deploy is denied until policies/*.yaml exist"
+            "error no policies in {POLICY_DIR}/*.yaml: every deploy is denied"
         );
     }
-    if failed { EXIT_INVALID } else { EXIT_OK }
+    let ungoverned = set.ungoverned();
+    for target in &ungoverned {
+        let _ = writeln!(
+            out,
+            "error no policy governs {}/{}: every deploy there is denied ({POLICY_DIR}/default.yaml allows everything)",
+            target.app, target.environment
+        );
+    }
+    if failed {
+        EXIT_INVALID
+    } else if no_policies || !ungoverned.is_empty() {
+        EXIT_DENIED
+    } else {
+        EXIT_OK
+    }
 }
 
 /// Options of `explain` beyond the event itself.
