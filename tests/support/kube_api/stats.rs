@@ -25,6 +25,8 @@ pub enum Verb {
     Patch,
     /// DELETE (one object or a collection).
     Delete,
+    /// Any write with `dryRun=All`: checked and answered, nothing stored.
+    DryRun,
     /// Discovery and OpenAPI documents.
     Discovery,
 }
