@@ -1,18 +1,29 @@
 //! Reconcile one app/environment at one revision: render, scope, plan, put
-//! drifted objects back, apply, prune, then hand over to [`rollout`] to wait
-//! for a verdict. Each step is a named function; the state reached is stored
-//! after every step that changes the cluster, so a crash resumes cleanly.
+//! drifted objects back, dry-run, apply, prune, then hand over to
+//! [`rollout`] to wait for a verdict. Each step is a named function; the
+//! state reached is stored after every step that changes the cluster, so a
+//! crash resumes cleanly.
+//!
+//! Only the revision's own failures mark it failed: its pods, its deadline,
+//! or a refusal of its content. The cluster's problems (unreachable,
+//! forbidden, a missing namespace, a discovery miss) are recorded as
+//! `degraded` with the time they first and last occurred, and retried.
 //!
 //! [`rollout`]: super::rollout
 
 use std::time::Duration;
 
-use super::cluster::{ClusterError, ClusterTarget, KubeCluster};
-pub use super::converge::{Changes, converge, retire_target};
+use super::cluster::{ClusterError, ClusterTarget, KubeCluster, ObjectEvent};
+pub use super::converge::{Changes, ConvergeOptions, Converged, converge, retire_target};
+use super::dryrun::Rejection;
+use super::fault::{self, Fault};
 use super::metrics::SyncMetrics;
 use super::plan::{self, DesiredObject, ObjectRef};
+use super::podcheck::PodLimits;
 use super::render::{self, RenderError, RenderedObject};
 use super::report::Reporter;
+use super::retry::RetryRequests;
+use super::rollout::{self, Verdict};
 use super::scope;
 use super::source::{DeployRepoSource, SourceError};
 use crate::repoconfig::{App, Environment};
@@ -34,6 +45,10 @@ pub struct SyncContext {
     pub metrics: SyncMetrics,
     /// Time between two looks at a rollout's status.
     pub rollout_poll: Duration,
+    /// When pods fail a rollout before its deadline.
+    pub pod_limits: PodLimits,
+    /// Failed revisions a person asked to run again.
+    pub retries: RetryRequests,
 }
 
 /// One app/environment as `slipway.yaml` describes it.
@@ -48,8 +63,8 @@ pub struct Target {
 }
 
 /// Why a reconcile stopped before reaching a verdict. All of these are worth
-/// retrying on the next pass; stalls (refused manifests, failed rollouts)
-/// are recorded in the status instead.
+/// retrying with backoff; stalls (refused manifests, failed rollouts) are
+/// recorded in the status instead.
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
     /// The deploy repo could not be read.
@@ -58,7 +73,7 @@ pub enum ReconcileError {
     /// The store failed.
     #[error("sync state")]
     Store(#[from] StoreError),
-    /// The cluster failed in a way worth retrying.
+    /// The cluster failed.
     #[error("cluster")]
     Cluster(#[from] ClusterError),
     /// A blocking task was cancelled.
@@ -74,6 +89,14 @@ impl ReconcileError {
             ReconcileError::Store(_) => "store",
             ReconcileError::Cluster(e) => e.kind(),
             ReconcileError::Task => "task",
+        }
+    }
+
+    /// One line for a person: the file and object when known, the cause once.
+    pub fn summary(&self) -> String {
+        match self {
+            ReconcileError::Cluster(e) => e.summary(),
+            other => fault::one_line(other),
         }
     }
 }
@@ -94,7 +117,64 @@ pub async fn render_at(
 }
 
 /// Bring one app/environment to `revision` and return the status reached.
+/// An error is the cluster's (or the store's) problem: it is recorded in
+/// the status (`degraded`, with the time it first and last occurred) and
+/// logged once in full, and the caller retries with backoff.
 pub async fn sync_target(
+    ctx: &SyncContext,
+    revision: &str,
+    target: &Target,
+) -> Result<TargetStatus, ReconcileError> {
+    match reconcile_target(ctx, revision, target).await {
+        Ok(status) => Ok(status),
+        Err(e) => {
+            if let Err(store) = record_problem(ctx, revision, target, &e).await {
+                tracing::warn!(app = %target.app_name, environment = %target.env.name, error = %error_chain(&store), "could not record a sync problem");
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn record_problem(
+    ctx: &SyncContext,
+    revision: &str,
+    target: &Target,
+    e: &ReconcileError,
+) -> Result<(), StoreError> {
+    let (app, env) = (target.app_name.as_str(), target.env.name.as_str());
+    let mut status = ctx
+        .store
+        .sync_status(app, env)
+        .await?
+        .unwrap_or_else(|| TargetStatus::new(app, env));
+    status.desired_revision = Some(revision.to_string());
+    if status.record_error(e.summary()) {
+        tracing::warn!(app, environment = env, error = %error_chain(e), "sync failed; retrying with backoff");
+    } else {
+        tracing::debug!(
+            app,
+            environment = env,
+            repeats = status.error_count,
+            "sync failed again"
+        );
+    }
+    if !is_held_failure(status.state) {
+        status.state = SyncPhase::Degraded;
+    }
+    ctx.metrics.failure(app, env, e.kind());
+    ctx.metrics.sync(app, env, status.state.as_str());
+    ctx.store.put_sync_status(status).await
+}
+
+fn is_held_failure(state: SyncPhase) -> bool {
+    matches!(
+        state,
+        SyncPhase::Failed | SyncPhase::RolledBack | SyncPhase::Rejected
+    )
+}
+
+async fn reconcile_target(
     ctx: &SyncContext,
     revision: &str,
     target: &Target,
@@ -106,11 +186,18 @@ pub async fn sync_target(
         .await?
         .unwrap_or_else(|| TargetStatus::new(app, env));
     status.desired_revision = Some(revision.to_string());
+    if ctx.retries.take(app, env) && status.failed_hash.is_some() {
+        tracing::info!(app, environment = env, revision = ?status.failed_revision, "retrying the failed revision on request");
+        status.failed_hash = None;
+        status.failed_revision = None;
+        status.failed_reason = None;
+        status.clear_error();
+    }
     let objects = match render_at(&ctx.source, revision, &target.env.path).await? {
         Ok(objects) => objects,
         Err(e) => {
             status.state = SyncPhase::Refused;
-            status.last_error = Some(error_chain(&e));
+            status.record_error(fault::one_line(&e));
             ctx.metrics.failure(app, env, "render");
             ctx.metrics.sync(app, env, status.state.as_str());
             ctx.store.put_sync_status(status.clone()).await?;
@@ -149,7 +236,7 @@ async fn plan_only(
         unchanged: plan.unchanged.len(),
     });
     status.state = SyncPhase::Planned;
-    status.last_error = None;
+    status.clear_error();
     ctx.metrics
         .sync(&status.app, &status.environment, status.state.as_str());
     ctx.store.put_sync_status(status.clone()).await?;
@@ -167,9 +254,10 @@ async fn apply_target(
     let (app, env) = (target.app_name.as_str(), target.env.name.as_str());
     let content = plan::set_hash(&desired);
     if status.failed_hash.as_deref() == Some(content.as_str()) {
-        // The same content failed before: keep the rolled-back revision in
+        // The same content failed before: keep the last verified revision in
         // place (drift included) and wait for the repo to change the content.
         hold_rolled_back(ctx, cluster, &mut status, target).await?;
+        status.clear_error();
         ctx.store.put_sync_status(status.clone()).await?;
         return Ok(status);
     }
@@ -178,42 +266,96 @@ async fn apply_target(
         .filter(|d| super::verify::WAITED_KINDS.contains(&d.object.kind.as_str()))
         .map(|d| d.object.clone())
         .collect();
-    let image = super::rollout::app_image(&target.app.image, &desired);
-    let changes = match converge(ctx, cluster, app, env, desired, revision).await {
-        Ok(changes) => changes,
-        Err(ReconcileError::Cluster(e)) if !e.is_retryable() => {
-            // The API server rejects this content: a stall, handled as a failed rollout.
-            status.state = SyncPhase::Progressing;
-            status.applied_revision = Some(revision.to_string());
-            status.applied_hash = Some(content);
-            let verdict = super::rollout::Verdict::Failed(error_chain(&e));
-            let started = std::time::Instant::now();
-            return super::rollout::record_verdict(
-                ctx, cluster, status, target, verdict, started, image,
+    let image = rollout::app_image(&target.app.image, &desired);
+    let options = ConvergeOptions::of(&target.env);
+    let changes = match converge(ctx, cluster, (app, env), desired, revision, &options).await {
+        Ok(Converged::Applied(changes)) => changes,
+        Ok(Converged::Rejected(rejection)) => {
+            return reject(
+                ctx,
+                cluster,
+                status,
+                target,
+                (revision, content),
+                rejection,
+                image,
             )
             .await;
         }
-        Err(e) => {
-            status.last_error = Some(error_chain(&e));
-            ctx.store.put_sync_status(status).await?;
-            return Err(e);
+        Err(ReconcileError::Cluster(e)) if e.fault() == Fault::Content => {
+            // Refused by its real apply after the dry run passed (a custom
+            // resource of a CRD in the same revision): part of the revision
+            // is in place, so it fails as a rollout and is rolled back.
+            status.applied_revision = Some(revision.to_string());
+            status.applied_hash = Some(content);
+            let verdict = Verdict::Failed {
+                object: None,
+                cause: e.summary(),
+            };
+            return rollout::record_verdict(
+                ctx,
+                cluster,
+                status,
+                target,
+                verdict,
+                std::time::Instant::now(),
+                image,
+            )
+            .await;
         }
+        Err(e) => return Err(e),
     };
     status.drifted = changes.drifted;
     status.plan = None;
-    let new_content = status.applied_hash.as_deref() != Some(content.as_str())
-        || status.state == SyncPhase::Progressing;
-    if new_content {
+    let new_content = status.applied_hash.as_deref() != Some(content.as_str());
+    if new_content || status.rollout_started_at.is_some() {
+        if new_content || status.rollout_started_at.is_none() {
+            status.rollout_started_at = Some(crate::store::now_rfc3339());
+        }
         status.state = SyncPhase::Progressing;
         status.applied_revision = Some(revision.to_string());
         status.applied_hash = Some(content);
-        status.last_error = None;
+        status.clear_error();
         ctx.store.put_sync_status(status.clone()).await?;
-        return super::rollout::conclude(ctx, cluster, status, target, &workloads, image).await;
+        return rollout::conclude(ctx, cluster, status, target, &workloads, image).await;
     }
+    status.clear_error();
     status.state = settled_state(&status);
     ctx.metrics.sync(app, env, status.state.as_str());
     ctx.store.put_sync_status(status.clone()).await?;
+    Ok(status)
+}
+
+/// The dry run refused the revision: nothing of it was written, so the live
+/// revision stays; record, log, warn on the object and report.
+async fn reject(
+    ctx: &SyncContext,
+    cluster: &KubeCluster,
+    mut status: TargetStatus,
+    target: &Target,
+    (revision, content): (&str, String),
+    rejection: Rejection,
+    image: Option<crate::event::ImageRef>,
+) -> Result<TargetStatus, ReconcileError> {
+    let (app, env) = (target.app_name.as_str(), target.env.name.as_str());
+    let line = rejection.error.summary();
+    tracing::warn!(app, environment = env, revision, error = %error_chain(&rejection.error), "revision refused by the API server's dry run; nothing applied");
+    let event = ObjectEvent {
+        reason: "ApplyRejected",
+        action: "DryRun",
+        note: format!("slipway did not apply revision {revision}: {line}"),
+        warning: true,
+    };
+    cluster.event(&rejection.object, None, event).await;
+    status.failed_revision = Some(revision.to_string());
+    status.failed_hash = Some(content);
+    status.failed_reason = Some(line.clone());
+    status.record_error(line.clone());
+    status.state = SyncPhase::Rejected;
+    ctx.metrics.failure(app, env, "rejected");
+    ctx.metrics.sync(app, env, status.state.as_str());
+    ctx.store.put_sync_status(status.clone()).await?;
+    rollout::send_report(ctx, target, revision, image, Some(line)).await;
     Ok(status)
 }
 
@@ -237,8 +379,11 @@ async fn hold_rolled_back(
         env,
         scope::check(&target.app, &target.env, objects).accepted,
     );
-    let changes = converge(ctx, cluster, app, env, desired, &verified).await?;
-    status.drifted = changes.drifted;
+    let options = ConvergeOptions::of(&target.env);
+    match converge(ctx, cluster, (app, env), desired, &verified, &options).await? {
+        Converged::Applied(changes) => status.drifted = changes.drifted,
+        Converged::Rejected(rejection) => return Err(rejection.error.into()),
+    }
     Ok(())
 }
 
@@ -250,6 +395,8 @@ fn settled_state(status: &TargetStatus) -> SyncPhase {
         SyncPhase::Refused
     } else if status.verified_hash.is_some() && status.verified_hash == status.applied_hash {
         SyncPhase::Verified
+    } else if status.state == SyncPhase::Degraded {
+        SyncPhase::Progressing
     } else {
         status.state
     }

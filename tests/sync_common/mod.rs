@@ -120,6 +120,8 @@ impl Harness {
             reporter,
             metrics: SyncMetrics::default(),
             rollout_poll: Duration::from_millis(50),
+            pod_limits: Default::default(),
+            retries: Default::default(),
         };
         let sync = SyncLoop::new(ctx.clone(), locks, Duration::from_secs(3600), 4);
         Harness {

@@ -94,11 +94,12 @@ impl Controllers {
                 }
             }
             (_, ChangeType::Deleted) => {}
-            ("Namespace", _) if object.pointer("/metadata/deletionTimestamp").is_some() => {
-                if self.first_time("Namespace", object) {
-                    let delay = self.timings.namespace_termination;
-                    self.later(delay, change.resource, object);
-                }
+            ("Namespace", _)
+                if object.pointer("/metadata/deletionTimestamp").is_some()
+                    && self.first_time("Namespace", object) =>
+            {
+                let delay = self.timings.namespace_termination;
+                self.later(delay, change.resource, object);
             }
             ("Job", _)
                 if condition_true(object, "Complete") || condition_true(object, "Failed") =>
@@ -112,10 +113,11 @@ impl Controllers {
                     self.later(Duration::from_secs(ttl), change.resource, object);
                 }
             }
-            ("CustomResourceDefinition", _) if !condition_true(object, "Established") => {
-                if self.first_time("CustomResourceDefinition", object) {
-                    self.clone().establish(change.resource, (**object).clone());
-                }
+            ("CustomResourceDefinition", _)
+                if !condition_true(object, "Established")
+                    && self.first_time("CustomResourceDefinition", object) =>
+            {
+                self.clone().establish(change.resource, (**object).clone());
             }
             _ => {}
         }
