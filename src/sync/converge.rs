@@ -21,8 +21,8 @@ type GroupKey = (String, String, Option<String>);
 /// What converging changed.
 #[derive(Debug)]
 pub struct Changes {
-    /// Objects applied.
-    pub applied: usize,
+    /// Objects applied, by [`ObjectRef::key`].
+    pub applied: BTreeSet<String>,
     /// Objects pruned.
     pub pruned: usize,
     /// Drifted objects put back, with the first field that differed.
@@ -186,7 +186,10 @@ struct ApplyStep<'a> {
 impl ApplyStep<'_> {
     /// Apply `objects` in order; what was applied is recorded even when a
     /// later object fails, so it is pruned if it leaves git.
-    async fn apply_all(&self, objects: &[DesiredObject]) -> Result<usize, ReconcileError> {
+    async fn apply_all(
+        &self,
+        objects: &[DesiredObject],
+    ) -> Result<BTreeSet<String>, ReconcileError> {
         let (app, env) = self.target;
         let mut applied = Vec::new();
         let mut failure = None;
@@ -199,19 +202,19 @@ impl ApplyStep<'_> {
                 }
             }
         }
-        let count = applied.len();
+        let keys = applied.iter().map(|e| e.object.key()).collect();
         self.ctx
             .metrics
             .applies
             .get_or_create(&SyncMetrics::target(app, env))
-            .inc_by(count as u64);
+            .inc_by(applied.len() as u64);
         self.ctx
             .store
             .update_sync_inventory(app, env, applied, Vec::new())
             .await?;
         match failure {
             Some(e) => Err(e),
-            None => Ok(count),
+            None => Ok(keys),
         }
     }
 

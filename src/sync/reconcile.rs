@@ -305,7 +305,7 @@ async fn apply_target(
         }
         Err(e) => return Err(e),
     };
-    status.drifted = changes.drifted;
+    status.drifted = changes.drifted.clone();
     status.plan = None;
     let new_content = status.applied_hash.as_deref() != Some(content.as_str());
     if new_content || status.rollout_started_at.is_some() {
@@ -317,7 +317,11 @@ async fn apply_target(
         status.applied_hash = Some(content);
         status.clear_error();
         ctx.store.put_sync_status(status.clone()).await?;
-        return rollout::conclude(ctx, cluster, status, target, &workloads, image).await;
+        let awaited = rollout::Awaited {
+            workloads: &workloads,
+            applied: &changes.applied,
+        };
+        return rollout::conclude(ctx, cluster, status, target, awaited, image).await;
     }
     status.clear_error();
     status.state = settled_state(&status);

@@ -4,6 +4,7 @@
 //! the last verified revision and not tried again until the repo changes
 //! its content (or `slipway retry` asks).
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -44,13 +45,23 @@ pub fn remaining(started_at: Option<&str>, timeout: Duration, now: jiff::Timesta
     timeout.saturating_sub(spent)
 }
 
+/// What a rollout waits for.
+#[derive(Debug, Clone, Copy)]
+pub struct Awaited<'a> {
+    /// The workloads whose health decides the verdict.
+    pub workloads: &'a [ObjectRef],
+    /// Keys of the objects this pass applied: a Job among them must be seen
+    /// finishing; one not applied now that is gone has run already.
+    pub applied: &'a BTreeSet<String>,
+}
+
 /// Wait for a verdict, record it, report it, and roll back a failure.
 pub async fn conclude(
     ctx: &SyncContext,
     cluster: &KubeCluster,
     status: TargetStatus,
     target: &Target,
-    workloads: &[ObjectRef],
+    awaited: Awaited<'_>,
     image: Option<ImageRef>,
 ) -> Result<TargetStatus, ReconcileError> {
     let started = Instant::now();
@@ -60,7 +71,7 @@ pub async fn conclude(
         timeout,
         jiff::Timestamp::now(),
     );
-    let verdict = wait_for_rollout(ctx, cluster, workloads, (timeout, left)).await?;
+    let verdict = wait_for_rollout(ctx, cluster, awaited, (timeout, left)).await?;
     record_verdict(ctx, cluster, status, target, verdict, started, image).await
 }
 

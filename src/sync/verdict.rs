@@ -4,7 +4,7 @@
 //! a Job the TTL controller deletes right after it finishes is still seen
 //! finishing; other workloads are read every poll.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -15,7 +15,7 @@ use super::cluster::{ClusterError, KubeCluster};
 use super::plan::ObjectRef;
 use super::podcheck::{self, PodLimits};
 use super::reconcile::{ReconcileError, SyncContext, error_chain};
-use super::rollout::Verdict;
+use super::rollout::{Awaited, Verdict};
 use super::verify::{self, Health};
 
 type JobWatch = JoinHandle<Result<Option<Value>, ClusterError>>;
@@ -28,11 +28,15 @@ enum JobState {
 }
 
 /// The Jobs of a rollout; their watches stop when the wait ends.
-struct JobWatches(HashMap<String, JobState>);
+struct JobWatches {
+    jobs: HashMap<String, JobState>,
+    /// Keys of the Jobs applied in this pass.
+    applied: BTreeSet<String>,
+}
 
 impl Drop for JobWatches {
     fn drop(&mut self) {
-        for state in self.0.values() {
+        for state in self.jobs.values() {
             if let JobState::Watching(handle) = state {
                 handle.abort();
             }
@@ -41,8 +45,9 @@ impl Drop for JobWatches {
 }
 
 impl JobWatches {
-    fn start(cluster: &KubeCluster, workloads: &[ObjectRef]) -> Self {
-        let watches = workloads
+    fn start(cluster: &KubeCluster, awaited: Awaited<'_>) -> Self {
+        let jobs = awaited
+            .workloads
             .iter()
             .filter(|o| o.kind == "Job")
             .map(|job| {
@@ -52,12 +57,17 @@ impl JobWatches {
                 (key, JobState::Watching(watch))
             })
             .collect();
-        JobWatches(watches)
+        JobWatches {
+            jobs,
+            applied: awaited.applied.clone(),
+        }
     }
 
-    /// The Job's health: `Progressing` until its watch ends.
+    /// The Job's health: `Progressing` until its watch ends. A Job gone
+    /// unseen failed when this pass applied it; otherwise it ran before
+    /// (its TTL or its owner removed it).
     async fn health(&mut self, job: &ObjectRef) -> Result<(Health, Option<Value>), ReconcileError> {
-        let Some(state) = self.0.get_mut(&job.key()) else {
+        let Some(state) = self.jobs.get_mut(&job.key()) else {
             return Ok((Health::Progressing("not watched".into()), None));
         };
         if let JobState::Watching(handle) = state {
@@ -69,6 +79,9 @@ impl JobWatches {
         }
         match state {
             JobState::Ended(Some(live)) => Ok((verify::health(live), Some(live.clone()))),
+            JobState::Ended(None) if !self.applied.contains(&job.key()) => {
+                Ok((Health::Ready, None))
+            }
             _ => Ok((
                 Health::Failed("deleted before it was seen to finish".into()),
                 None,
@@ -82,14 +95,14 @@ impl JobWatches {
 pub async fn wait_for_rollout(
     ctx: &SyncContext,
     cluster: &KubeCluster,
-    workloads: &[ObjectRef],
+    awaited: Awaited<'_>,
     (timeout, left): (Duration, Duration),
 ) -> Result<Verdict, ReconcileError> {
     let deadline = Instant::now() + left;
-    let mut jobs = JobWatches::start(cluster, workloads);
+    let mut jobs = JobWatches::start(cluster, awaited);
     loop {
         let mut waiting = None;
-        for object in workloads {
+        for object in awaited.workloads {
             let (health, live) = if object.kind == "Job" {
                 jobs.health(object).await?
             } else {
