@@ -128,6 +128,45 @@ async fn a_job_deleted_by_its_ttl_runs_once_per_content() {
     assert_eq!(s.state, SyncPhase::Verified, "{:?}", s.last_error);
 }
 
+#[tokio::test]
+async fn a_rollback_does_not_run_the_verified_revisions_job_again() {
+    let repo = DeployRepo::new(&[
+        ("slipway.yaml", &slipway_yaml("Job, Deployment", 20)),
+        ("envs/dev/migrate.yaml", &migrate("ghcr.io/acme/migrate:1")),
+        (
+            "envs/dev/web.yaml",
+            &deployment("web", "ghcr.io/acme/web:1.0.0"),
+        ),
+    ]);
+    let (server, h) = harness(&repo, ServerConfig::default()).await;
+    h.sync.sync_once().await.unwrap();
+    assert_eq!(status(&h).await.state, SyncPhase::Verified);
+    repo.commit(
+        &[
+            ("envs/dev/migrate.yaml", &migrate("ghcr.io/acme/migrate:2")),
+            (
+                "envs/dev/web.yaml",
+                &deployment("web", "ghcr.io/acme/web:2.0.0-crash"),
+            ),
+        ],
+        "2.0.0",
+    );
+    server.reset_stats();
+    h.sync.sync_once().await.unwrap();
+    assert_eq!(status(&h).await.state, SyncPhase::RolledBack);
+    let jobs = server
+        .stats()
+        .by_resource
+        .get("jobs.batch")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        jobs.get(&Verb::Apply),
+        Some(&1),
+        "migrate:2 ran; migrate:1 is not run again by the rollback: {jobs:?}"
+    );
+}
+
 const CRONTAB_CRD: &str = "apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata: { name: crontabs.stable.example.com }

@@ -38,6 +38,9 @@ CREATE TABLE sync_history (
 CREATE INDEX sync_history_by_target ON sync_history (app, environment, seq);
 ";
 
+/// Completed Job contents remembered per app/environment.
+pub const COMPLETED_JOBS_KEPT: usize = 200;
+
 /// Most history rows returned for one app/environment.
 pub const HISTORY_LIMIT: usize = 50;
 
@@ -126,6 +129,10 @@ pub struct TargetStatus {
     /// deadline counts from here, across restarts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout_started_at: Option<String>,
+    /// Jobs that completed, as `key@manifest-hash`, newest last (at most
+    /// [`COMPLETED_JOBS_KEPT`]): never created again for that content.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub completed_jobs: Vec<String>,
     /// Manifests refused by scope in the last sync.
     #[serde(default)]
     pub refused: Vec<String>,
@@ -159,6 +166,7 @@ impl TargetStatus {
             last_error_at: None,
             error_count: 0,
             rollout_started_at: None,
+            completed_jobs: Vec::new(),
             refused: Vec::new(),
             drifted: Vec::new(),
             plan: None,
@@ -187,6 +195,20 @@ impl TargetStatus {
         self.last_error = Some(message);
         self.last_error_at = Some(now);
         !repeat
+    }
+
+    /// Remember that these Job contents (`key@hash`) completed.
+    pub fn record_completed_jobs(&mut self, jobs: impl IntoIterator<Item = String>) {
+        for job in jobs {
+            if !self.completed_jobs.contains(&job) {
+                self.completed_jobs.push(job);
+            }
+        }
+        let excess = self
+            .completed_jobs
+            .len()
+            .saturating_sub(COMPLETED_JOBS_KEPT);
+        self.completed_jobs.drain(..excess);
     }
 
     /// Forget the current error; a held failure keeps its cause.

@@ -14,6 +14,7 @@ use super::metrics::SyncMetrics;
 use super::plan::{self, DesiredObject, InventoryEntry, ObjectRef};
 use super::reconcile::{ReconcileError, SyncContext};
 use crate::repoconfig::Environment;
+use crate::store::sync_state::TargetStatus;
 
 /// `(apiVersion, kind, namespace)`: what one LIST reads.
 type GroupKey = (String, String, Option<String>);
@@ -47,17 +48,26 @@ pub struct ConvergeOptions {
     pub own_namespace: Option<String>,
     /// Delete and re-create objects whose immutable field changed.
     pub recreate_on_immutable: bool,
+    /// Job contents (`key@hash`) that completed: not applied again.
+    pub completed_jobs: BTreeSet<String>,
 }
 
 impl ConvergeOptions {
-    /// The options `slipway.yaml` sets for `env`.
-    pub fn of(env: &Environment) -> Self {
+    /// The options `slipway.yaml` sets for `env`, and what `status` knows
+    /// ran already.
+    pub fn of(env: &Environment, status: &TargetStatus) -> Self {
         ConvergeOptions {
             ensure_namespace: env.namespace.clone().filter(|_| env.create_namespace),
             own_namespace: env.namespace.clone(),
             recreate_on_immutable: env.recreate_on_immutable,
+            completed_jobs: status.completed_jobs.iter().cloned().collect(),
         }
     }
+}
+
+/// How a Job's content is remembered once it completed: `key@hash`.
+pub fn job_content(d: &DesiredObject) -> Option<String> {
+    (d.object.kind == "Job").then(|| format!("{}@{}", d.object.key(), d.hash))
 }
 
 /// Make the cluster hold `desired` for this app/environment: apply what is
@@ -82,7 +92,13 @@ pub async fn converge(
         .drifts
         .get_or_create(&labels)
         .inc_by(drifted.len() as u64);
-    let mut to_apply = plan.apply;
+    // A Job runs once per content: one that completed (a rollback to its
+    // revision, a revert) is not applied again.
+    let mut to_apply: Vec<DesiredObject> = plan
+        .apply
+        .into_iter()
+        .filter(|d| job_content(d).is_none_or(|c| !options.completed_jobs.contains(&c)))
+        .collect();
     to_apply.extend(drifted);
     to_apply.sort_by_key(|d| plan::apply_rank(&d.object.kind));
     let mut recreate = BTreeSet::new();

@@ -14,7 +14,9 @@
 use std::time::Duration;
 
 use super::cluster::{ClusterError, ClusterTarget, KubeCluster, ObjectEvent};
-pub use super::converge::{Changes, ConvergeOptions, Converged, converge, retire_target};
+pub use super::converge::{
+    Changes, ConvergeOptions, Converged, converge, job_content, retire_target,
+};
 use super::dryrun::Rejection;
 use super::fault::{self, Fault};
 use super::metrics::SyncMetrics;
@@ -267,7 +269,8 @@ async fn apply_target(
         .map(|d| d.object.clone())
         .collect();
     let image = rollout::app_image(&target.app.image, &desired);
-    let options = ConvergeOptions::of(&target.env);
+    let jobs: Vec<String> = desired.iter().filter_map(job_content).collect();
+    let options = ConvergeOptions::of(&target.env, &status);
     let changes = match converge(ctx, cluster, (app, env), desired, revision, &options).await {
         Ok(Converged::Applied(changes)) => changes,
         Ok(Converged::Rejected(rejection)) => {
@@ -312,6 +315,7 @@ async fn apply_target(
         if new_content || status.rollout_started_at.is_none() {
             status.rollout_started_at = Some(crate::store::now_rfc3339());
         }
+        let verifying = content.clone();
         status.state = SyncPhase::Progressing;
         status.applied_revision = Some(revision.to_string());
         status.applied_hash = Some(content);
@@ -321,7 +325,12 @@ async fn apply_target(
             workloads: &workloads,
             applied: &changes.applied,
         };
-        return rollout::conclude(ctx, cluster, status, target, awaited, image).await;
+        let mut status = rollout::conclude(ctx, cluster, status, target, awaited, image).await?;
+        if !jobs.is_empty() && status.verified_hash.as_deref() == Some(verifying.as_str()) {
+            status.record_completed_jobs(jobs);
+            ctx.store.put_sync_status(status.clone()).await?;
+        }
+        return Ok(status);
     }
     status.clear_error();
     status.state = settled_state(&status);
@@ -383,7 +392,7 @@ async fn hold_rolled_back(
         env,
         scope::check(&target.app, &target.env, objects).accepted,
     );
-    let options = ConvergeOptions::of(&target.env);
+    let options = ConvergeOptions::of(&target.env, status);
     match converge(ctx, cluster, (app, env), desired, &verified, &options).await? {
         Converged::Applied(changes) => status.drifted = changes.drifted,
         Converged::Rejected(rejection) => return Err(rejection.error.into()),

@@ -214,7 +214,7 @@ async fn roll_back(
         env,
         scope::check(&target.app, &target.env, objects).accepted,
     );
-    let options = ConvergeOptions::of(&target.env);
+    let options = ConvergeOptions::of(&target.env, &status);
     if let Converged::Rejected(rejection) =
         converge(ctx, cluster, (app, env), desired, &revision, &options).await?
     {
