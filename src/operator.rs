@@ -92,14 +92,16 @@ pub async fn send_request(
     answer(url, response).await
 }
 
-/// GET a status API path, with the bearer token when one is given.
-pub async fn get_status(
+/// Call a status API path (`GET`, or `POST` for an action) with the bearer
+/// token when one is given; the answer's JSON.
+async fn call_api(
+    method: reqwest::Method,
     base_url: &str,
     path: &str,
     token: Option<&Secret>,
 ) -> Result<Value, OperatorError> {
     let url = format!("{}{path}", base_url.trim_end_matches('/'));
-    let mut request = client()?.get(&url);
+    let mut request = client()?.request(method, &url);
     if let Some(token) = token {
         request = request.bearer_auth(token.expose());
     }
@@ -108,6 +110,15 @@ pub async fn get_status(
         source,
     })?;
     answer(url, response).await
+}
+
+/// GET a status API path, with the bearer token when one is given.
+pub async fn get_status(
+    base_url: &str,
+    path: &str,
+    token: Option<&Secret>,
+) -> Result<Value, OperatorError> {
+    call_api(reqwest::Method::GET, base_url, path, token).await
 }
 
 /// Ask sync to run `app`/`environment`'s failed revision again
@@ -119,19 +130,8 @@ pub async fn request_retry(
     environment: &str,
     token: Option<&Secret>,
 ) -> Result<Value, OperatorError> {
-    let url = format!(
-        "{}/api/v1/apps/{app}/{environment}/retry",
-        base_url.trim_end_matches('/')
-    );
-    let mut request = client()?.post(&url);
-    if let Some(token) = token {
-        request = request.bearer_auth(token.expose());
-    }
-    let response = request.send().await.map_err(|source| OperatorError::Send {
-        url: url.clone(),
-        source,
-    })?;
-    answer(url, response).await
+    let path = format!("/api/v1/apps/{app}/{environment}/retry");
+    call_api(reqwest::Method::POST, base_url, &path, token).await
 }
 
 fn field<'a>(value: &'a Value, key: &str) -> &'a str {

@@ -8,15 +8,11 @@ use serde_json::json;
 use slipway::store::sync_state::SyncPhase;
 use slipway::sync::cluster::{ClusterTarget, KubeCluster};
 use support::kube_api::{KubeApiServer, Verb};
-use sync_common::{
-    DeployRepo, Harness, ReportInbox, SLIPWAY_YAML, config_map, deployment, reporter,
-};
+use sync_common::{DeployRepo, Harness, ReportInbox, SLIPWAY_YAML, config_map, deployment};
 
 async fn started(repo: &DeployRepo) -> (KubeApiServer, Harness, ReportInbox) {
     let server = KubeApiServer::start().await.unwrap();
-    let cluster = ClusterTarget::Kube(KubeCluster::new(server.client().unwrap()));
-    let (inbox, url) = ReportInbox::start().await;
-    let h = Harness::new(repo, cluster, Some(reporter(&url)));
+    let (h, inbox) = Harness::reporting(repo, server.client().unwrap()).await;
     (server, h, inbox)
 }
 

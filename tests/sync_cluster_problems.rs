@@ -13,11 +13,10 @@ use axum::body::Body;
 use http::{Request, StatusCode};
 use serde_json::json;
 use slipway::store::sync_state::{SyncPhase, TargetStatus};
-use slipway::sync::cluster::{ClusterTarget, KubeCluster};
 use slipway::sync::status::{SyncHttpState, routes};
 use support::kube_api::controllers::Timings;
 use support::kube_api::{KubeApiServer, RolloutOutcome, ServerConfig};
-use sync_common::{DeployRepo, Harness, ReportInbox, config_map, deployment, reporter};
+use sync_common::{DeployRepo, Harness, ReportInbox, config_map, deployment};
 use tower::ServiceExt;
 
 /// Upper bound on waiting for the namespace controller; a guard.
@@ -61,14 +60,8 @@ async fn started(
         ..ServerConfig::default()
     };
     let server = KubeApiServer::start_with(config).await.unwrap();
-    let cluster = ClusterTarget::Kube(KubeCluster::new(server.client().unwrap()));
-    let (inbox, url) = ReportInbox::start().await;
-    let h = Harness::new(repo, cluster, Some(reporter(&url)));
+    let (h, inbox) = Harness::reporting(repo, server.client().unwrap()).await;
     (server, h, inbox)
-}
-
-async fn status(h: &Harness) -> TargetStatus {
-    h.store.sync_status("web", "dev").await.unwrap().unwrap()
 }
 
 async fn create_namespace(server: &KubeApiServer) {
@@ -120,7 +113,7 @@ async fn a_fresh_cluster_gets_the_environments_namespace_labelled_as_slipways() 
     let repo = repo(true);
     let (server, h, inbox) = started(&repo, Duration::from_millis(300)).await;
     h.sync.sync_once().await.unwrap();
-    let s = status(&h).await;
+    let s = h.status().await;
     assert_eq!(s.state, SyncPhase::Verified, "{:?}", s.last_error);
     let namespace = server
         .get_object("v1", "Namespace", None, "web-dev")
@@ -137,14 +130,14 @@ async fn a_late_namespace_is_retried_and_the_state_is_never_verified_meanwhile()
     let repo = repo(false);
     let (server, h, inbox) = started(&repo, Duration::from_millis(300)).await;
     h.sync.sync_once().await.unwrap();
-    let first = status(&h).await;
+    let first = h.status().await;
     assert_degraded(&first, "namespaces \"web-dev\" not found");
     assert!(
         first.last_error.as_deref().unwrap().contains("envs/dev/"),
         "names the file"
     );
     h.sync.sync_once().await.unwrap();
-    let again = status(&h).await;
+    let again = h.status().await;
     assert_degraded(&again, "not found");
     assert_eq!(again.error_count, 2);
     assert_eq!(
@@ -158,7 +151,7 @@ async fn a_late_namespace_is_retried_and_the_state_is_never_verified_meanwhile()
 
     create_namespace(&server).await;
     h.sync.sync_once().await.unwrap();
-    let s = status(&h).await;
+    let s = h.status().await;
     assert_eq!(s.state, SyncPhase::Verified, "{:?}", s.last_error);
     assert!(s.last_error.is_none() && s.first_error_at.is_none() && s.error_count == 0);
     assert_eq!(inbox.verdicts(), ["verified"]);
@@ -170,7 +163,7 @@ async fn a_deleted_namespace_is_the_clusters_problem_until_it_is_back() {
     let (server, h, _inbox) = started(&repo, Duration::from_secs(3)).await;
     create_namespace(&server).await;
     h.sync.sync_once().await.unwrap();
-    assert_eq!(status(&h).await.state, SyncPhase::Verified);
+    assert_eq!(h.status().await.state, SyncPhase::Verified);
 
     delete_namespace(&server).await;
     repo.commit(
@@ -178,20 +171,20 @@ async fn a_deleted_namespace_is_the_clusters_problem_until_it_is_back() {
         "add extra",
     );
     h.sync.sync_once().await.unwrap();
-    assert_degraded(&status(&h).await, "because it is being terminated");
+    assert_degraded(&h.status().await, "because it is being terminated");
 
     namespace_gone(&server).await;
     h.sync.sync_once().await.unwrap();
-    assert_degraded(&status(&h).await, "namespaces \"web-dev\" not found");
+    assert_degraded(&h.status().await, "namespaces \"web-dev\" not found");
     h.sync.sync_once().await.unwrap();
-    assert_degraded(&status(&h).await, "not found");
+    assert_degraded(&h.status().await, "not found");
 
     repo.commit(
         &[("slipway.yaml", &slipway_yaml(true, KINDS))],
         "create the namespace",
     );
     h.sync.sync_once().await.unwrap();
-    let s = status(&h).await;
+    let s = h.status().await;
     assert_eq!(s.state, SyncPhase::Verified, "{:?}", s.last_error);
     for name in ["web", "extra"] {
         assert!(
@@ -221,7 +214,7 @@ async fn a_namespace_an_environment_uses_is_never_pruned() {
     ]);
     let (server, h, _inbox) = started(&repo, Duration::from_millis(300)).await;
     h.sync.sync_once().await.unwrap();
-    assert_eq!(status(&h).await.state, SyncPhase::Verified);
+    assert_eq!(h.status().await.state, SyncPhase::Verified);
     repo.commit(
         &[("envs/dev/namespace.yaml", "")],
         "stop declaring the namespace",
@@ -255,11 +248,11 @@ async fn slipway_retry_runs_a_failed_revision_again() {
         "2.0.0",
     );
     h.sync.sync_once().await.unwrap();
-    assert_eq!(status(&h).await.state, SyncPhase::RolledBack);
+    assert_eq!(h.status().await.state, SyncPhase::RolledBack);
     server.set_rollout_outcome("web-dev", "web", RolloutOutcome::Succeed);
     h.sync.sync_once().await.unwrap();
     assert_eq!(
-        status(&h).await.state,
+        h.status().await.state,
         SyncPhase::RolledBack,
         "not retried on its own"
     );
@@ -282,7 +275,7 @@ async fn slipway_retry_runs_a_failed_revision_again() {
     assert_eq!(asked.status(), StatusCode::ACCEPTED);
 
     h.sync.sync_once().await.unwrap();
-    let s = status(&h).await;
+    let s = h.status().await;
     assert_eq!(s.state, SyncPhase::Verified, "{:?}", s.last_error);
     assert_eq!(s.verified_revision.as_deref(), Some(bad.as_str()));
     assert_eq!(inbox.verdicts(), ["verified", "failed", "verified"]);

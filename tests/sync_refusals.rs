@@ -8,11 +8,10 @@ mod support;
 mod sync_common;
 
 use serde_json::Value;
-use slipway::store::sync_state::{SyncPhase, TargetStatus};
-use slipway::sync::cluster::{ClusterTarget, KubeCluster};
+use slipway::store::sync_state::SyncPhase;
 use slipway::sync::fault::MAX_LINE_CHARS;
 use support::kube_api::{KubeApiServer, Verb};
-use sync_common::{DeployRepo, Harness, ReportInbox, config_map, reporter};
+use sync_common::{DeployRepo, Harness, ReportInbox, config_map};
 
 fn slipway_yaml(recreate: bool) -> String {
     format!(
@@ -70,14 +69,8 @@ spec:
 
 async fn started(repo: &DeployRepo) -> (KubeApiServer, Harness, ReportInbox) {
     let server = KubeApiServer::start().await.unwrap();
-    let cluster = ClusterTarget::Kube(KubeCluster::new(server.client().unwrap()));
-    let (inbox, url) = ReportInbox::start().await;
-    let h = Harness::new(repo, cluster, Some(reporter(&url)));
+    let (h, inbox) = Harness::reporting(repo, server.client().unwrap()).await;
     (server, h, inbox)
-}
-
-async fn status(h: &Harness) -> TargetStatus {
-    h.store.sync_status("web", "dev").await.unwrap().unwrap()
 }
 
 /// A line a person reads: bounded, naming the file and the object, with
@@ -137,7 +130,7 @@ async fn a_revision_the_server_refuses_is_not_applied_at_all() {
         let verified = repo.head();
         let (server, h, inbox) = started(&repo).await;
         h.sync.sync_once().await.unwrap();
-        assert_eq!(status(&h).await.state, SyncPhase::Verified, "{name}");
+        assert_eq!(h.status().await.state, SyncPhase::Verified, "{name}");
         let config_version = server
             .get_object("v1", "ConfigMap", Some("web-dev"), "settings")
             .unwrap()["metadata"]["resourceVersion"]
@@ -171,7 +164,7 @@ async fn a_revision_the_server_refuses_is_not_applied_at_all() {
             .unwrap();
         assert_eq!(svc["spec"]["ports"][0]["port"], 80, "{name}");
 
-        let s = status(&h).await;
+        let s = h.status().await;
         assert_eq!(s.state, SyncPhase::Rejected, "{name}: {:?}", s.last_error);
         assert_eq!(
             s.applied_revision.as_deref(),
@@ -213,7 +206,7 @@ async fn a_revision_the_server_refuses_is_not_applied_at_all() {
             (0, 0),
             "{name}: final for that content, not tried every pass"
         );
-        assert_eq!(status(&h).await.state, SyncPhase::Rejected, "{name}");
+        assert_eq!(h.status().await.state, SyncPhase::Rejected, "{name}");
     }
 }
 
@@ -235,7 +228,7 @@ async fn an_immutable_field_change_is_refused_in_one_line_unless_recreate_is_opt
         ]);
         let (server, h, _inbox) = started(&repo).await;
         h.sync.sync_once().await.unwrap();
-        assert_eq!(status(&h).await.state, SyncPhase::Verified, "{name}");
+        assert_eq!(h.status().await.state, SyncPhase::Verified, "{name}");
         let first_uid = server
             .get_object("batch/v1", "Job", Some("web-dev"), "migrate")
             .unwrap()["metadata"]["uid"]
@@ -249,7 +242,7 @@ async fn an_immutable_field_change_is_refused_in_one_line_unless_recreate_is_opt
             "migrate 2",
         );
         h.sync.sync_once().await.unwrap();
-        let s = status(&h).await;
+        let s = h.status().await;
         let live = server
             .get_object("batch/v1", "Job", Some("web-dev"), "migrate")
             .unwrap();

@@ -8,7 +8,7 @@ mod sync_common;
 
 use std::time::Duration;
 
-use slipway::store::sync_state::{SyncPhase, TargetStatus};
+use slipway::store::sync_state::SyncPhase;
 use slipway::sync::cluster::{ClusterTarget, KubeCluster};
 use slipway::sync::podcheck::PodLimits;
 use support::kube_api::controllers::Timings;
@@ -22,10 +22,6 @@ async fn harness(repo: &DeployRepo, config: ServerConfig) -> (KubeApiServer, Har
     let server = KubeApiServer::start_with(config).await.unwrap();
     let cluster = ClusterTarget::Kube(KubeCluster::new(server.client().unwrap()));
     (server, Harness::new(repo, cluster, None))
-}
-
-async fn status(h: &Harness) -> TargetStatus {
-    h.store.sync_status("web", "dev").await.unwrap().unwrap()
 }
 
 fn slipway_yaml(kinds: &str, timeout: u64) -> String {
@@ -65,7 +61,7 @@ async fn a_job_deleted_by_its_ttl_runs_once_per_content() {
     ]);
     let (server, h) = harness(&repo, ServerConfig::default()).await;
     h.sync.sync_once().await.unwrap();
-    let s = status(&h).await;
+    let s = h.status().await;
     assert_eq!(
         s.state,
         SyncPhase::Verified,
@@ -93,19 +89,17 @@ async fn a_job_deleted_by_its_ttl_runs_once_per_content() {
     );
     h.sync.sync_once().await.unwrap();
     h.sync.sync_once().await.unwrap();
-    let jobs = server
-        .stats()
-        .by_resource
-        .get("jobs.batch")
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(jobs.get(&Verb::Apply), None, "not created again: {jobs:?}");
+    assert_eq!(
+        server.stats().verb_on("jobs.batch", Verb::Apply),
+        0,
+        "not created again"
+    );
     assert!(
         server
             .get_object("batch/v1", "Job", Some("web-dev"), "migrate")
             .is_none()
     );
-    assert_eq!(status(&h).await.state, SyncPhase::Verified);
+    assert_eq!(h.status().await.state, SyncPhase::Verified);
 
     repo.commit(
         &[("envs/dev/migrate.yaml", &migrate("ghcr.io/acme/migrate:2"))],
@@ -113,18 +107,12 @@ async fn a_job_deleted_by_its_ttl_runs_once_per_content() {
     );
     server.reset_stats();
     h.sync.sync_once().await.unwrap();
-    let jobs = server
-        .stats()
-        .by_resource
-        .get("jobs.batch")
-        .cloned()
-        .unwrap_or_default();
     assert_eq!(
-        jobs.get(&Verb::Apply),
-        Some(&1),
-        "new content runs it again: {jobs:?}"
+        server.stats().verb_on("jobs.batch", Verb::Apply),
+        1,
+        "new content runs it again"
     );
-    let s = status(&h).await;
+    let s = h.status().await;
     assert_eq!(s.state, SyncPhase::Verified, "{:?}", s.last_error);
 }
 
@@ -140,7 +128,7 @@ async fn a_rollback_does_not_run_the_verified_revisions_job_again() {
     ]);
     let (server, h) = harness(&repo, ServerConfig::default()).await;
     h.sync.sync_once().await.unwrap();
-    assert_eq!(status(&h).await.state, SyncPhase::Verified);
+    assert_eq!(h.status().await.state, SyncPhase::Verified);
     repo.commit(
         &[
             ("envs/dev/migrate.yaml", &migrate("ghcr.io/acme/migrate:2")),
@@ -153,17 +141,11 @@ async fn a_rollback_does_not_run_the_verified_revisions_job_again() {
     );
     server.reset_stats();
     h.sync.sync_once().await.unwrap();
-    assert_eq!(status(&h).await.state, SyncPhase::RolledBack);
-    let jobs = server
-        .stats()
-        .by_resource
-        .get("jobs.batch")
-        .cloned()
-        .unwrap_or_default();
+    assert_eq!(h.status().await.state, SyncPhase::RolledBack);
     assert_eq!(
-        jobs.get(&Verb::Apply),
-        Some(&1),
-        "migrate:2 ran; migrate:1 is not run again by the rollback: {jobs:?}"
+        server.stats().verb_on("jobs.batch", Verb::Apply),
+        1,
+        "migrate:2 ran; migrate:1 is not run again by the rollback"
     );
 }
 
@@ -207,7 +189,7 @@ async fn a_crd_and_its_resources_sync_together_while_discovery_lags() {
     };
     let (server, h) = harness(&repo, config).await;
     h.sync.sync_once().await.unwrap();
-    let s = status(&h).await;
+    let s = h.status().await;
     assert_eq!(s.state, SyncPhase::Verified, "{:?}", s.last_error);
     assert!(s.failed_revision.is_none());
     assert!(
@@ -262,7 +244,7 @@ async fn a_crash_loop_or_a_stuck_image_fails_long_before_the_deadline() {
             .await
             .expect("failed well before the 300 s deadline")
             .unwrap();
-        let s = status(&h).await;
+        let s = h.status().await;
         assert_eq!(s.state, SyncPhase::RolledBack, "{tag}");
         let cause = s.last_error.unwrap();
         assert!(
@@ -304,7 +286,7 @@ async fn the_rollout_deadline_is_kept_across_a_restart() {
         async move { sync.sync_once().await }
     });
     tokio::time::timeout(GUARD, async {
-        while status(&h).await.state != SyncPhase::Progressing {
+        while h.status().await.state != SyncPhase::Progressing {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     })
@@ -312,7 +294,7 @@ async fn the_rollout_deadline_is_kept_across_a_restart() {
     .expect("the rollout starts");
     running.abort();
     // The process was down for an hour: the 300 s deadline has long passed.
-    let mut s = status(&h).await;
+    let mut s = h.status().await;
     let started = s.rollout_started_at.clone().expect("the start is stored");
     let an_hour_earlier =
         started.parse::<jiff::Timestamp>().unwrap() - jiff::SignedDuration::from_hours(1);
@@ -323,7 +305,7 @@ async fn the_rollout_deadline_is_kept_across_a_restart() {
         .await
         .expect("concluded at once, not after another 300 s")
         .unwrap();
-    let s = status(&h).await;
+    let s = h.status().await;
     assert_eq!(s.state, SyncPhase::RolledBack);
     assert!(s.last_error.unwrap().contains("timed out after 300s"));
 }

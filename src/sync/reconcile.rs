@@ -138,12 +138,12 @@ pub async fn sync_target(
     }
 }
 
-async fn record_problem(
+/// The stored status of `target` (a fresh one the first time), desiring `revision`.
+async fn stored_status(
     ctx: &SyncContext,
     revision: &str,
     target: &Target,
-    e: &ReconcileError,
-) -> Result<(), StoreError> {
+) -> Result<TargetStatus, StoreError> {
     let (app, env) = (target.app_name.as_str(), target.env.name.as_str());
     let mut status = ctx
         .store
@@ -151,6 +151,17 @@ async fn record_problem(
         .await?
         .unwrap_or_else(|| TargetStatus::new(app, env));
     status.desired_revision = Some(revision.to_string());
+    Ok(status)
+}
+
+async fn record_problem(
+    ctx: &SyncContext,
+    revision: &str,
+    target: &Target,
+    e: &ReconcileError,
+) -> Result<(), StoreError> {
+    let (app, env) = (target.app_name.as_str(), target.env.name.as_str());
+    let mut status = stored_status(ctx, revision, target).await?;
     if status.record_error(e.summary()) {
         tracing::warn!(app, environment = env, error = %error_chain(e), "sync failed; retrying with backoff");
     } else {
@@ -182,12 +193,7 @@ async fn reconcile_target(
     target: &Target,
 ) -> Result<TargetStatus, ReconcileError> {
     let (app, env) = (target.app_name.as_str(), target.env.name.as_str());
-    let mut status = ctx
-        .store
-        .sync_status(app, env)
-        .await?
-        .unwrap_or_else(|| TargetStatus::new(app, env));
-    status.desired_revision = Some(revision.to_string());
+    let mut status = stored_status(ctx, revision, target).await?;
     if ctx.retries.take(app, env) && status.failed_hash.is_some() {
         tracing::info!(app, environment = env, revision = ?status.failed_revision, "retrying the failed revision on request");
         status.failed_hash = None;

@@ -196,18 +196,28 @@ async fn list_apps(
     Ok(axum::Json(serde_json::json!({ "apps": apps })).into_response())
 }
 
+/// The status of an app/environment sync knows, for an authorised caller.
+async fn known_status(
+    state: &SyncHttpState,
+    headers: &HeaderMap,
+    app: &str,
+    env: &str,
+) -> Result<crate::store::sync_state::TargetStatus, HttpError> {
+    authorize(state, headers)?;
+    state
+        .store
+        .sync_status(app, env)
+        .await
+        .map_err(HttpError::Store)?
+        .ok_or(HttpError::NotFound)
+}
+
 async fn show_app(
     State(state): State<SyncHttpState>,
     Path((app, env)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
-    authorize(&state, &headers)?;
-    let status = state
-        .store
-        .sync_status(&app, &env)
-        .await
-        .map_err(HttpError::Store)?;
-    let status = status.ok_or(HttpError::NotFound)?;
+    let status = known_status(&state, &headers, &app, &env).await?;
     let history = state
         .store
         .sync_history(&app, &env)
@@ -225,13 +235,7 @@ async fn retry(
     Path((app, env)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
-    authorize(&state, &headers)?;
-    let status = state
-        .store
-        .sync_status(&app, &env)
-        .await
-        .map_err(HttpError::Store)?
-        .ok_or(HttpError::NotFound)?;
+    let status = known_status(&state, &headers, &app, &env).await?;
     state.retries.request(&app, &env);
     state.nudge.notify_one();
     let body = serde_json::json!({

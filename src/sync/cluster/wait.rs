@@ -24,8 +24,23 @@ pub const DISCOVERY_POLL_MAX: Duration = Duration::from_secs(2);
 /// Longest wait for an object deleted to be re-created to be gone.
 pub const DELETE_TIMEOUT: Duration = Duration::from_secs(120);
 
-fn timed_out(what: String) -> ClusterError {
-    ClusterError::Wait { what, source: None }
+/// Run a wait for `what` under `limit`.
+async fn within<T>(
+    limit: Duration,
+    what: impl FnOnce() -> String,
+    wait: impl std::future::Future<Output = Result<T, kube::runtime::wait::Error>>,
+) -> Result<(), ClusterError> {
+    match tokio::time::timeout(limit, wait).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(source)) => Err(ClusterError::Wait {
+            what: what(),
+            source: Some(source),
+        }),
+        Err(_) => Err(ClusterError::Wait {
+            what: what(),
+            source: None,
+        }),
+    }
 }
 
 impl KubeCluster {
@@ -34,14 +49,7 @@ impl KubeCluster {
         let api: Api<CustomResourceDefinition> = Api::all(self.client.clone());
         let what = || format!("CustomResourceDefinition {name} to be established");
         let wait = await_condition(api, name, conditions::is_crd_established());
-        match tokio::time::timeout(CRD_ESTABLISHED_TIMEOUT, wait).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(source)) => Err(ClusterError::Wait {
-                what: what(),
-                source: Some(source),
-            }),
-            Err(_) => Err(timed_out(what())),
-        }
+        within(CRD_ESTABLISHED_TIMEOUT, what, wait).await
     }
 
     /// Ask discovery for `kind` until the server serves it (discovery lags
@@ -72,14 +80,7 @@ impl KubeCluster {
             .await?;
         let what = || format!("{object} to be deleted");
         let wait = await_condition(api, &object.name, conditions::is_deleted(uid));
-        match tokio::time::timeout(DELETE_TIMEOUT, wait).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(source)) => Err(ClusterError::Wait {
-                what: what(),
-                source: Some(source),
-            }),
-            Err(_) => Err(timed_out(what())),
-        }
+        within(DELETE_TIMEOUT, what, wait).await
     }
 
     /// Watch a Job until it is `Complete` or `Failed` (then `Some(job)`) or

@@ -173,34 +173,19 @@ impl ApiError {
     }
 
     fn details(&self) -> Option<Value> {
-        let split = |resource: &str| {
-            let (kind, group) = resource.split_once('.').unwrap_or((resource, ""));
-            (kind.to_string(), group.to_string())
-        };
         match self {
             Self::NotFound { resource, name }
             | Self::AlreadyExists { resource, name }
-            | Self::StaleResourceVersion { resource, name } => {
-                let (kind, group) = split(resource);
-                let mut details = json!({"name": name, "kind": kind});
-                if !group.is_empty() {
-                    details["group"] = Value::String(group);
-                }
-                Some(details)
-            }
+            | Self::StaleResourceVersion { resource, name } => Some(naming(resource, name)),
             Self::FieldInvalid {
                 kind,
                 name,
                 field,
                 message,
             } => {
-                let (kind, group) = split(kind);
-                let cause =
-                    json!({"reason": "FieldValueInvalid", "message": message, "field": field});
-                let mut details = json!({"name": name, "kind": kind, "causes": [cause]});
-                if !group.is_empty() {
-                    details["group"] = Value::String(group);
-                }
+                let mut details = naming(kind, name);
+                details["causes"] =
+                    json!([{"reason": "FieldValueInvalid", "message": message, "field": field}]);
                 Some(details)
             }
             Self::NamespaceTerminating {
@@ -208,13 +193,9 @@ impl ApiError {
                 name,
                 namespace,
             } => {
-                let (kind, group) = split(resource);
-                let cause = json!({"reason": "NamespaceTerminating", "field": "metadata.namespace",
-                    "message": format!("namespace {namespace} is being terminated")});
-                let mut details = json!({"name": name, "kind": kind, "causes": [cause]});
-                if !group.is_empty() {
-                    details["group"] = Value::String(group);
-                }
+                let mut details = naming(resource, name);
+                details["causes"] = json!([{"reason": "NamespaceTerminating", "field": "metadata.namespace",
+                    "message": format!("namespace {namespace} is being terminated")}]);
                 Some(details)
             }
             Self::ApplyConflict(conflicts) => {
@@ -246,6 +227,16 @@ impl ApiError {
         }
         status
     }
+}
+
+/// `details` naming one object: `kind.group` (or `plural.group`) split.
+fn naming(resource: &str, name: &str) -> Value {
+    let (kind, group) = resource.split_once('.').unwrap_or((resource, ""));
+    let mut details = json!({"name": name, "kind": kind});
+    if !group.is_empty() {
+        details["group"] = Value::String(group.to_string());
+    }
+    details
 }
 
 impl IntoResponse for ApiError {

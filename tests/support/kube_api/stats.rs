@@ -60,6 +60,15 @@ impl Stats {
         self.by_verb.get(&verb).copied().unwrap_or(0)
     }
 
+    /// Count for one verb on one resource (`jobs.batch`, `configmaps`).
+    pub fn verb_on(&self, resource: &str, verb: Verb) -> u64 {
+        self.by_resource
+            .get(resource)
+            .and_then(|verbs| verbs.get(&verb))
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// All writes (apply, create, update, patch, delete).
     pub fn writes(&self) -> u64 {
         self.by_verb
