@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::Value;
 
-use super::cluster::{ClusterTarget, KubeCluster, ObjectEvent};
+use super::cluster::{KubeCluster, ObjectEvent};
 use super::dryrun::{self, Checked, Rejection};
 use super::fault::Fault;
 use super::metrics::SyncMetrics;
@@ -120,7 +120,7 @@ pub async fn converge(
         recreate: &recreate,
     };
     let applied = step.apply_all(&to_apply).await?;
-    let pruned = prune_all(ctx, cluster, (app, env), &plan.prune, options).await?;
+    let pruned = super::prune::prune_all(ctx, cluster, (app, env), &plan.prune, options).await?;
     Ok(Converged::Applied(Changes {
         applied,
         pruned,
@@ -334,69 +334,4 @@ impl ApplyStep<'_> {
         }
         Ok(())
     }
-}
-
-/// Delete objects that left git, only when the live object still carries
-/// this app/environment's ownership labels, and never a Namespace still in
-/// use; forget them either way.
-async fn prune_all(
-    ctx: &SyncContext,
-    cluster: &KubeCluster,
-    (app, env): (&str, &str),
-    entries: &[InventoryEntry],
-    options: &ConvergeOptions,
-) -> Result<usize, ReconcileError> {
-    let mut forgotten = Vec::new();
-    let mut pruned = 0;
-    for entry in entries {
-        let in_use = entry.object.kind == "Namespace"
-            && (options.own_namespace.as_deref() == Some(entry.object.name.as_str())
-                || ctx
-                    .store
-                    .namespace_used_by_others(&entry.object.name, app, env)
-                    .await?);
-        match cluster.get(&entry.object).await? {
-            Some(_) if in_use => {
-                tracing::info!(object = %entry.object, "not pruned: the namespace is still in use")
-            }
-            Some(live) if plan::owned_by(&live, app, env) => {
-                cluster.delete(&entry.object).await?;
-                pruned += 1;
-            }
-            Some(_) => {
-                tracing::warn!(object = %entry.object, "not pruned: no longer labelled as slipway's")
-            }
-            None => {}
-        }
-        forgotten.push(entry.object.clone());
-    }
-    ctx.metrics
-        .prunes
-        .get_or_create(&SyncMetrics::target(app, env))
-        .inc_by(pruned as u64);
-    ctx.store
-        .update_sync_inventory(app, env, Vec::new(), forgotten)
-        .await?;
-    Ok(pruned)
-}
-
-/// An app/environment left `slipway.yaml`: prune what Slipway applied for it
-/// (only objects still labelled as its own) and forget it. Plan-only sync
-/// applied nothing, so it only forgets.
-pub async fn retire_target(
-    ctx: &SyncContext,
-    app: &str,
-    env: &str,
-) -> Result<usize, ReconcileError> {
-    let pruned = match &ctx.cluster {
-        ClusterTarget::Kube(cluster) => {
-            let mut inventory = ctx.store.sync_inventory(app, env).await?;
-            inventory.sort_by_key(|e| std::cmp::Reverse(plan::apply_rank(&e.object.kind)));
-            let options = ConvergeOptions::default();
-            prune_all(ctx, cluster, (app, env), &inventory, &options).await?
-        }
-        ClusterTarget::PlanOnly => 0,
-    };
-    ctx.store.forget_sync_target(app, env).await?;
-    Ok(pruned)
 }

@@ -3,11 +3,13 @@
 pub mod cluster;
 pub mod converge;
 pub mod dryrun;
+pub mod failures;
 pub mod fault;
 pub mod lock;
 pub mod metrics;
 pub mod plan;
 pub mod podcheck;
+pub mod prune;
 pub mod reconcile;
 pub mod render;
 pub mod report;

@@ -13,15 +13,14 @@
 
 use std::time::Duration;
 
-use super::cluster::{ClusterError, ClusterTarget, KubeCluster, ObjectEvent};
-pub use super::converge::{
-    Changes, ConvergeOptions, Converged, converge, job_content, retire_target,
-};
-use super::dryrun::Rejection;
+use super::cluster::{ClusterError, ClusterTarget, KubeCluster};
+pub use super::converge::{Changes, ConvergeOptions, Converged, converge, job_content};
+use super::failures;
 use super::fault::{self, Fault};
 use super::metrics::SyncMetrics;
 use super::plan::{self, DesiredObject, ObjectRef};
 use super::podcheck::PodLimits;
+pub use super::prune::retire_target;
 use super::render::{self, RenderError, RenderedObject};
 use super::report::Reporter;
 use super::retry::RetryRequests;
@@ -130,7 +129,11 @@ pub async fn sync_target(
     match reconcile_target(ctx, revision, target).await {
         Ok(status) => Ok(status),
         Err(e) => {
-            if let Err(store) = record_problem(ctx, revision, target, &e).await {
+            let recorded = match stored_status(ctx, revision, target).await {
+                Ok(status) => failures::record_problem(ctx, status, target, &e).await,
+                Err(store) => Err(store),
+            };
+            if let Err(store) = recorded {
                 tracing::warn!(app = %target.app_name, environment = %target.env.name, error = %error_chain(&store), "could not record a sync problem");
             }
             Err(e)
@@ -152,39 +155,6 @@ async fn stored_status(
         .unwrap_or_else(|| TargetStatus::new(app, env));
     status.desired_revision = Some(revision.to_string());
     Ok(status)
-}
-
-async fn record_problem(
-    ctx: &SyncContext,
-    revision: &str,
-    target: &Target,
-    e: &ReconcileError,
-) -> Result<(), StoreError> {
-    let (app, env) = (target.app_name.as_str(), target.env.name.as_str());
-    let mut status = stored_status(ctx, revision, target).await?;
-    if status.record_error(e.summary()) {
-        tracing::warn!(app, environment = env, error = %error_chain(e), "sync failed; retrying with backoff");
-    } else {
-        tracing::debug!(
-            app,
-            environment = env,
-            repeats = status.error_count,
-            "sync failed again"
-        );
-    }
-    if !is_held_failure(status.state) {
-        status.state = SyncPhase::Degraded;
-    }
-    ctx.metrics.failure(app, env, e.kind());
-    ctx.metrics.sync(app, env, status.state.as_str());
-    ctx.store.put_sync_status(status).await
-}
-
-fn is_held_failure(state: SyncPhase) -> bool {
-    matches!(
-        state,
-        SyncPhase::Failed | SyncPhase::RolledBack | SyncPhase::Rejected
-    )
 }
 
 async fn reconcile_target(
@@ -280,7 +250,7 @@ async fn apply_target(
     let changes = match converge(ctx, cluster, (app, env), desired, revision, &options).await {
         Ok(Converged::Applied(changes)) => changes,
         Ok(Converged::Rejected(rejection)) => {
-            return reject(
+            return failures::reject(
                 ctx,
                 cluster,
                 status,
@@ -342,39 +312,6 @@ async fn apply_target(
     status.state = settled_state(&status);
     ctx.metrics.sync(app, env, status.state.as_str());
     ctx.store.put_sync_status(status.clone()).await?;
-    Ok(status)
-}
-
-/// The dry run refused the revision: nothing of it was written, so the live
-/// revision stays; record, log, warn on the object and report.
-async fn reject(
-    ctx: &SyncContext,
-    cluster: &KubeCluster,
-    mut status: TargetStatus,
-    target: &Target,
-    (revision, content): (&str, String),
-    rejection: Rejection,
-    image: Option<crate::event::ImageRef>,
-) -> Result<TargetStatus, ReconcileError> {
-    let (app, env) = (target.app_name.as_str(), target.env.name.as_str());
-    let line = rejection.error.summary();
-    tracing::warn!(app, environment = env, revision, error = %error_chain(&rejection.error), "revision refused by the API server's dry run; nothing applied");
-    let event = ObjectEvent {
-        reason: "ApplyRejected",
-        action: "DryRun",
-        note: format!("slipway did not apply revision {revision}: {line}"),
-        warning: true,
-    };
-    cluster.event(&rejection.object, None, event).await;
-    status.failed_revision = Some(revision.to_string());
-    status.failed_hash = Some(content);
-    status.failed_reason = Some(line.clone());
-    status.record_error(line.clone());
-    status.state = SyncPhase::Rejected;
-    ctx.metrics.failure(app, env, "rejected");
-    ctx.metrics.sync(app, env, status.state.as_str());
-    ctx.store.put_sync_status(status.clone()).await?;
-    rollout::send_report(ctx, target, revision, image, Some(line)).await;
     Ok(status)
 }
 
