@@ -130,6 +130,8 @@ async fn slipway_run(repo: &Path) -> (Stats, Duration, Stats, Duration) {
         reporter: None,
         metrics: SyncMetrics::default(),
         rollout_poll: Duration::from_millis(20),
+        pod_limits: Default::default(),
+        retries: Default::default(),
     };
     let sync = SyncLoop::new(
         ctx,

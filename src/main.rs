@@ -73,6 +73,9 @@ enum Command {
         #[command(flatten)]
         target: OperatorTarget,
     },
+    /// Run an app/environment's failed (rolled back or rejected) revision
+    /// again, and retry a cluster problem now, through sync's status API.
+    Retry(RetryArgs),
     /// Promote the image verified in the previous environment into `--to`.
     Promote {
         /// App name from slipway.yaml.
@@ -98,6 +101,25 @@ struct OperatorTarget {
         default_value = "slipway-data/secrets/operator"
     )]
     secret_file: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct RetryArgs {
+    /// App name from slipway.yaml.
+    app: String,
+    /// Environment name.
+    #[arg(long)]
+    env: String,
+    /// Base URL of the sync role (or of `slipway run`).
+    #[arg(
+        long,
+        env = "SLIPWAY_SYNC_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    url: String,
+    /// Environment variable holding the status API bearer token, if one is required.
+    #[arg(long, default_value = "SLIPWAY_API_TOKEN")]
+    token_env: String,
 }
 
 #[derive(clap::Args)]
@@ -235,6 +257,15 @@ async fn status(args: StatusArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn retry(args: RetryArgs) -> anyhow::Result<()> {
+    let token = std::env::var(&args.token_env).ok().map(Secret::new);
+    let answer =
+        slipway::operator::request_retry(&args.url, &args.app, &args.env, token.as_ref()).await?;
+    println!("{}", serde_json::to_string_pretty(&answer)?);
+    println!("follow it with: slipway status --sync-url {}", args.url);
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_json);
@@ -265,6 +296,7 @@ fn main() -> ExitCode {
                 listen,
             } => run(config, state_dir, listen).await,
             Command::Status(args) => status(args).await,
+            Command::Retry(args) => retry(args).await,
             Command::Rollback {
                 app,
                 env,

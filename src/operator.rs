@@ -1,7 +1,8 @@
 //! The operator commands' client side: `slipway rollback` and
 //! `slipway promote` send a signed request to receive's `/hooks/operator`, so
 //! they pass the same inbox, policy gate and writer as webhooks, and are
-//! recorded the same way; `slipway status` reads the status API.
+//! recorded the same way; `slipway status` reads the status API and
+//! `slipway retry` asks sync's status API to run a failed revision again.
 
 use serde_json::Value;
 
@@ -91,14 +92,16 @@ pub async fn send_request(
     answer(url, response).await
 }
 
-/// GET a status API path, with the bearer token when one is given.
-pub async fn get_status(
+/// Call a status API path (`GET`, or `POST` for an action) with the bearer
+/// token when one is given; the answer's JSON.
+async fn call_api(
+    method: reqwest::Method,
     base_url: &str,
     path: &str,
     token: Option<&Secret>,
 ) -> Result<Value, OperatorError> {
     let url = format!("{}{path}", base_url.trim_end_matches('/'));
-    let mut request = client()?.get(&url);
+    let mut request = client()?.request(method, &url);
     if let Some(token) = token {
         request = request.bearer_auth(token.expose());
     }
@@ -107,6 +110,28 @@ pub async fn get_status(
         source,
     })?;
     answer(url, response).await
+}
+
+/// GET a status API path, with the bearer token when one is given.
+pub async fn get_status(
+    base_url: &str,
+    path: &str,
+    token: Option<&Secret>,
+) -> Result<Value, OperatorError> {
+    call_api(reqwest::Method::GET, base_url, path, token).await
+}
+
+/// Ask sync to run `app`/`environment`'s failed revision again
+/// (`POST /api/v1/apps/{app}/{env}/retry`, with the bearer token when given);
+/// returns sync's answer (the state and the failed revision).
+pub async fn request_retry(
+    base_url: &str,
+    app: &str,
+    environment: &str,
+    token: Option<&Secret>,
+) -> Result<Value, OperatorError> {
+    let path = format!("/api/v1/apps/{app}/{environment}/retry");
+    call_api(reqwest::Method::POST, base_url, &path, token).await
 }
 
 fn field<'a>(value: &'a Value, key: &str) -> &'a str {
@@ -145,6 +170,15 @@ fn pull_requests(deliveries: &Value) -> String {
     out
 }
 
+/// An app/environment's error, with how often and since when it repeats.
+fn error_text(app: &Value) -> String {
+    let error = app["last_error"].as_str().unwrap_or("");
+    match (app["error_count"].as_u64(), app["first_error_at"].as_str()) {
+        (Some(count), Some(since)) if count > 1 => format!("{error} ({count} times since {since})"),
+        _ => error.to_string(),
+    }
+}
+
 /// The status as a person reads it: apps and environments (when sync
 /// answered), then the latest deliveries with their outcome.
 pub fn render_status(deliveries: &Value, apps: Option<&Value>) -> String {
@@ -160,7 +194,7 @@ pub fn render_status(deliveries: &Value, apps: Option<&Value>) -> String {
                 short("desired_revision"),
                 short("applied_revision"),
                 short("verified_revision"),
-                app["last_error"].as_str().unwrap_or(""),
+                error_text(app),
             ));
         }
         out.push('\n');
@@ -206,13 +240,21 @@ mod tests {
              "state": "pending", "outcome": null, "last_error": "remote unreachable"}
         ]});
         let apps = json!({"apps": [{"app": "hello", "environment": "dev", "state": "verified",
-            "desired_revision": "1a2b3c4d5e", "applied_revision": "1a2b3c4d5e", "verified_revision": "1a2b3c4d5e"}]});
+            "desired_revision": "1a2b3c4d5e", "applied_revision": "1a2b3c4d5e", "verified_revision": "1a2b3c4d5e"},
+            {"app": "hello", "environment": "prod", "state": "degraded",
+             "last_error": "envs/prod/web.yaml: Deployment prod/web: namespaces \"prod\" not found",
+             "first_error_at": "2026-01-01T00:00:00Z", "error_count": 3}]});
         let text = render_status(&deliveries, Some(&apps));
         assert!(
             text.contains("hello/dev") && text.contains("verified") && text.contains("1a2b3c4d "),
             "{text}"
         );
         assert!(text.contains("committed 1a2b3c4"), "{text}");
+        assert!(
+            text.contains("degraded")
+                && text.contains("not found (3 times since 2026-01-01T00:00:00Z)"),
+            "{text}"
+        );
         assert!(text.contains("retrying: remote unreachable"), "{text}");
         assert!(
             text.contains("slipway/hello/staging") && text.contains("#7 https://forge/pr/7"),

@@ -64,6 +64,18 @@ pub struct Environment {
     /// Seconds to wait for a rollout before calling it failed.
     #[serde(default = "default_rollout_timeout")]
     pub rollout_timeout_seconds: u64,
+    /// Create `namespace` when it is missing (labelled as Slipway's, never pruned).
+    #[serde(default = "default_true")]
+    pub create_namespace: bool,
+    /// Delete and re-create an object whose immutable field changed (a Job's
+    /// template, a Deployment's selector); otherwise only objects annotated
+    /// `slipway.dev/recreate: "true"` are, and the revision is refused.
+    #[serde(default)]
+    pub recreate_on_immutable: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_mode() -> WriteMode {

@@ -336,27 +336,6 @@ async fn missing_objects_and_namespaces_answer_404_status() -> Result<()> {
 }
 
 #[tokio::test]
-async fn deleting_a_namespace_deletes_its_objects() -> Result<()> {
-    let (server, client) = start().await?;
-    let namespaces = api(&client, "", "Namespace", None).await?;
-    apply(
-        &namespaces,
-        "slipway",
-        &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}),
-    )
-    .await?;
-    let config_maps = api(&client, "", "ConfigMap", Some("shop")).await?;
-    apply(&config_maps, "slipway", &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "shop"}})).await?;
-    namespaces.delete("shop", &DeleteParams::default()).await?;
-    assert_eq!(
-        server.get_object("v1", "ConfigMap", Some("shop"), "c"),
-        None
-    );
-    assert_eq!(server.get_object("v1", "Namespace", None, "shop"), None);
-    Ok(())
-}
-
-#[tokio::test]
 async fn counters_report_requests_by_verb_and_resource() -> Result<()> {
     let (server, client) = start().await?;
     let config_maps = api(&client, "", "ConfigMap", Some("default")).await?;

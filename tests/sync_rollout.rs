@@ -148,7 +148,8 @@ async fn bad_rollouts_are_rolled_back_reported_and_not_retried() {
         assert_eq!(
             status.state,
             SyncPhase::Verified,
-            "{tag}: a changed revision is tried"
+            "{tag}: a changed revision is tried: {:?}",
+            status.last_error
         );
         assert_eq!(image_of(&server), "ghcr.io/acme/web:2.0.1");
     }

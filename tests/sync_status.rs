@@ -241,3 +241,29 @@ async fn the_deploy_repos_push_webhook_nudges_only_when_genuine() {
         assert_eq!(was_nudged(&nudge).await, nudged, "{name}");
     }
 }
+
+#[tokio::test]
+async fn slipway_retry_asks_with_the_bearer_token_and_wakes_the_loop() {
+    let f = fixture(Some("let-me-in"));
+    let mut status = TargetStatus::new("web", "dev");
+    status.state = SyncPhase::RolledBack;
+    status.failed_revision = Some("0123abc".into());
+    f.store.put_sync_status(status).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let router = f.router.clone();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let refused = slipway::operator::request_retry(&url, "web", "dev", None).await;
+    assert!(refused.is_err(), "the status API's token is required");
+    assert!(!was_nudged(&f.nudge).await);
+    let token = Secret::new("let-me-in");
+    let answer = slipway::operator::request_retry(&url, "web", "dev", Some(&token))
+        .await
+        .unwrap();
+    assert_eq!(answer["retry"], "requested");
+    assert_eq!(answer["failed_revision"], "0123abc");
+    assert!(was_nudged(&f.nudge).await);
+    let unknown = slipway::operator::request_retry(&url, "web", "prod", Some(&token)).await;
+    assert!(unknown.unwrap_err().to_string().contains("404"));
+}

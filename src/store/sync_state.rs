@@ -7,7 +7,6 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError, now_rfc3339};
-use crate::sync::plan::{InventoryEntry, ObjectRef};
 
 /// Tables of sync state.
 pub const SCHEMA: &str = "
@@ -39,6 +38,9 @@ CREATE TABLE sync_history (
 CREATE INDEX sync_history_by_target ON sync_history (app, environment, seq);
 ";
 
+/// Completed Job contents remembered per app/environment.
+pub const COMPLETED_JOBS_KEPT: usize = 200;
+
 /// Most history rows returned for one app/environment.
 pub const HISTORY_LIMIT: usize = 50;
 
@@ -56,6 +58,12 @@ pub enum SyncPhase {
     Failed,
     /// The rollout failed and the last verified revision was applied again.
     RolledBack,
+    /// The API server refused the revision in a server-side dry run before
+    /// anything of it was written; the live revision stayed as it was.
+    Rejected,
+    /// The cluster keeps failing (unreachable, forbidden, a missing
+    /// namespace, a discovery miss): retried with backoff, see `last_error`.
+    Degraded,
     /// Objects had been changed in the cluster and were put back.
     Drifted,
     /// The revision could not be rendered, or some manifests were out of scope.
@@ -71,6 +79,8 @@ impl SyncPhase {
             SyncPhase::Verified => "verified",
             SyncPhase::Failed => "failed",
             SyncPhase::RolledBack => "rolled_back",
+            SyncPhase::Rejected => "rejected",
+            SyncPhase::Degraded => "degraded",
             SyncPhase::Drifted => "drifted",
             SyncPhase::Refused => "refused",
         }
@@ -100,8 +110,29 @@ pub struct TargetStatus {
     pub failed_revision: Option<String>,
     /// Hash of the rendered content that failed.
     pub failed_hash: Option<String>,
-    /// The last error or failure cause, for a person to read.
+    /// Why that revision failed (one line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_reason: Option<String>,
+    /// The current error, or the cause of the held failure, on one line:
+    /// the deploy-repo file, the object and the server's message.
     pub last_error: Option<String>,
+    /// When `last_error` first occurred (RFC 3339); it has repeated since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_error_at: Option<String>,
+    /// When `last_error` last occurred (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error_at: Option<String>,
+    /// How many passes in a row met `last_error`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub error_count: u32,
+    /// When the rollout awaiting its verdict started (RFC 3339): its
+    /// deadline counts from here, across restarts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout_started_at: Option<String>,
+    /// Jobs that completed, as `key@manifest-hash`, newest last (at most
+    /// [`COMPLETED_JOBS_KEPT`]): never created again for that content.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub completed_jobs: Vec<String>,
     /// Manifests refused by scope in the last sync.
     #[serde(default)]
     pub refused: Vec<String>,
@@ -129,12 +160,66 @@ impl TargetStatus {
             applied_hash: None,
             failed_revision: None,
             failed_hash: None,
+            failed_reason: None,
             last_error: None,
+            first_error_at: None,
+            last_error_at: None,
+            error_count: 0,
+            rollout_started_at: None,
+            completed_jobs: Vec::new(),
             refused: Vec::new(),
             drifted: Vec::new(),
             plan: None,
             updated_at: now_rfc3339(),
         }
+    }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl TargetStatus {
+    /// Record that `message` happened now: a repeat keeps its first time and
+    /// counts up; a new message starts over. Returns whether it is new.
+    pub fn record_error(&mut self, message: String) -> bool {
+        let now = now_rfc3339();
+        let repeat =
+            self.last_error.as_deref() == Some(message.as_str()) && self.first_error_at.is_some();
+        if repeat {
+            self.error_count = self.error_count.saturating_add(1);
+        } else {
+            self.first_error_at = Some(now.clone());
+            self.error_count = 1;
+        }
+        self.last_error = Some(message);
+        self.last_error_at = Some(now);
+        !repeat
+    }
+
+    /// Remember that these Job contents (`key@hash`) completed.
+    pub fn record_completed_jobs(&mut self, jobs: impl IntoIterator<Item = String>) {
+        for job in jobs {
+            if !self.completed_jobs.contains(&job) {
+                self.completed_jobs.push(job);
+            }
+        }
+        let excess = self
+            .completed_jobs
+            .len()
+            .saturating_sub(COMPLETED_JOBS_KEPT);
+        self.completed_jobs.drain(..excess);
+    }
+
+    /// Forget the current error; a held failure keeps its cause.
+    pub fn clear_error(&mut self) {
+        if self.last_error.is_some() && self.last_error == self.failed_reason {
+            return;
+        }
+        self.last_error = self.failed_reason.clone();
+        self.first_error_at = None;
+        self.last_error_at = None;
+        self.error_count = 0;
     }
 }
 
@@ -306,75 +391,9 @@ impl Store {
         })
         .await
     }
-
-    /// The objects Slipway applied for one app/environment.
-    pub async fn sync_inventory(
-        &self,
-        app: &str,
-        environment: &str,
-    ) -> Result<Vec<InventoryEntry>, StoreError> {
-        let (app, environment) = (app.to_string(), environment.to_string());
-        self.read(move |conn| {
-            let mut s = conn.prepare(
-                "SELECT object_json, manifest_hash, resource_version FROM sync_inventory
-                 WHERE app = ?1 AND environment = ?2 ORDER BY object_key",
-            )?;
-            let rows = s.query_map(params![app, environment], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                ))
-            })?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (object, hash, resource_version) = row?;
-                let object: ObjectRef = decode("inventory object", &object)?;
-                out.push(InventoryEntry {
-                    object,
-                    hash,
-                    resource_version,
-                });
-            }
-            Ok(out)
-        })
-        .await
-    }
-
-    /// Record applied (or re-observed) objects and forget pruned ones, in one
-    /// transaction.
-    pub async fn update_sync_inventory(
-        &self,
-        app: &str,
-        environment: &str,
-        upsert: Vec<InventoryEntry>,
-        remove: Vec<ObjectRef>,
-    ) -> Result<(), StoreError> {
-        if upsert.is_empty() && remove.is_empty() {
-            return Ok(());
-        }
-        let (app, environment) = (app.to_string(), environment.to_string());
-        self.write(move |conn| {
-            for e in &upsert {
-                conn.execute(
-                    "INSERT INTO sync_inventory (app, environment, object_key, object_json, manifest_hash, resource_version)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT (app, environment, object_key)
-                     DO UPDATE SET object_json = ?4, manifest_hash = ?5, resource_version = ?6",
-                    params![app, environment, e.object.key(), encode("inventory object", &e.object)?, e.hash, e.resource_version],
-                )?;
-            }
-            for object in &remove {
-                conn.execute(
-                    "DELETE FROM sync_inventory WHERE app = ?1 AND environment = ?2 AND object_key = ?3",
-                    params![app, environment, object.key()],
-                )?;
-            }
-            Ok(())
-        })
-        .await
-    }
 }
+
+mod inventory;
 
 #[cfg(test)]
 mod tests;

@@ -5,17 +5,28 @@
 //! cluster, sync still renders and records what it would do (`planned`), so
 //! a missing cluster is never a silent no-op.
 
+mod error;
+mod events;
+mod wait;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{self, ApiResource, Scope};
+use kube::runtime::events::{Recorder, Reporter};
 use serde_json::Value;
 use tokio::sync::RwLock;
 
-use super::plan::{DesiredObject, FIELD_MANAGER, LABEL_APP, LABEL_ENVIRONMENT, ObjectRef};
+pub use self::error::ClusterError;
+pub use self::events::{ObjectEvent, uid_of};
+use super::plan::{
+    DesiredObject, FIELD_MANAGER, LABEL_APP, LABEL_ENVIRONMENT, LABEL_MANAGED_BY, MANAGED_BY,
+    ObjectRef,
+};
 
 /// Where sync's changes go.
 #[derive(Clone)]
@@ -26,81 +37,6 @@ pub enum ClusterTarget {
     PlanOnly,
 }
 
-/// Why a cluster call failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ClusterError {
-    /// The kubeconfig or in-cluster config could not be used.
-    #[error("configure the cluster client")]
-    Configure(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// The API server does not serve this kind.
-    #[error("discover {api_version} {kind}")]
-    Discover {
-        /// The apiVersion.
-        api_version: String,
-        /// The kind.
-        kind: String,
-        /// The cause.
-        #[source]
-        source: kube::Error,
-    },
-    /// A server-side apply failed.
-    #[error("apply {object}")]
-    ApplyObject {
-        /// The object.
-        object: String,
-        /// The cause.
-        #[source]
-        source: kube::Error,
-    },
-    /// Reading objects failed.
-    #[error("read {what}")]
-    Read {
-        /// What was read.
-        what: String,
-        /// The cause.
-        #[source]
-        source: kube::Error,
-    },
-    /// Deleting a pruned object failed.
-    #[error("delete {object}")]
-    DeleteObject {
-        /// The object.
-        object: String,
-        /// The cause.
-        #[source]
-        source: kube::Error,
-    },
-}
-
-impl ClusterError {
-    /// Whether trying again may help (network, 5xx, conflict, throttling),
-    /// as opposed to a manifest the API server rejects (a stall).
-    pub fn is_retryable(&self) -> bool {
-        let source = match self {
-            ClusterError::Configure(_) => return false,
-            ClusterError::Discover { source, .. }
-            | ClusterError::ApplyObject { source, .. }
-            | ClusterError::Read { source, .. }
-            | ClusterError::DeleteObject { source, .. } => source,
-        };
-        match source {
-            kube::Error::Api(status) => status.code >= 500 || matches!(status.code, 409 | 429),
-            _ => true,
-        }
-    }
-
-    /// A short label for metrics.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            ClusterError::Configure(_) => "configure",
-            ClusterError::Discover { .. } => "discover",
-            ClusterError::ApplyObject { .. } => "apply",
-            ClusterError::Read { .. } => "read",
-            ClusterError::DeleteObject { .. } => "delete",
-        }
-    }
-}
-
 /// `(apiVersion, kind)`.
 type KindKey = (String, String);
 
@@ -109,12 +45,20 @@ type KindKey = (String, String);
 pub struct KubeCluster {
     client: kube::Client,
     resources: Arc<RwLock<HashMap<KindKey, (ApiResource, bool)>>>,
+    recorder: Arc<Recorder>,
 }
 
 impl KubeCluster {
     /// Use an existing client.
     pub fn new(client: kube::Client) -> Self {
+        let reporter = Reporter {
+            controller: FIELD_MANAGER.into(),
+            instance: std::env::var("POD_NAME")
+                .or_else(|_| std::env::var("HOSTNAME"))
+                .ok(),
+        };
         KubeCluster {
+            recorder: Arc::new(Recorder::new(client.clone(), reporter)),
             client,
             resources: Arc::default(),
         }
@@ -144,8 +88,10 @@ impl KubeCluster {
         &self.client
     }
 
-    /// The API resource of a kind and whether it is namespaced.
-    async fn resource(
+    /// The API resource of a kind and whether it is namespaced; asks
+    /// discovery when the kind is not cached (a miss is never cached, so a
+    /// kind a new CRD adds is found once the server serves it).
+    pub async fn resource(
         &self,
         api_version: &str,
         kind: &str,
@@ -183,18 +129,26 @@ impl KubeCluster {
     }
 
     /// Server-side apply under the field manager `slipway`, forcing conflicts;
-    /// the object as the server answered.
-    pub async fn apply(&self, desired: &DesiredObject) -> Result<Value, ClusterError> {
+    /// the object as the server answered. With `dry_run`, the server checks
+    /// and answers (`dryRun=All`) and stores nothing.
+    pub async fn apply(
+        &self,
+        desired: &DesiredObject,
+        dry_run: bool,
+    ) -> Result<Value, ClusterError> {
         let o = &desired.object;
         let api = self
             .api(&o.api_version, &o.kind, o.namespace.as_deref())
             .await?;
-        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let mut params = PatchParams::apply(FIELD_MANAGER).force();
+        params.dry_run = dry_run;
         let applied = api
             .patch(&o.name, &params, &Patch::Apply(&desired.manifest))
             .await
             .map_err(|source| ClusterError::ApplyObject {
+                file: desired.source.clone(),
                 object: o.to_string(),
+                dry_run,
                 source,
             })?;
         Ok(to_value(applied))
@@ -241,14 +195,15 @@ impl KubeCluster {
             .collect())
     }
 
-    /// Delete an object (its dependents in the background).
-    pub async fn delete(&self, o: &ObjectRef) -> Result<(), ClusterError> {
+    /// Delete an object (its dependents in the background); `true` when it
+    /// was there.
+    pub async fn delete(&self, o: &ObjectRef) -> Result<bool, ClusterError> {
         let api = self
             .api(&o.api_version, &o.kind, o.namespace.as_deref())
             .await?;
         match api.delete(&o.name, &DeleteParams::background()).await {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(status)) if status.is_not_found() => Ok(()),
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(status)) if status.is_not_found() => Ok(false),
             Err(source) => Err(ClusterError::DeleteObject {
                 object: o.to_string(),
                 source,
@@ -256,60 +211,55 @@ impl KubeCluster {
         }
     }
 
-    /// Pods in a namespace matching a label selector.
-    pub async fn pods(&self, namespace: &str, selector: &str) -> Result<Vec<Value>, ClusterError> {
-        let api: Api<k8s_openapi::api::core::v1::Pod> =
-            Api::namespaced(self.client.clone(), namespace);
-        let pods = api
+    /// Make sure `name` exists and is not being deleted: create it, labelled
+    /// `app.kubernetes.io/managed-by: slipway`, when it is missing.
+    pub async fn ensure_namespace(&self, name: &str) -> Result<(), ClusterError> {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        let read = |source| ClusterError::Read {
+            what: format!("Namespace {name}"),
+            source,
+        };
+        if let Some(found) = api.get_opt(name).await.map_err(read)? {
+            if found.metadata.deletion_timestamp.is_some() {
+                return Err(ClusterError::NamespaceTerminating {
+                    namespace: name.into(),
+                });
+            }
+            return Ok(());
+        }
+        let mut namespace = Namespace::default();
+        namespace.metadata.name = Some(name.into());
+        namespace.metadata.labels = Some([(LABEL_MANAGED_BY.into(), MANAGED_BY.into())].into());
+        match api.create(&PostParams::default(), &namespace).await {
+            Ok(_) => {
+                tracing::info!(namespace = name, "created the environment's namespace");
+                Ok(())
+            }
+            Err(kube::Error::Api(status)) if status.is_already_exists() => Ok(()),
+            Err(source) => Err(ClusterError::CreateNamespace {
+                namespace: name.into(),
+                source,
+            }),
+        }
+    }
+
+    /// Objects of one kind in a namespace matching a label selector.
+    pub async fn list(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        selector: &str,
+    ) -> Result<Vec<Value>, ClusterError> {
+        let api = self.api(api_version, kind, Some(namespace)).await?;
+        let list = api
             .list(&ListParams::default().labels(selector))
             .await
             .map_err(|source| ClusterError::Read {
-                what: format!("pods {selector} in {namespace}"),
+                what: format!("{kind} {selector} in {namespace}"),
                 source,
             })?;
-        Ok(pods
-            .items
-            .into_iter()
-            .filter_map(|p| serde_json::to_value(p).ok())
-            .collect())
-    }
-
-    /// Record a core/v1 Event on an object. Best effort: an Event that cannot
-    /// be written is logged, never a sync failure.
-    pub async fn event(&self, live: &Value, reason: &str, message: &str, warning: bool) {
-        let Some(object) = ObjectRef::of(live) else {
-            return;
-        };
-        let namespace = object.namespace.clone().unwrap_or_else(|| "default".into());
-        let now = jiff::Timestamp::now();
-        let event = serde_json::json!({
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"generateName": format!("{}.", object.name), "namespace": namespace},
-            "involvedObject": {
-                "apiVersion": object.api_version, "kind": object.kind, "name": object.name,
-                "namespace": object.namespace,
-                "uid": live.pointer("/metadata/uid"),
-                "resourceVersion": live.pointer("/metadata/resourceVersion"),
-            },
-            "reason": reason,
-            "message": message,
-            "type": if warning { "Warning" } else { "Normal" },
-            "source": {"component": FIELD_MANAGER},
-            "reportingComponent": FIELD_MANAGER,
-            "firstTimestamp": now.to_string(),
-            "lastTimestamp": now.to_string(),
-            "count": 1,
-        });
-        let parsed: Result<k8s_openapi::api::core::v1::Event, _> = serde_json::from_value(event);
-        let Ok(event) = parsed else {
-            return;
-        };
-        let api: Api<k8s_openapi::api::core::v1::Event> =
-            Api::namespaced(self.client.clone(), &namespace);
-        if let Err(e) = api.create(&PostParams::default(), &event).await {
-            tracing::warn!(object = %object, error = %e, "could not record an Event");
-        }
+        Ok(list.items.into_iter().map(to_value).collect())
     }
 }
 

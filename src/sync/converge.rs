@@ -1,39 +1,86 @@
 //! Converging the cluster on a desired set of objects: put drifted objects
-//! back, apply what is new or changed, prune what left git, and keep the
-//! inventory that makes an unchanged object cost nothing.
+//! back, check the revision by dry run, apply what is new or changed, prune
+//! what left git, and keep the inventory that makes an unchanged object
+//! cost nothing.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::Value;
 
-use super::cluster::{ClusterTarget, KubeCluster};
+use super::cluster::{KubeCluster, ObjectEvent};
+use super::dryrun::{self, Checked, Rejection};
+use super::fault::Fault;
 use super::metrics::SyncMetrics;
-use super::plan::{self, DesiredObject, InventoryEntry};
+use super::plan::{self, DesiredObject, InventoryEntry, ObjectRef};
 use super::reconcile::{ReconcileError, SyncContext};
+use crate::repoconfig::Environment;
+use crate::store::sync_state::TargetStatus;
 
 /// `(apiVersion, kind, namespace)`: what one LIST reads.
 type GroupKey = (String, String, Option<String>);
 
 /// What converging changed.
+#[derive(Debug)]
 pub struct Changes {
-    /// Objects applied.
-    pub applied: usize,
+    /// Objects applied, by [`ObjectRef::key`].
+    pub applied: BTreeSet<String>,
     /// Objects pruned.
     pub pruned: usize,
     /// Drifted objects put back, with the first field that differed.
     pub drifted: Vec<String>,
 }
 
+/// How converging went.
+#[derive(Debug)]
+pub enum Converged {
+    /// The cluster holds the desired set.
+    Applied(Changes),
+    /// The dry run refused an object; nothing was written.
+    Rejected(Rejection),
+}
+
+/// What an environment's settings ask of converging.
+#[derive(Debug, Clone, Default)]
+pub struct ConvergeOptions {
+    /// Create this namespace when missing, before the first write.
+    pub ensure_namespace: Option<String>,
+    /// The environment's own namespace: never pruned while it is configured.
+    pub own_namespace: Option<String>,
+    /// Delete and re-create objects whose immutable field changed.
+    pub recreate_on_immutable: bool,
+    /// Job contents (`key@hash`) that completed: not applied again.
+    pub completed_jobs: BTreeSet<String>,
+}
+
+impl ConvergeOptions {
+    /// The options `slipway.yaml` sets for `env`, and what `status` knows
+    /// ran already.
+    pub fn of(env: &Environment, status: &TargetStatus) -> Self {
+        ConvergeOptions {
+            ensure_namespace: env.namespace.clone().filter(|_| env.create_namespace),
+            own_namespace: env.namespace.clone(),
+            recreate_on_immutable: env.recreate_on_immutable,
+            completed_jobs: status.completed_jobs.iter().cloned().collect(),
+        }
+    }
+}
+
+/// How a Job's content is remembered once it completed: `key@hash`.
+pub fn job_content(d: &DesiredObject) -> Option<String> {
+    (d.object.kind == "Job").then(|| format!("{}@{}", d.object.key(), d.hash))
+}
+
 /// Make the cluster hold `desired` for this app/environment: apply what is
-/// new, changed or drifted, prune what left git, and keep the inventory.
+/// new, changed or drifted (after a dry run of all of it), prune what left
+/// git, and keep the inventory.
 pub async fn converge(
     ctx: &SyncContext,
     cluster: &KubeCluster,
-    app: &str,
-    env: &str,
+    (app, env): (&str, &str),
     desired: Vec<DesiredObject>,
     revision: &str,
-) -> Result<Changes, ReconcileError> {
+    options: &ConvergeOptions,
+) -> Result<Converged, ReconcileError> {
     let inventory = ctx.store.sync_inventory(app, env).await?;
     let plan = plan::plan(desired, &inventory);
     let (drifted, refreshed, drift_notes) = find_drift(cluster, app, env, plan.unchanged).await?;
@@ -45,21 +92,47 @@ pub async fn converge(
         .drifts
         .get_or_create(&labels)
         .inc_by(drifted.len() as u64);
-    let mut to_apply = plan.apply;
+    // A Job runs once per content: one that completed (a rollback to its
+    // revision, a revert) is not applied again.
+    let mut to_apply: Vec<DesiredObject> = plan
+        .apply
+        .into_iter()
+        .filter(|d| job_content(d).is_none_or(|c| !options.completed_jobs.contains(&c)))
+        .collect();
     to_apply.extend(drifted);
     to_apply.sort_by_key(|d| plan::apply_rank(&d.object.kind));
-    let applied = apply_all(ctx, cluster, app, env, &to_apply, revision, &drift_notes).await?;
-    let pruned = prune_all(ctx, cluster, app, env, &plan.prune).await?;
-    Ok(Changes {
+    let mut recreate = BTreeSet::new();
+    if !to_apply.is_empty() {
+        if let Some(namespace) = &options.ensure_namespace {
+            cluster.ensure_namespace(namespace).await?;
+        }
+        match dryrun::check(cluster, &to_apply, options.recreate_on_immutable).await? {
+            Checked::Rejected(rejection) => return Ok(Converged::Rejected(rejection)),
+            Checked::Passed { recreate: keys } => recreate = keys,
+        }
+    }
+    let step = ApplyStep {
+        ctx,
+        cluster,
+        target: (app, env),
+        revision,
+        drift_notes: &drift_notes,
+        recreate: &recreate,
+    };
+    let applied = step.apply_all(&to_apply).await?;
+    let pruned = super::prune::prune_all(ctx, cluster, (app, env), &plan.prune, options).await?;
+    Ok(Converged::Applied(Changes {
         applied,
         pruned,
         drifted: drift_notes.into_values().collect(),
-    })
+    }))
 }
 
 /// Read the live objects of unchanged entries (one LIST per kind and
 /// namespace) and sort them into drifted ones and ones whose
-/// resourceVersion merely moved on.
+/// resourceVersion merely moved on. A Job gone since its content was
+/// applied ran (the TTL controller or its owner removed it): it is not
+/// created again; new content runs it again.
 async fn find_drift(
     cluster: &KubeCluster,
     app: &str,
@@ -93,6 +166,7 @@ async fn find_drift(
                 .and_then(|l| l.pointer("/metadata/resourceVersion"))
                 .and_then(Value::as_str);
             let difference = match found {
+                None if d.object.kind == "Job" => None,
                 None => Some("missing or relabelled".to_string()),
                 Some(_) if version.is_some() && version == entry.resource_version.as_deref() => {
                     None
@@ -104,7 +178,7 @@ async fn find_drift(
                     notes.insert(d.object.key(), format!("{}: {field}", d.object));
                     drifted.push(d);
                 }
-                None if version != entry.resource_version.as_deref() => {
+                None if found.is_some() && version != entry.resource_version.as_deref() => {
                     entry.resource_version = version.map(String::from);
                     refreshed.push(entry);
                 }
@@ -115,118 +189,149 @@ async fn find_drift(
     Ok((drifted, refreshed, notes))
 }
 
-async fn apply_all(
-    ctx: &SyncContext,
-    cluster: &KubeCluster,
-    app: &str,
-    env: &str,
-    objects: &[DesiredObject],
-    revision: &str,
-    drift_notes: &BTreeMap<String, String>,
-) -> Result<usize, ReconcileError> {
-    let mut applied = Vec::new();
-    let mut failure = None;
-    for d in objects {
-        match cluster.apply(d).await {
-            Ok(live) => {
-                let (reason, message) = match drift_notes.get(&d.object.key()) {
-                    Some(note) => (
-                        "DriftCorrected",
-                        format!("slipway put back {note} (revision {revision})"),
-                    ),
-                    None => (
-                        "Applied",
-                        format!("slipway applied revision {revision} from {}", d.source),
-                    ),
-                };
-                cluster
-                    .event(
-                        &live,
-                        reason,
-                        &message,
-                        drift_notes.contains_key(&d.object.key()),
-                    )
-                    .await;
-                applied.push(InventoryEntry {
-                    object: d.object.clone(),
-                    hash: d.hash.clone(),
-                    resource_version: live
-                        .pointer("/metadata/resourceVersion")
-                        .and_then(Value::as_str)
-                        .map(String::from),
-                });
+/// The real apply of a checked set, in order.
+struct ApplyStep<'a> {
+    ctx: &'a SyncContext,
+    cluster: &'a KubeCluster,
+    target: (&'a str, &'a str),
+    revision: &'a str,
+    drift_notes: &'a BTreeMap<String, String>,
+    recreate: &'a BTreeSet<String>,
+}
+
+impl ApplyStep<'_> {
+    /// Apply `objects` in order; what was applied is recorded even when a
+    /// later object fails, so it is pruned if it leaves git.
+    async fn apply_all(
+        &self,
+        objects: &[DesiredObject],
+    ) -> Result<BTreeSet<String>, ReconcileError> {
+        let (app, env) = self.target;
+        let mut applied = Vec::new();
+        let mut failure = None;
+        for d in objects {
+            match self.apply_one(d, objects).await {
+                Ok(entry) => applied.push(entry),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
             }
+        }
+        let keys = applied.iter().map(|e| e.object.key()).collect();
+        self.ctx
+            .metrics
+            .applies
+            .get_or_create(&SyncMetrics::target(app, env))
+            .inc_by(applied.len() as u64);
+        self.ctx
+            .store
+            .update_sync_inventory(app, env, applied, Vec::new())
+            .await?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(keys),
+        }
+    }
+
+    async fn apply_one(
+        &self,
+        d: &DesiredObject,
+        objects: &[DesiredObject],
+    ) -> Result<InventoryEntry, ReconcileError> {
+        let key = d.object.key();
+        let recreated = self.recreate.contains(&key);
+        if recreated {
+            self.delete_for_recreate(&d.object).await?;
+        }
+        let live = match self.cluster.apply(d, false).await {
+            Ok(live) => live,
             Err(e) => {
-                failure = Some(e);
-                break;
+                if e.fault() == Fault::Content {
+                    let note = e.summary();
+                    tracing::warn!(object = %d.object, error = %super::reconcile::error_chain(&e), "apply rejected");
+                    let event = ObjectEvent {
+                        reason: "ApplyRejected",
+                        action: "Apply",
+                        note,
+                        warning: true,
+                    };
+                    self.cluster.event(&d.object, None, event).await;
+                }
+                return Err(e.into());
             }
+        };
+        if d.object.kind == "CustomResourceDefinition" {
+            self.await_crd(d, objects).await?;
         }
+        let event = match self.drift_notes.get(&key) {
+            Some(note) => ObjectEvent {
+                reason: "DriftCorrected",
+                action: "Apply",
+                note: format!("slipway put back {note} (revision {})", self.revision),
+                warning: true,
+            },
+            None if recreated => ObjectEvent {
+                reason: "Recreated",
+                action: "Apply",
+                note: format!(
+                    "slipway deleted and re-created it for revision {} from {} (an immutable field changed)",
+                    self.revision, d.source
+                ),
+                warning: true,
+            },
+            None => ObjectEvent {
+                reason: "Applied",
+                action: "Apply",
+                note: format!(
+                    "slipway applied revision {} from {}",
+                    self.revision, d.source
+                ),
+                warning: false,
+            },
+        };
+        let uid = super::cluster::uid_of(&live);
+        self.cluster.event(&d.object, uid, event).await;
+        Ok(InventoryEntry {
+            object: d.object.clone(),
+            hash: d.hash.clone(),
+            resource_version: live
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+                .map(String::from),
+        })
     }
-    let count = applied.len();
-    ctx.metrics
-        .applies
-        .get_or_create(&SyncMetrics::target(app, env))
-        .inc_by(count as u64);
-    // Record what was applied even when a later object failed, so it is pruned if it leaves git.
-    ctx.store
-        .update_sync_inventory(app, env, applied, Vec::new())
-        .await?;
-    match failure {
-        Some(e) => Err(e.into()),
-        None => Ok(count),
-    }
-}
 
-/// Delete objects that left git, only when the live object still carries
-/// this app/environment's ownership labels; forget them either way.
-async fn prune_all(
-    ctx: &SyncContext,
-    cluster: &KubeCluster,
-    app: &str,
-    env: &str,
-    entries: &[InventoryEntry],
-) -> Result<usize, ReconcileError> {
-    let mut forgotten = Vec::new();
-    let mut pruned = 0;
-    for entry in entries {
-        match cluster.get(&entry.object).await? {
-            Some(live) if plan::owned_by(&live, app, env) => {
-                cluster.delete(&entry.object).await?;
-                pruned += 1;
-            }
-            Some(_) => {
-                tracing::warn!(object = %entry.object, "not pruned: no longer labelled as slipway's")
-            }
-            None => {}
+    /// Delete an object whose immutable field changed, and wait until it is gone.
+    async fn delete_for_recreate(&self, object: &ObjectRef) -> Result<(), ReconcileError> {
+        let Some(live) = self.cluster.get(object).await? else {
+            return Ok(());
+        };
+        tracing::warn!(%object, revision = self.revision, "deleting to re-create: an immutable field changed");
+        self.cluster.delete(object).await?;
+        if let Some(uid) = super::cluster::uid_of(&live) {
+            self.cluster.wait_deleted(object, uid).await?;
         }
-        forgotten.push(entry.object.clone());
+        Ok(())
     }
-    ctx.metrics
-        .prunes
-        .get_or_create(&SyncMetrics::target(app, env))
-        .inc_by(pruned as u64);
-    ctx.store
-        .update_sync_inventory(app, env, Vec::new(), forgotten)
-        .await?;
-    Ok(pruned)
-}
 
-/// An app/environment left `slipway.yaml`: prune what Slipway applied for it
-/// (only objects still labelled as its own) and forget it. Plan-only sync
-/// applied nothing, so it only forgets.
-pub async fn retire_target(
-    ctx: &SyncContext,
-    app: &str,
-    env: &str,
-) -> Result<usize, ReconcileError> {
-    let pruned = match &ctx.cluster {
-        ClusterTarget::Kube(cluster) => {
-            let mut inventory = ctx.store.sync_inventory(app, env).await?;
-            inventory.sort_by_key(|e| std::cmp::Reverse(plan::apply_rank(&e.object.kind)));
-            prune_all(ctx, cluster, app, env, &inventory).await?
+    /// After a CRD is applied: wait until it is established, then until
+    /// discovery serves the kinds this revision uses from it.
+    async fn await_crd(
+        &self,
+        crd: &DesiredObject,
+        objects: &[DesiredObject],
+    ) -> Result<(), ReconcileError> {
+        self.cluster.wait_established(&crd.object.name).await?;
+        let mut kinds = BTreeSet::new();
+        for d in objects {
+            let defined = dryrun::defined_by_crd_in(d, std::slice::from_ref(crd));
+            if defined && kinds.insert((d.object.api_version.clone(), d.object.kind.clone())) {
+                self.cluster
+                    .wait_served(&d.object.api_version, &d.object.kind)
+                    .await?;
+            }
         }
-        ClusterTarget::PlanOnly => 0,
-    };
-    ctx.store.forget_sync_target(app, env).await?;
-    Ok(pruned)
+        Ok(())
+    }
 }

@@ -20,6 +20,9 @@ pub const MANAGED_BY: &str = "slipway";
 pub const LABEL_APP: &str = "slipway.dev/app";
 /// Label naming the environment that owns an object.
 pub const LABEL_ENVIRONMENT: &str = "slipway.dev/environment";
+/// Annotation (`"true"`) that lets Slipway delete and re-create an object
+/// whose immutable field changed (Argo CD's `Replace=true`, Flux's `force`).
+pub const RECREATE_ANNOTATION: &str = "slipway.dev/recreate";
 
 /// Identity of one object in the cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -1,18 +1,30 @@
 //! Reconcile one app/environment at one revision: render, scope, plan, put
-//! drifted objects back, apply, prune, then hand over to [`rollout`] to wait
-//! for a verdict. Each step is a named function; the state reached is stored
-//! after every step that changes the cluster, so a crash resumes cleanly.
+//! drifted objects back, dry-run, apply, prune, then hand over to
+//! [`rollout`] to wait for a verdict. Each step is a named function; the
+//! state reached is stored after every step that changes the cluster, so a
+//! crash resumes cleanly.
+//!
+//! Only the revision's own failures mark it failed: its pods, its deadline,
+//! or a refusal of its content. The cluster's problems (unreachable,
+//! forbidden, a missing namespace, a discovery miss) are recorded as
+//! `degraded` with the time they first and last occurred, and retried.
 //!
 //! [`rollout`]: super::rollout
 
 use std::time::Duration;
 
 use super::cluster::{ClusterError, ClusterTarget, KubeCluster};
-pub use super::converge::{Changes, converge, retire_target};
+pub use super::converge::{Changes, ConvergeOptions, Converged, converge, job_content};
+use super::failures;
+use super::fault::{self, Fault};
 use super::metrics::SyncMetrics;
 use super::plan::{self, DesiredObject, ObjectRef};
+use super::podcheck::PodLimits;
+pub use super::prune::retire_target;
 use super::render::{self, RenderError, RenderedObject};
 use super::report::Reporter;
+use super::retry::RetryRequests;
+use super::rollout::{self, Verdict};
 use super::scope;
 use super::source::{DeployRepoSource, SourceError};
 use crate::repoconfig::{App, Environment};
@@ -34,6 +46,10 @@ pub struct SyncContext {
     pub metrics: SyncMetrics,
     /// Time between two looks at a rollout's status.
     pub rollout_poll: Duration,
+    /// When pods fail a rollout before its deadline.
+    pub pod_limits: PodLimits,
+    /// Failed revisions a person asked to run again.
+    pub retries: RetryRequests,
 }
 
 /// One app/environment as `slipway.yaml` describes it.
@@ -48,8 +64,8 @@ pub struct Target {
 }
 
 /// Why a reconcile stopped before reaching a verdict. All of these are worth
-/// retrying on the next pass; stalls (refused manifests, failed rollouts)
-/// are recorded in the status instead.
+/// retrying with backoff; stalls (refused manifests, failed rollouts) are
+/// recorded in the status instead.
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
     /// The deploy repo could not be read.
@@ -58,7 +74,7 @@ pub enum ReconcileError {
     /// The store failed.
     #[error("sync state")]
     Store(#[from] StoreError),
-    /// The cluster failed in a way worth retrying.
+    /// The cluster failed.
     #[error("cluster")]
     Cluster(#[from] ClusterError),
     /// A blocking task was cancelled.
@@ -74,6 +90,14 @@ impl ReconcileError {
             ReconcileError::Store(_) => "store",
             ReconcileError::Cluster(e) => e.kind(),
             ReconcileError::Task => "task",
+        }
+    }
+
+    /// One line for a person: the file and object when known, the cause once.
+    pub fn summary(&self) -> String {
+        match self {
+            ReconcileError::Cluster(e) => e.summary(),
+            other => fault::one_line(other),
         }
     }
 }
@@ -94,11 +118,35 @@ pub async fn render_at(
 }
 
 /// Bring one app/environment to `revision` and return the status reached.
+/// An error is the cluster's (or the store's) problem: it is recorded in
+/// the status (`degraded`, with the time it first and last occurred) and
+/// logged once in full, and the caller retries with backoff.
 pub async fn sync_target(
     ctx: &SyncContext,
     revision: &str,
     target: &Target,
 ) -> Result<TargetStatus, ReconcileError> {
+    match reconcile_target(ctx, revision, target).await {
+        Ok(status) => Ok(status),
+        Err(e) => {
+            let recorded = match stored_status(ctx, revision, target).await {
+                Ok(status) => failures::record_problem(ctx, status, target, &e).await,
+                Err(store) => Err(store),
+            };
+            if let Err(store) = recorded {
+                tracing::warn!(app = %target.app_name, environment = %target.env.name, error = %error_chain(&store), "could not record a sync problem");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The stored status of `target` (a fresh one the first time), desiring `revision`.
+async fn stored_status(
+    ctx: &SyncContext,
+    revision: &str,
+    target: &Target,
+) -> Result<TargetStatus, StoreError> {
     let (app, env) = (target.app_name.as_str(), target.env.name.as_str());
     let mut status = ctx
         .store
@@ -106,11 +154,28 @@ pub async fn sync_target(
         .await?
         .unwrap_or_else(|| TargetStatus::new(app, env));
     status.desired_revision = Some(revision.to_string());
+    Ok(status)
+}
+
+async fn reconcile_target(
+    ctx: &SyncContext,
+    revision: &str,
+    target: &Target,
+) -> Result<TargetStatus, ReconcileError> {
+    let (app, env) = (target.app_name.as_str(), target.env.name.as_str());
+    let mut status = stored_status(ctx, revision, target).await?;
+    if ctx.retries.take(app, env) && status.failed_hash.is_some() {
+        tracing::info!(app, environment = env, revision = ?status.failed_revision, "retrying the failed revision on request");
+        status.failed_hash = None;
+        status.failed_revision = None;
+        status.failed_reason = None;
+        status.clear_error();
+    }
     let objects = match render_at(&ctx.source, revision, &target.env.path).await? {
         Ok(objects) => objects,
         Err(e) => {
             status.state = SyncPhase::Refused;
-            status.last_error = Some(error_chain(&e));
+            status.record_error(fault::one_line(&e));
             ctx.metrics.failure(app, env, "render");
             ctx.metrics.sync(app, env, status.state.as_str());
             ctx.store.put_sync_status(status.clone()).await?;
@@ -149,7 +214,7 @@ async fn plan_only(
         unchanged: plan.unchanged.len(),
     });
     status.state = SyncPhase::Planned;
-    status.last_error = None;
+    status.clear_error();
     ctx.metrics
         .sync(&status.app, &status.environment, status.state.as_str());
     ctx.store.put_sync_status(status.clone()).await?;
@@ -167,9 +232,10 @@ async fn apply_target(
     let (app, env) = (target.app_name.as_str(), target.env.name.as_str());
     let content = plan::set_hash(&desired);
     if status.failed_hash.as_deref() == Some(content.as_str()) {
-        // The same content failed before: keep the rolled-back revision in
+        // The same content failed before: keep the last verified revision in
         // place (drift included) and wait for the repo to change the content.
         hold_rolled_back(ctx, cluster, &mut status, target).await?;
+        status.clear_error();
         ctx.store.put_sync_status(status.clone()).await?;
         return Ok(status);
     }
@@ -178,39 +244,71 @@ async fn apply_target(
         .filter(|d| super::verify::WAITED_KINDS.contains(&d.object.kind.as_str()))
         .map(|d| d.object.clone())
         .collect();
-    let image = super::rollout::app_image(&target.app.image, &desired);
-    let changes = match converge(ctx, cluster, app, env, desired, revision).await {
-        Ok(changes) => changes,
-        Err(ReconcileError::Cluster(e)) if !e.is_retryable() => {
-            // The API server rejects this content: a stall, handled as a failed rollout.
-            status.state = SyncPhase::Progressing;
-            status.applied_revision = Some(revision.to_string());
-            status.applied_hash = Some(content);
-            let verdict = super::rollout::Verdict::Failed(error_chain(&e));
-            let started = std::time::Instant::now();
-            return super::rollout::record_verdict(
-                ctx, cluster, status, target, verdict, started, image,
+    let image = rollout::app_image(&target.app.image, &desired);
+    let jobs: Vec<String> = desired.iter().filter_map(job_content).collect();
+    let options = ConvergeOptions::of(&target.env, &status);
+    let changes = match converge(ctx, cluster, (app, env), desired, revision, &options).await {
+        Ok(Converged::Applied(changes)) => changes,
+        Ok(Converged::Rejected(rejection)) => {
+            return failures::reject(
+                ctx,
+                cluster,
+                status,
+                target,
+                (revision, content),
+                rejection,
+                image,
             )
             .await;
         }
-        Err(e) => {
-            status.last_error = Some(error_chain(&e));
-            ctx.store.put_sync_status(status).await?;
-            return Err(e);
+        Err(ReconcileError::Cluster(e)) if e.fault() == Fault::Content => {
+            // Refused by its real apply after the dry run passed (a custom
+            // resource of a CRD in the same revision): part of the revision
+            // is in place, so it fails as a rollout and is rolled back.
+            status.applied_revision = Some(revision.to_string());
+            status.applied_hash = Some(content);
+            let verdict = Verdict::Failed {
+                object: None,
+                cause: e.summary(),
+            };
+            return rollout::record_verdict(
+                ctx,
+                cluster,
+                status,
+                target,
+                verdict,
+                std::time::Instant::now(),
+                image,
+            )
+            .await;
         }
+        Err(e) => return Err(e),
     };
-    status.drifted = changes.drifted;
+    status.drifted = changes.drifted.clone();
     status.plan = None;
-    let new_content = status.applied_hash.as_deref() != Some(content.as_str())
-        || status.state == SyncPhase::Progressing;
-    if new_content {
+    let new_content = status.applied_hash.as_deref() != Some(content.as_str());
+    if new_content || status.rollout_started_at.is_some() {
+        if new_content || status.rollout_started_at.is_none() {
+            status.rollout_started_at = Some(crate::store::now_rfc3339());
+        }
+        let verifying = content.clone();
         status.state = SyncPhase::Progressing;
         status.applied_revision = Some(revision.to_string());
         status.applied_hash = Some(content);
-        status.last_error = None;
+        status.clear_error();
         ctx.store.put_sync_status(status.clone()).await?;
-        return super::rollout::conclude(ctx, cluster, status, target, &workloads, image).await;
+        let awaited = rollout::Awaited {
+            workloads: &workloads,
+            applied: &changes.applied,
+        };
+        let mut status = rollout::conclude(ctx, cluster, status, target, awaited, image).await?;
+        if !jobs.is_empty() && status.verified_hash.as_deref() == Some(verifying.as_str()) {
+            status.record_completed_jobs(jobs);
+            ctx.store.put_sync_status(status.clone()).await?;
+        }
+        return Ok(status);
     }
+    status.clear_error();
     status.state = settled_state(&status);
     ctx.metrics.sync(app, env, status.state.as_str());
     ctx.store.put_sync_status(status.clone()).await?;
@@ -237,8 +335,11 @@ async fn hold_rolled_back(
         env,
         scope::check(&target.app, &target.env, objects).accepted,
     );
-    let changes = converge(ctx, cluster, app, env, desired, &verified).await?;
-    status.drifted = changes.drifted;
+    let options = ConvergeOptions::of(&target.env, status);
+    match converge(ctx, cluster, (app, env), desired, &verified, &options).await? {
+        Converged::Applied(changes) => status.drifted = changes.drifted,
+        Converged::Rejected(rejection) => return Err(rejection.error.into()),
+    }
     Ok(())
 }
 
@@ -250,6 +351,8 @@ fn settled_state(status: &TargetStatus) -> SyncPhase {
         SyncPhase::Refused
     } else if status.verified_hash.is_some() && status.verified_hash == status.applied_hash {
         SyncPhase::Verified
+    } else if status.state == SyncPhase::Degraded {
+        SyncPhase::Progressing
     } else {
         status.state
     }

@@ -1,19 +1,23 @@
 //! After an apply: wait for the cluster's verdict under the environment's
-//! deadline, then record it and report it; a failed or timed-out rollout is
-//! rolled back to the last verified revision and not tried again until the
-//! repo changes its content.
+//! deadline (counted from when the rollout started, across restarts), then
+//! record it and report it; a failed or timed-out rollout is rolled back to
+//! the last verified revision and not tried again until the repo changes
+//! its content (or `slipway retry` asks).
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::cluster::KubeCluster;
+use super::cluster::{KubeCluster, ObjectEvent};
+use super::converge::{ConvergeOptions, Converged};
+use super::fault;
 use super::metrics::VerdictLabels;
 use super::plan::{self, DesiredObject, ObjectRef};
 use super::reconcile::{ReconcileError, SyncContext, Target, converge, error_chain, render_at};
 use super::render::transform::pod_specs_mut;
 use super::scope;
-use super::verify::{self, Health};
+use super::verdict::wait_for_rollout;
 use crate::event::{ImageRef, RolloutReported, RolloutVerdict};
 use crate::store::sync_state::{SyncPhase, TargetStatus};
 
@@ -22,8 +26,33 @@ use crate::store::sync_state::{SyncPhase, TargetStatus};
 pub enum Verdict {
     /// Every workload is complete and healthy.
     Verified,
-    /// A workload failed, or the deadline passed; the cause is for a person.
-    Failed(String),
+    /// A workload failed, or the deadline passed.
+    Failed {
+        /// The workload that failed, when one did.
+        object: Option<ObjectRef>,
+        /// The cause, one line for a person.
+        cause: String,
+    },
+}
+
+/// How long is left of a rollout's deadline, counted from `started_at`
+/// (RFC 3339); the whole `timeout` when the start is unknown.
+pub fn remaining(started_at: Option<&str>, timeout: Duration, now: jiff::Timestamp) -> Duration {
+    let Some(started) = started_at.and_then(|s| s.parse::<jiff::Timestamp>().ok()) else {
+        return timeout;
+    };
+    let spent = Duration::try_from(now.duration_since(started)).unwrap_or_default();
+    timeout.saturating_sub(spent)
+}
+
+/// What a rollout waits for.
+#[derive(Debug, Clone, Copy)]
+pub struct Awaited<'a> {
+    /// The workloads whose health decides the verdict.
+    pub workloads: &'a [ObjectRef],
+    /// Keys of the objects this pass applied: a Job among them must be seen
+    /// finishing; one not applied now that is gone has run already.
+    pub applied: &'a BTreeSet<String>,
 }
 
 /// Wait for a verdict, record it, report it, and roll back a failure.
@@ -32,12 +61,17 @@ pub async fn conclude(
     cluster: &KubeCluster,
     status: TargetStatus,
     target: &Target,
-    workloads: &[ObjectRef],
+    awaited: Awaited<'_>,
     image: Option<ImageRef>,
 ) -> Result<TargetStatus, ReconcileError> {
     let started = Instant::now();
     let timeout = Duration::from_secs(target.env.rollout_timeout_seconds);
-    let verdict = wait_for_rollout(cluster, workloads, timeout, ctx.rollout_poll).await?;
+    let left = remaining(
+        status.rollout_started_at.as_deref(),
+        timeout,
+        jiff::Timestamp::now(),
+    );
+    let verdict = wait_for_rollout(ctx, cluster, awaited, (timeout, left)).await?;
     record_verdict(ctx, cluster, status, target, verdict, started, image).await
 }
 
@@ -55,7 +89,7 @@ pub async fn record_verdict(
     let revision = status.applied_revision.clone().unwrap_or_default();
     let label = match verdict {
         Verdict::Verified => "verified",
-        Verdict::Failed(_) => "failed",
+        Verdict::Failed { .. } => "failed",
     };
     ctx.metrics
         .rollout_seconds
@@ -63,13 +97,15 @@ pub async fn record_verdict(
             verdict: label.into(),
         })
         .observe(started.elapsed().as_secs_f64());
+    status.rollout_started_at = None;
     let reason = match verdict {
         Verdict::Verified => {
             status.verified_revision = status.applied_revision.clone();
             status.verified_hash = status.applied_hash.clone();
             status.failed_revision = None;
             status.failed_hash = None;
-            status.last_error = None;
+            status.failed_reason = None;
+            status.clear_error();
             status.state = if status.refused.is_empty() {
                 SyncPhase::Verified
             } else {
@@ -77,21 +113,55 @@ pub async fn record_verdict(
             };
             None
         }
-        Verdict::Failed(cause) => {
+        Verdict::Failed { object, cause } => {
+            let cause = fault::bounded(&cause, fault::MAX_LINE_CHARS);
             ctx.metrics.failure(&app, &env, "rollout");
+            tracing::warn!(
+                app,
+                environment = env,
+                revision,
+                cause,
+                "rollout failed; rolling back"
+            );
+            if let Some(object) = &object {
+                let event = ObjectEvent {
+                    reason: "RolloutFailed",
+                    action: "Verify",
+                    note: format!("revision {revision}: {cause}"),
+                    warning: true,
+                };
+                cluster.event(object, None, event).await;
+            }
             status.failed_revision = status.applied_revision.clone();
             status.failed_hash = status.applied_hash.clone();
-            status.last_error = Some(cause.clone());
-            status = roll_back(ctx, cluster, status, target).await?;
+            status.failed_reason = Some(cause.clone());
+            status.record_error(cause.clone());
+            status = roll_back(ctx, cluster, status, target, object.as_ref()).await?;
             Some(cause)
         }
     };
     ctx.metrics.sync(&app, &env, status.state.as_str());
     ctx.store.put_sync_status(status.clone()).await?;
+    send_report(ctx, target, &revision, image, reason).await;
+    Ok(status)
+}
+
+/// Report a verdict on `revision` to `receive`: `failed` with its
+/// `reason`, `verified` without one.
+pub async fn send_report(
+    ctx: &SyncContext,
+    target: &Target,
+    revision: &str,
+    image: Option<ImageRef>,
+    reason: Option<String>,
+) {
+    let Some(reporter) = &ctx.reporter else {
+        return;
+    };
     let report = RolloutReported {
-        app: app.clone(),
-        environment: env.clone(),
-        revision,
+        app: target.app_name.clone(),
+        environment: target.env.name.clone(),
+        revision: revision.to_string(),
         image,
         verdict: if reason.is_some() {
             RolloutVerdict::Failed
@@ -101,88 +171,10 @@ pub async fn record_verdict(
         reason,
         at: jiff::Timestamp::now().to_string(),
     };
-    send_report(ctx, &report).await;
-    Ok(status)
-}
-
-async fn send_report(ctx: &SyncContext, report: &RolloutReported) {
-    let Some(reporter) = &ctx.reporter else {
-        return;
-    };
-    if let Err(e) = reporter.send(report).await {
+    if let Err(e) = reporter.send(&report).await {
         ctx.metrics
             .failure(&report.app, &report.environment, "report");
         tracing::error!(app = %report.app, environment = %report.environment, error = %error_chain(&e), "rollout report not delivered");
-    }
-}
-
-/// Poll the workloads until all are ready, one fails, or the deadline passes.
-pub async fn wait_for_rollout(
-    cluster: &KubeCluster,
-    workloads: &[ObjectRef],
-    timeout: Duration,
-    poll: Duration,
-) -> Result<Verdict, ReconcileError> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let mut waiting = None;
-        for object in workloads {
-            let Some(live) = cluster.get(object).await? else {
-                waiting = Some(format!("{object}: not found"));
-                break;
-            };
-            match verify::health(&live) {
-                Health::Ready => {}
-                Health::Progressing(why) => {
-                    waiting = Some(format!("{object}: {why}"));
-                    break;
-                }
-                Health::Failed(why) => {
-                    return Ok(Verdict::Failed(
-                        with_pod_reasons(cluster, &live, format!("{object}: {why}")).await,
-                    ));
-                }
-            }
-        }
-        let Some(why) = waiting else {
-            return Ok(Verdict::Verified);
-        };
-        if Instant::now() >= deadline {
-            let cause = format!("timed out after {}s: {why}", timeout.as_secs());
-            let stuck = workloads.iter().find(|o| why.starts_with(&o.to_string()));
-            let live = match stuck {
-                Some(o) => cluster.get(o).await?,
-                None => None,
-            };
-            return Ok(Verdict::Failed(match live {
-                Some(live) => with_pod_reasons(cluster, &live, cause).await,
-                None => cause,
-            }));
-        }
-        tokio::time::sleep(poll.min(deadline.saturating_duration_since(Instant::now()))).await;
-    }
-}
-
-/// Add the pods' reasons (crash loops, image pulls) to a failure cause; a
-/// failure to list pods only leaves them out.
-async fn with_pod_reasons(cluster: &KubeCluster, live: &Value, cause: String) -> String {
-    let namespace = live.pointer("/metadata/namespace").and_then(Value::as_str);
-    let (Some(namespace), Some(selector)) = (namespace, verify::pod_selector(live)) else {
-        return cause;
-    };
-    match cluster.pods(namespace, &selector).await {
-        Ok(pods) => {
-            let reasons = verify::pod_reasons(&pods);
-            if reasons.is_empty() {
-                cause
-            } else {
-                format!("{cause}; pods: {}", reasons.join(", "))
-            }
-        }
-        Err(e) => {
-            tracing::warn!(error = %error_chain(&e), "could not read pods of a failed rollout");
-            cause
-        }
     }
 }
 
@@ -192,6 +184,7 @@ async fn roll_back(
     cluster: &KubeCluster,
     mut status: TargetStatus,
     target: &Target,
+    failed: Option<&ObjectRef>,
 ) -> Result<TargetStatus, ReconcileError> {
     let (Some(revision), Some(hash)) = (
         status.verified_revision.clone(),
@@ -206,9 +199,12 @@ async fn roll_back(
         Err(e) => {
             status.state = SyncPhase::Failed;
             let cause = status.last_error.take().unwrap_or_default();
-            status.last_error = Some(format!(
-                "{cause}; rollback to {revision} could not render: {}",
-                error_chain(&e)
+            status.record_error(fault::bounded(
+                &format!(
+                    "{cause}; rollback to {revision} could not render: {}",
+                    fault::one_line(&e)
+                ),
+                fault::MAX_LINE_CHARS,
             ));
             return Ok(status);
         }
@@ -218,7 +214,27 @@ async fn roll_back(
         env,
         scope::check(&target.app, &target.env, objects).accepted,
     );
-    converge(ctx, cluster, app, env, desired, &revision).await?;
+    let options = ConvergeOptions::of(&target.env, &status);
+    if let Converged::Rejected(rejection) =
+        converge(ctx, cluster, (app, env), desired, &revision, &options).await?
+    {
+        return Err(rejection.error.into());
+    }
+    tracing::warn!(
+        app,
+        environment = env,
+        revision,
+        "rolled back to the last verified revision"
+    );
+    if let Some(object) = failed {
+        let event = ObjectEvent {
+            reason: "RolledBack",
+            action: "Rollback",
+            note: format!("slipway rolled back to verified revision {revision}"),
+            warning: true,
+        };
+        cluster.event(object, None, event).await;
+    }
     status.applied_revision = Some(revision);
     status.applied_hash = Some(hash);
     status.state = SyncPhase::RolledBack;
@@ -249,4 +265,30 @@ pub fn app_image(image_repository: &str, desired: &[DesiredObject]) -> Option<Im
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deadline_counts_from_the_rollouts_start() {
+        let now: jiff::Timestamp = "2026-01-01T00:05:00Z".parse().unwrap();
+        let timeout = Duration::from_secs(300);
+        let cases = [
+            ("unknown start", None, 300),
+            ("just started", Some("2026-01-01T00:05:00Z"), 300),
+            ("a minute in", Some("2026-01-01T00:04:00Z"), 240),
+            ("over", Some("2026-01-01T00:00:00Z"), 0),
+            ("long over", Some("2025-12-31T00:00:00Z"), 0),
+            ("unreadable", Some("yesterday"), 300),
+        ];
+        for (name, started, left) in cases {
+            assert_eq!(
+                remaining(started, timeout, now),
+                Duration::from_secs(left),
+                "{name}"
+            );
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! webhook it fetches the deploy repo and reconciles each app/environment,
 //! different ones in parallel up to a bound, each one at most once at a time.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,6 +14,7 @@ use super::lock::RolloutLocks;
 use super::reconcile::{
     ReconcileError, SyncContext, Target, error_chain, retire_target, sync_target,
 };
+use super::retry::{RetryRequests, backoff};
 use super::source::SourceError;
 use crate::store::sync_state::TargetStatus;
 
@@ -35,7 +36,8 @@ pub enum TargetOutcome {
     Synced(Box<TargetStatus>),
     /// Another task or replica is rolling it out; skipped this pass.
     Busy,
-    /// Stopped on an error worth retrying next pass.
+    /// Stopped on a cluster (or store) problem, recorded in the status and
+    /// retried with backoff.
     Error(ReconcileError),
 }
 
@@ -57,6 +59,7 @@ pub struct SyncLoop {
     nudge: Arc<Notify>,
     limit: Arc<Semaphore>,
     missed: Arc<Mutex<HashSet<String>>>,
+    attempts: Arc<Mutex<HashMap<String, u32>>>,
 }
 
 impl SyncLoop {
@@ -70,7 +73,13 @@ impl SyncLoop {
             nudge: Arc::new(Notify::new()),
             limit: Arc::new(Semaphore::new(max_parallel.max(1))),
             missed: Arc::default(),
+            attempts: Arc::default(),
         }
+    }
+
+    /// Where `slipway retry` requests go (the status API's retry route).
+    pub fn retry_handle(&self) -> RetryRequests {
+        self.ctx.retries.clone()
     }
 
     /// The handle that wakes the loop (the nudge route and push webhooks).
@@ -126,12 +135,22 @@ impl SyncLoop {
             return TargetOutcome::Busy;
         };
         let outcome = match sync_target(&self.ctx, revision, target).await {
-            Ok(status) => TargetOutcome::Synced(Box::new(status)),
+            Ok(status) => {
+                self.attempts_for(&key, |a| *a = 0);
+                TargetOutcome::Synced(Box::new(status))
+            }
             Err(e) => {
-                self.ctx
-                    .metrics
-                    .failure(&target.app_name, &target.env.name, e.kind());
-                tracing::warn!(target = %key, error = %error_chain(&e), "sync will be retried");
+                // Logged and recorded by `sync_target`; come back after a pause.
+                let mut attempt = 0;
+                self.attempts_for(&key, |a| {
+                    *a += 1;
+                    attempt = *a;
+                });
+                let (nudge, pause) = (self.nudge.clone(), backoff(attempt, self.poll));
+                tokio::spawn(async move {
+                    tokio::time::sleep(pause).await;
+                    nudge.notify_one();
+                });
                 TargetOutcome::Error(e)
             }
         };
@@ -146,6 +165,11 @@ impl SyncLoop {
             self.nudge.notify_one();
         }
         outcome
+    }
+
+    fn attempts_for(&self, key: &str, update: impl FnOnce(&mut u32)) {
+        let mut attempts = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
+        update(attempts.entry(key.to_string()).or_default());
     }
 
     /// Prune and forget app/environments that left `slipway.yaml`.

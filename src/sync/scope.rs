@@ -157,6 +157,8 @@ mod tests {
             mode: crate::repoconfig::WriteMode::Commit,
             namespace: namespace.map(String::from),
             rollout_timeout_seconds: 60,
+            create_namespace: true,
+            recreate_on_immutable: false,
         }
     }
 

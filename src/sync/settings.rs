@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::podcheck::{DEFAULT_CRASH_LOOP_RESTARTS, DEFAULT_IMAGE_PULL_GRACE_SECS};
 use crate::secret::SecretSource;
 
 /// Default seconds between polls of the deploy repository.
@@ -56,6 +57,14 @@ pub struct SyncSettings {
     /// A Kubernetes Lease per app/environment, for running several replicas.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease: Option<LeaseSettings>,
+    /// Restarts after which a new pod's container that is not ready fails
+    /// the rollout at once (a crash loop).
+    #[serde(default = "default_crash_loop_restarts")]
+    pub crash_loop_restarts: i64,
+    /// Seconds a new pod may wait in `ImagePullBackOff`, `ErrImagePull`,
+    /// `InvalidImageName` or `CreateContainerConfigError` before the rollout fails.
+    #[serde(default = "default_image_pull_grace")]
+    pub image_pull_grace_seconds: u64,
 }
 
 /// Where the per-app/environment Leases live and who holds them.
@@ -86,8 +95,18 @@ impl Default for SyncSettings {
             max_parallel: DEFAULT_MAX_PARALLEL,
             rollout_poll_millis: DEFAULT_ROLLOUT_POLL_MILLIS,
             lease: None,
+            crash_loop_restarts: DEFAULT_CRASH_LOOP_RESTARTS,
+            image_pull_grace_seconds: DEFAULT_IMAGE_PULL_GRACE_SECS,
         }
     }
+}
+
+fn default_crash_loop_restarts() -> i64 {
+    DEFAULT_CRASH_LOOP_RESTARTS
+}
+
+fn default_image_pull_grace() -> u64 {
+    DEFAULT_IMAGE_PULL_GRACE_SECS
 }
 
 fn default_poll() -> u64 {
@@ -121,5 +140,10 @@ mod tests {
         assert_eq!(settings.poll_interval_seconds, DEFAULT_POLL_INTERVAL_SECS);
         assert_eq!(settings.max_parallel, DEFAULT_MAX_PARALLEL);
         assert!(!settings.plan_only && settings.lease.is_none());
+        assert_eq!(settings.crash_loop_restarts, DEFAULT_CRASH_LOOP_RESTARTS);
+        assert_eq!(
+            settings.image_pull_grace_seconds,
+            DEFAULT_IMAGE_PULL_GRACE_SECS
+        );
     }
 }

@@ -7,8 +7,10 @@ use prometheus_client::registry::Registry;
 use super::cluster::{ClusterError, ClusterTarget, KubeCluster};
 use super::lock::{LeaseConfig, RolloutLocks};
 use super::metrics::SyncMetrics;
+use super::podcheck::PodLimits;
 use super::reconcile::SyncContext;
 use super::report::{ReportError, Reporter};
+use super::retry::RetryRequests;
 use super::runner::SyncLoop;
 use super::settings::SyncSettings;
 use super::source::DeployRepoSource;
@@ -92,6 +94,11 @@ pub async fn sync_role(
         reporter,
         metrics: SyncMetrics::register(registry),
         rollout_poll: Duration::from_millis(settings.rollout_poll_millis),
+        pod_limits: PodLimits {
+            crash_loop_restarts: settings.crash_loop_restarts,
+            image_pull_grace: Duration::from_secs(settings.image_pull_grace_seconds),
+        },
+        retries: RetryRequests::default(),
     };
     let sync_loop = SyncLoop::new(
         ctx,
@@ -112,7 +119,8 @@ pub async fn sync_role(
         settings.nudge_tolerance_seconds,
         bearer,
     )?
-    .with_push_secrets(secret::load_all(&settings.push_secrets)?);
+    .with_push_secrets(secret::load_all(&settings.push_secrets)?)
+    .with_retries(sync_loop.retry_handle());
     Ok(SyncRole { sync_loop, http })
 }
 

@@ -1,9 +1,10 @@
 //! The sync role's HTTP surface: the status API and the nudge hook.
 //!
 //! `GET /api/v1/apps` and `GET /api/v1/apps/{app}/{env}` answer from the
-//! store; `POST /hooks/sync` verifies a Standard Webhooks signature against
-//! the nudge secrets and wakes the loop. Nothing here touches git or the
-//! cluster: the handler only nudges.
+//! store; `POST /api/v1/apps/{app}/{env}/retry` (`slipway retry`) asks for
+//! a failed revision to run again; `POST /hooks/sync` verifies a Standard
+//! Webhooks signature against the nudge secrets and wakes the loop. Nothing
+//! here touches git or the cluster: the handlers only ask and nudge.
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use axum::routing::{get, post};
 use subtle::ConstantTimeEq;
 use tokio::sync::Notify;
 
+use super::retry::RetryRequests;
 use crate::secret::Secret;
 use crate::store::{Store, StoreError};
 use crate::webhook::signature::{
@@ -39,6 +41,7 @@ pub struct SyncHttpState {
     tolerance_seconds: u64,
     bearer_token: Option<Arc<Secret>>,
     push_secrets: Arc<Vec<Secret>>,
+    retries: RetryRequests,
 }
 
 impl std::fmt::Debug for SyncHttpState {
@@ -83,6 +86,7 @@ impl SyncHttpState {
             tolerance_seconds,
             bearer_token: bearer_token.map(Arc::new),
             push_secrets: Arc::default(),
+            retries: RetryRequests::default(),
         })
     }
 
@@ -94,11 +98,20 @@ impl SyncHttpState {
     }
 }
 
+impl SyncHttpState {
+    /// Hand `slipway retry` requests to the loop through `retries`.
+    pub fn with_retries(mut self, retries: RetryRequests) -> Self {
+        self.retries = retries;
+        self
+    }
+}
+
 /// The routes of the sync role, to be merged into the server's router.
 pub fn routes(state: SyncHttpState) -> Router {
     Router::new()
         .route("/api/v1/apps", get(list_apps))
         .route("/api/v1/apps/{app}/{env}", get(show_app))
+        .route("/api/v1/apps/{app}/{env}/retry", post(retry))
         .route(
             "/hooks/sync",
             post(nudge).layer(DefaultBodyLimit::max(MAX_NUDGE_BYTES)),
@@ -183,18 +196,28 @@ async fn list_apps(
     Ok(axum::Json(serde_json::json!({ "apps": apps })).into_response())
 }
 
+/// The status of an app/environment sync knows, for an authorised caller.
+async fn known_status(
+    state: &SyncHttpState,
+    headers: &HeaderMap,
+    app: &str,
+    env: &str,
+) -> Result<crate::store::sync_state::TargetStatus, HttpError> {
+    authorize(state, headers)?;
+    state
+        .store
+        .sync_status(app, env)
+        .await
+        .map_err(HttpError::Store)?
+        .ok_or(HttpError::NotFound)
+}
+
 async fn show_app(
     State(state): State<SyncHttpState>,
     Path((app, env)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
-    authorize(&state, &headers)?;
-    let status = state
-        .store
-        .sync_status(&app, &env)
-        .await
-        .map_err(HttpError::Store)?;
-    let status = status.ok_or(HttpError::NotFound)?;
+    let status = known_status(&state, &headers, &app, &env).await?;
     let history = state
         .store
         .sync_history(&app, &env)
@@ -203,6 +226,27 @@ async fn show_app(
     let mut body = serde_json::to_value(status).unwrap_or_default();
     body["history"] = serde_json::to_value(history).unwrap_or_default();
     Ok(axum::Json(body).into_response())
+}
+
+/// `slipway retry`: run the app/environment's failed revision again (and
+/// retry a cluster problem now); answers `202` with what will be retried.
+async fn retry(
+    State(state): State<SyncHttpState>,
+    Path((app, env)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
+    let status = known_status(&state, &headers, &app, &env).await?;
+    state.retries.request(&app, &env);
+    state.nudge.notify_one();
+    let body = serde_json::json!({
+        "app": app,
+        "environment": env,
+        "state": status.state.as_str(),
+        "failed_revision": status.failed_revision,
+        "last_error": status.last_error,
+        "retry": "requested",
+    });
+    Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
 }
 
 async fn nudge(

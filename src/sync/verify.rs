@@ -140,6 +140,13 @@ fn daemon_set(live: &Value) -> Health {
     Health::Ready
 }
 
+/// Whether a Job has finished: condition `Complete` or `Failed` is true.
+pub fn job_finished(live: &Value) -> bool {
+    ["Complete", "Failed"]
+        .iter()
+        .any(|t| condition(live, t).is_some_and(|c| text(c, "status") == "True"))
+}
+
 fn job(live: &Value) -> Health {
     let is_true = |c: &Value| text(c, "status") == "True";
     if let Some(c) = condition(live, "Failed").filter(|c| is_true(c)) {

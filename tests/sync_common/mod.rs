@@ -120,6 +120,8 @@ impl Harness {
             reporter,
             metrics: SyncMetrics::default(),
             rollout_poll: Duration::from_millis(50),
+            pod_limits: Default::default(),
+            retries: Default::default(),
         };
         let sync = SyncLoop::new(ctx.clone(), locks, Duration::from_secs(3600), 4);
         Harness {
@@ -132,6 +134,22 @@ impl Harness {
 
     pub fn state_dir(&self) -> PathBuf {
         self.state.path().to_path_buf()
+    }
+
+    /// A harness on the cluster `client` reaches, reporting to a stand-in for `receive`.
+    pub async fn reporting(repo: &DeployRepo, client: kube::Client) -> (Self, ReportInbox) {
+        let cluster = ClusterTarget::Kube(slipway::sync::cluster::KubeCluster::new(client));
+        let (inbox, url) = ReportInbox::start().await;
+        (Harness::new(repo, cluster, Some(reporter(&url))), inbox)
+    }
+
+    /// The status of `web`/`dev`, the target the sync tests use.
+    pub async fn status(&self) -> slipway::store::sync_state::TargetStatus {
+        self.store
+            .sync_status("web", "dev")
+            .await
+            .unwrap()
+            .expect("web/dev was synced")
     }
 }
 

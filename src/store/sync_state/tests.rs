@@ -1,4 +1,5 @@
 use super::*;
+use crate::sync::plan::{InventoryEntry, ObjectRef};
 
 fn object(name: &str) -> ObjectRef {
     ObjectRef {

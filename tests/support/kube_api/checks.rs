@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::errors::ApiError;
+use super::errors::{ApiError, qualified};
 use super::resources::{self, ResourceType};
 use super::store::Transaction;
 use super::writes::WriteTarget;
@@ -84,11 +84,19 @@ pub(crate) fn check_namespace(
         }
         _ => object["metadata"]["namespace"] = Value::String(target.namespace.clone()),
     }
-    if txn
-        .get(resources::namespaces(), "", &target.namespace)
-        .is_none()
-    {
+    let Some(namespace) = txn.get(resources::namespaces(), "", &target.namespace) else {
         return Err(ApiError::namespace_not_found(&target.namespace));
+    };
+    if namespace.pointer("/metadata/deletionTimestamp").is_some() {
+        return Err(ApiError::NamespaceTerminating {
+            resource: qualified(target.resource),
+            name: object
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            namespace: target.namespace.clone(),
+        });
     }
     Ok(())
 }

@@ -69,8 +69,24 @@ pub fn default_pod_spec(spec: &mut Value) {
     }
 }
 
+/// The address the service IP allocator gives a new Service: stable per
+/// namespace and name, in the default service range 10.96.0.0/12.
+fn service_ip(object: &Value) -> String {
+    let text = |p: &str| {
+        object
+            .pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
+    let seed = format!("{}/{}", text("/metadata/namespace"), text("/metadata/name"));
+    let hash = super::meta::short_hash(&seed);
+    let bytes = hash.as_bytes();
+    format!("10.96.{}.{}", bytes[0] % 250, bytes[1] % 250 + 2)
+}
+
 /// Applies the defaults of `resource` to `object` (main endpoint writes).
 pub fn apply_defaults(resource: &ResourceType, object: &mut Value) {
+    let cluster_ip = service_ip(object);
     let Some(spec) = object.get_mut("spec").filter(|s| s.is_object()) else {
         return;
     };
@@ -111,6 +127,11 @@ pub fn apply_defaults(resource: &ResourceType, object: &mut Value) {
         ("", "Pod") => default_pod_spec(spec),
         ("", "Service") => {
             set_if_absent(spec, "type", json!("ClusterIP"));
+            if spec["type"] != "ExternalName" {
+                set_if_absent(spec, "clusterIP", json!(cluster_ip));
+                let ip = spec["clusterIP"].clone();
+                set_if_absent(spec, "clusterIPs", json!([ip]));
+            }
             set_if_absent(spec, "sessionAffinity", json!("None"));
             for port in spec
                 .get_mut("ports")

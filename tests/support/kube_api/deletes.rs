@@ -1,5 +1,5 @@
 //! DELETE: immediate removal, finalizers holding an object back, owner
-//! references and namespaces cascading.
+//! references cascading, namespaces terminating (see `controllers`).
 
 use std::sync::Arc;
 
@@ -23,7 +23,10 @@ pub fn delete(txn: &mut Transaction, target: &WriteTarget, name: &str) -> Result
     if target.dry_run {
         return Ok(success_status(target.resource, name, &uid));
     }
-    if finalizers && target.resource.kind != "Namespace" {
+    if target.resource.kind == "Namespace" {
+        return Ok(terminate(txn, target, name, &old));
+    }
+    if finalizers {
         if old.pointer("/metadata/deletionTimestamp").is_none() {
             let mut marked = (*old).clone();
             marked["metadata"]["deletionTimestamp"] = Value::String(meta::now());
@@ -32,13 +35,21 @@ pub fn delete(txn: &mut Transaction, target: &WriteTarget, name: &str) -> Result
         }
         return Ok((*old).clone());
     }
-    let removed = remove_cascading(txn, target.resource, &target.namespace, name);
-    if target.resource.kind == "Namespace" {
-        let mut answer = removed.map(|o| (*o).clone()).unwrap_or_default();
-        answer["status"]["phase"] = Value::String("Terminating".into());
-        return Ok(answer);
-    }
+    remove_cascading(txn, target.resource, &target.namespace, name);
     Ok(success_status(target.resource, name, &uid))
+}
+
+/// A namespace is not removed at once: it turns `Terminating` (new content
+/// is refused), and the namespace controller removes it and its contents.
+fn terminate(txn: &mut Transaction, target: &WriteTarget, name: &str, old: &Value) -> Value {
+    if old.pointer("/metadata/deletionTimestamp").is_some() {
+        return old.clone();
+    }
+    let mut marked = old.clone();
+    marked["metadata"]["deletionTimestamp"] = Value::String(meta::now());
+    marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+    marked["status"]["phase"] = Value::String("Terminating".into());
+    (*txn.put(target.resource, &target.namespace, name, marked)).clone()
 }
 
 /// Removes an object, everything it owns, and for a namespace its contents.

@@ -4,7 +4,10 @@
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
-use super::resources::{self, RESOURCES, ResourceType, STATUS_VERBS, VERBS};
+use super::resources::{self, ResourceType, STATUS_VERBS, VERBS};
+
+/// The resource types one server serves (built-in and custom).
+type Served<'a> = &'a [&'static ResourceType];
 
 /// The Kubernetes version this server claims to be.
 pub const SERVER_MINOR: &str = "33";
@@ -44,21 +47,32 @@ pub fn core_versions(server_address: &str) -> Value {
            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}]})
 }
 
-fn group_entry(group: &str) -> Value {
-    let version = json!({"groupVersion": format!("{group}/v1"), "version": "v1"});
+fn version_of(served: Served, group: &str) -> &'static str {
+    served
+        .iter()
+        .find(|r| r.group == group)
+        .map_or("v1", |r| r.version)
+}
+
+fn group_entry(served: Served, group: &str) -> Value {
+    let v = version_of(served, group);
+    let version = json!({"groupVersion": format!("{group}/{v}"), "version": v});
     json!({"name": group, "versions": [version.clone()], "preferredVersion": version})
 }
 
 /// `GET /apis`.
-pub fn group_list() -> Value {
-    let groups: Vec<Value> = resources::groups().into_iter().map(group_entry).collect();
+pub fn group_list(served: Served) -> Value {
+    let groups: Vec<Value> = resources::groups(served)
+        .into_iter()
+        .map(|g| group_entry(served, g))
+        .collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
 /// `GET /apis/{group}`, when the group exists.
-pub fn group(name: &str) -> Option<Value> {
-    resources::groups().contains(&name).then(|| {
-        let mut entry = group_entry(name);
+pub fn group(served: Served, name: &str) -> Option<Value> {
+    resources::groups(served).contains(&name).then(|| {
+        let mut entry = group_entry(served, name);
         entry["kind"] = json!("APIGroup");
         entry["apiVersion"] = json!("v1");
         entry
@@ -66,9 +80,10 @@ pub fn group(name: &str) -> Option<Value> {
 }
 
 /// `GET /api/v1` or `/apis/{group}/{version}`, when served.
-pub fn resource_list(group: &str, version: &str) -> Option<Value> {
-    let served: Vec<&ResourceType> = RESOURCES
+pub fn resource_list(served: Served, group: &str, version: &str) -> Option<Value> {
+    let served: Vec<&ResourceType> = served
         .iter()
+        .copied()
         .filter(|r| r.group == group && r.version == version)
         .collect();
     if served.is_empty() {
@@ -114,14 +129,23 @@ fn aggregated_resource(resource: &ResourceType) -> Value {
 }
 
 /// Aggregated discovery for `/api` (`core = true`) or `/apis`.
-pub fn aggregated(core: bool) -> Value {
-    let groups: Vec<&str> = if core { vec![""] } else { resources::groups() };
+pub fn aggregated(served: Served, core: bool) -> Value {
+    let groups: Vec<&str> = if core {
+        vec![""]
+    } else {
+        resources::groups(served)
+    };
     let items: Vec<Value> = groups
         .into_iter()
         .map(|group| {
-            let resources: Vec<Value> = resources::in_group(group).map(aggregated_resource).collect();
+            let resources: Vec<Value> = served
+                .iter()
+                .filter(|r| r.group == group)
+                .map(|r| aggregated_resource(r))
+                .collect();
             let metadata = if group.is_empty() { json!({}) } else { json!({"name": group}) };
-            json!({"metadata": metadata, "versions": [{"version": "v1", "resources": resources, "freshness": "Current"}]})
+            let version = version_of(served, group);
+            json!({"metadata": metadata, "versions": [{"version": version, "resources": resources, "freshness": "Current"}]})
         })
         .collect();
     json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
@@ -131,13 +155,13 @@ pub fn aggregated(core: bool) -> Value {
 const OPENAPI_HASH: &str = "slipway-test";
 
 /// `GET /openapi/v3`: where each group version's document is.
-pub fn openapi_root() -> Value {
+pub fn openapi_root(served: Served) -> Value {
     let mut paths = serde_json::Map::new();
     let mut group_versions: Vec<String> = vec!["api/v1".into()];
     group_versions.extend(
-        resources::groups()
+        resources::groups(served)
             .into_iter()
-            .map(|g| format!("apis/{g}/v1")),
+            .map(|g| format!("apis/{g}/{}", version_of(served, g))),
     );
     for gv in group_versions {
         paths.insert(
@@ -151,9 +175,9 @@ pub fn openapi_root() -> Value {
 /// `GET /openapi/v3/{api/v1 | apis/group/version}`: the object paths of the
 /// group version with their PATCH operations, which declare the
 /// `fieldValidation` parameter. Object schemas are not included.
-pub fn openapi_group_version(group: &str, version: &str) -> Option<Value> {
+pub fn openapi_group_version(served: Served, group: &str, version: &str) -> Option<Value> {
     let mut paths = serde_json::Map::new();
-    for resource in RESOURCES
+    for resource in served
         .iter()
         .filter(|r| r.group == group && r.version == version)
     {

@@ -54,6 +54,35 @@ pub enum ApiError {
         /// Which field and why.
         detail: String,
     },
+    /// One field of the object fails validation (an immutable field
+    /// changed, a value out of range): `details.causes` names the field.
+    #[error("{kind} {name:?} is invalid: {field}: {message}")]
+    FieldInvalid {
+        /// Kind with group (`Job.batch`).
+        kind: String,
+        /// The object.
+        name: String,
+        /// The field's path (`spec.template`).
+        field: String,
+        /// What is wrong, as the real server words it.
+        message: String,
+    },
+    /// Creating in a namespace that is being deleted.
+    #[error(
+        "{resource} {name:?} is forbidden: unable to create new content in namespace {namespace} because it is being terminated"
+    )]
+    NamespaceTerminating {
+        /// Qualified resource.
+        resource: String,
+        /// The object.
+        name: String,
+        /// The terminating namespace.
+        namespace: String,
+    },
+    /// The server failed in a way it reports as internal (Kubernetes also
+    /// answers some refusals of content this way).
+    #[error("{0}")]
+    Internal(String),
     /// A patch type this server does not speak.
     #[error(
         "the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml"
@@ -119,7 +148,9 @@ impl ApiError {
             | Self::StaleResourceVersion { .. }
             | Self::ApplyConflict(_) => StatusCode::CONFLICT,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Invalid { .. } | Self::FieldInvalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::NamespaceTerminating { .. } => StatusCode::FORBIDDEN,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Expired(_) => StatusCode::GONE,
@@ -132,7 +163,9 @@ impl ApiError {
             Self::AlreadyExists { .. } => "AlreadyExists",
             Self::StaleResourceVersion { .. } | Self::ApplyConflict(_) => "Conflict",
             Self::BadRequest(_) => "BadRequest",
-            Self::Invalid { .. } => "Invalid",
+            Self::Invalid { .. } | Self::FieldInvalid { .. } => "Invalid",
+            Self::NamespaceTerminating { .. } => "Forbidden",
+            Self::Internal(_) => "InternalError",
             Self::UnsupportedMediaType => "UnsupportedMediaType",
             Self::MethodNotAllowed => "MethodNotAllowed",
             Self::Expired(_) => "Expired",
@@ -140,19 +173,29 @@ impl ApiError {
     }
 
     fn details(&self) -> Option<Value> {
-        let split = |resource: &str| {
-            let (kind, group) = resource.split_once('.').unwrap_or((resource, ""));
-            (kind.to_string(), group.to_string())
-        };
         match self {
             Self::NotFound { resource, name }
             | Self::AlreadyExists { resource, name }
-            | Self::StaleResourceVersion { resource, name } => {
-                let (kind, group) = split(resource);
-                let mut details = json!({"name": name, "kind": kind});
-                if !group.is_empty() {
-                    details["group"] = Value::String(group);
-                }
+            | Self::StaleResourceVersion { resource, name } => Some(naming(resource, name)),
+            Self::FieldInvalid {
+                kind,
+                name,
+                field,
+                message,
+            } => {
+                let mut details = naming(kind, name);
+                details["causes"] =
+                    json!([{"reason": "FieldValueInvalid", "message": message, "field": field}]);
+                Some(details)
+            }
+            Self::NamespaceTerminating {
+                resource,
+                name,
+                namespace,
+            } => {
+                let mut details = naming(resource, name);
+                details["causes"] = json!([{"reason": "NamespaceTerminating", "field": "metadata.namespace",
+                    "message": format!("namespace {namespace} is being terminated")}]);
                 Some(details)
             }
             Self::ApplyConflict(conflicts) => {
@@ -184,6 +227,16 @@ impl ApiError {
         }
         status
     }
+}
+
+/// `details` naming one object: `kind.group` (or `plural.group`) split.
+fn naming(resource: &str, name: &str) -> Value {
+    let (kind, group) = resource.split_once('.').unwrap_or((resource, ""));
+    let mut details = json!({"name": name, "kind": kind});
+    if !group.is_empty() {
+        details["group"] = Value::String(group.to_string());
+    }
+    details
 }
 
 impl IntoResponse for ApiError {

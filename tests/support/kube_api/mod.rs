@@ -23,6 +23,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub(crate) mod checks;
+pub(crate) mod controllers;
 pub(crate) mod defaults;
 pub(crate) mod deletes;
 pub(crate) mod discovery;
@@ -38,6 +39,7 @@ mod routes;
 pub(crate) mod selectors;
 pub(crate) mod stats;
 pub(crate) mod store;
+pub(crate) mod validation;
 mod verbs;
 pub(crate) mod writes;
 
@@ -60,6 +62,15 @@ pub const DEFAULT_BOOKMARK_INTERVAL: Duration = Duration::from_secs(5);
 /// Default number of change events kept for watches to resume from.
 pub const DEFAULT_EVENT_HISTORY: usize = 100_000;
 
+/// Default time a deleted namespace stays `Terminating`.
+pub const DEFAULT_NAMESPACE_TERMINATION: Duration = Duration::from_millis(300);
+
+/// Default time until a new CustomResourceDefinition is `Established`.
+pub const DEFAULT_CRD_ESTABLISH: Duration = Duration::from_millis(100);
+
+/// Default time discovery lags behind an established CRD.
+pub const DEFAULT_CRD_DISCOVERY_LAG: Duration = Duration::from_millis(100);
+
 /// Namespaces that exist from the start, as on a fresh cluster.
 pub const INITIAL_NAMESPACES: &[&str] =
     &["default", "kube-system", "kube-public", "kube-node-lease"];
@@ -75,6 +86,8 @@ pub struct ServerConfig {
     pub bookmark_interval: Duration,
     /// Change events kept; watches from older versions get `410 Expired`.
     pub event_history: usize,
+    /// How long the namespace, TTL and CRD controllers take.
+    pub controllers: controllers::Timings,
 }
 
 impl Default for ServerConfig {
@@ -84,6 +97,11 @@ impl Default for ServerConfig {
             rollout_delay: DEFAULT_ROLLOUT_DELAY,
             bookmark_interval: DEFAULT_BOOKMARK_INTERVAL,
             event_history: DEFAULT_EVENT_HISTORY,
+            controllers: controllers::Timings {
+                namespace_termination: DEFAULT_NAMESPACE_TERMINATION,
+                crd_establish: DEFAULT_CRD_ESTABLISH,
+                crd_discovery_lag: DEFAULT_CRD_DISCOVERY_LAG,
+            },
         }
     }
 }
@@ -116,6 +134,7 @@ struct ServerState {
     store: Arc<store::Store>,
     counters: Arc<stats::Counters>,
     outcomes: Arc<rollout::Outcomes>,
+    served: Arc<resources::Served>,
     config: Arc<ServerConfig>,
     address: String,
 }
@@ -151,10 +170,13 @@ impl KubeApiServer {
         let outcomes = Arc::new(rollout::Outcomes::default());
         let simulator =
             rollout::Simulator::spawn(store.clone(), outcomes.clone(), config.rollout_delay);
+        let served = Arc::new(resources::Served::default());
+        let controllers = controllers::spawn(store.clone(), served.clone(), config.controllers);
         let state = ServerState {
             store,
             counters: Arc::default(),
             outcomes,
+            served,
             config: Arc::new(config),
             address,
         };
@@ -168,7 +190,7 @@ impl KubeApiServer {
             kubeconfig,
             _dir: dir,
             state,
-            tasks: vec![server, simulator],
+            tasks: vec![server, simulator, controllers],
         })
     }
 

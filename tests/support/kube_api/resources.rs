@@ -1,4 +1,8 @@
-//! The table of resource types the server serves, and what each one needs.
+//! The table of resource types the server serves, and what each one needs:
+//! the built-in ones, and the custom resources of CustomResourceDefinitions,
+//! served once the CRD is established and discovery has caught up.
+
+use std::sync::{Mutex, RwLock};
 
 /// How a rollout of this kind is simulated, if at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,7 +151,100 @@ pub static RESOURCES: &[ResourceType] = &[
         status: false, generation: false, workload: None),
     resource!("example.slipway.dev", "v1", "widgets", "widget", "Widget", namespaced: true,
         short: &["wdg"], categories: NO_NAMES, status: true, generation: true, workload: None),
+    resource!("apiextensions.k8s.io", "v1", "customresourcedefinitions",
+        "customresourcedefinition", "CustomResourceDefinition", namespaced: false,
+        short: &["crd", "crds"], categories: NO_NAMES, status: true, generation: true,
+        workload: None),
 ];
+
+/// Custom resource types ever defined in this process, by any server; each
+/// is leaked once so it lives as long as the built-in ones.
+static INTERNED: Mutex<Vec<&'static ResourceType>> = Mutex::new(Vec::new());
+
+fn leak(text: &str) -> &'static str {
+    Box::leak(text.to_string().into_boxed_str())
+}
+
+/// The resource type a CustomResourceDefinition defines (its storage
+/// version), interned; `None` when the CRD lacks group, names or versions.
+pub fn from_crd(crd: &serde_json::Value) -> Option<&'static ResourceType> {
+    let text = |p: &str| crd.pointer(p).and_then(serde_json::Value::as_str);
+    let (group, plural, kind) = (
+        text("/spec/group")?,
+        text("/spec/names/plural")?,
+        text("/spec/names/kind")?,
+    );
+    let versions = crd.pointer("/spec/versions")?.as_array()?;
+    let version = versions
+        .iter()
+        .find(|v| v["storage"] == true)
+        .or_else(|| versions.first())?["name"]
+        .as_str()?;
+    let mut interned = INTERNED.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(found) = interned
+        .iter()
+        .find(|r| r.group == group && r.version == version && r.plural == plural)
+    {
+        return Some(found);
+    }
+    let singular = text("/spec/names/singular")
+        .map(str::to_string)
+        .unwrap_or_else(|| kind.to_lowercase());
+    let resource: &'static ResourceType = Box::leak(Box::new(ResourceType {
+        group: leak(group),
+        version: leak(version),
+        plural: leak(plural),
+        singular: leak(&singular),
+        kind: leak(kind),
+        namespaced: text("/spec/scope") != Some("Cluster"),
+        short_names: NO_NAMES,
+        categories: NO_NAMES,
+        has_status: crd
+            .pointer("/spec/versions/0/subresources/status")
+            .is_some(),
+        has_generation: true,
+        workload: None,
+    }));
+    interned.push(resource);
+    Some(resource)
+}
+
+fn interned() -> Vec<&'static ResourceType> {
+    INTERNED.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// The custom resource types one server serves.
+#[derive(Debug, Default)]
+pub struct Served(RwLock<Vec<&'static ResourceType>>);
+
+impl Served {
+    /// Serve `resource` (discovery and its paths).
+    pub fn add(&self, resource: &'static ResourceType) {
+        let mut served = self.0.write().unwrap_or_else(|p| p.into_inner());
+        if !served.iter().any(|r| std::ptr::eq(*r, resource)) {
+            served.push(resource);
+        }
+    }
+
+    /// Stop serving `resource` (its CRD was deleted).
+    pub fn remove(&self, resource: &'static ResourceType) {
+        let mut served = self.0.write().unwrap_or_else(|p| p.into_inner());
+        served.retain(|r| !std::ptr::eq(*r, resource));
+    }
+
+    /// Every resource type this server serves, built-in first.
+    pub fn all(&self) -> Vec<&'static ResourceType> {
+        let custom = self.0.read().unwrap_or_else(|p| p.into_inner()).clone();
+        RESOURCES.iter().chain(custom).collect()
+    }
+
+    /// The resource served at `plural` in `group`/`version`.
+    pub fn find(&self, group: &str, version: &str, plural: &str) -> Option<&'static ResourceType> {
+        self.all()
+            .into_iter()
+            .find(|r| r.group == group && r.version == version && r.plural == plural)
+    }
+}
 
 /// The resource served at `plural` in `group`/`version`.
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceType> {
@@ -156,11 +253,21 @@ pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static Resourc
         .find(|r| r.group == group && r.version == version && r.plural == plural)
 }
 
-/// The resource whose objects have this `apiVersion` and `kind`.
+/// The resource whose objects have this `apiVersion` and `kind` (custom
+/// resources too, served or not).
 pub fn by_kind(api_version: &str, kind: &str) -> Option<&'static ResourceType> {
     RESOURCES
         .iter()
+        .chain(interned())
         .find(|r| r.kind == kind && r.api_version() == api_version)
+}
+
+/// The resource type a store key names, built-in or custom.
+pub fn by_group_plural(group: &str, plural: &str) -> Option<&'static ResourceType> {
+    RESOURCES
+        .iter()
+        .chain(interned())
+        .find(|r| r.group == group && r.plural == plural)
 }
 
 /// The namespace resource, which other objects need to exist in.
@@ -168,18 +275,13 @@ pub fn namespaces() -> &'static ResourceType {
     &RESOURCES[0]
 }
 
-/// API groups other than core, in discovery order, without repeats.
-pub fn groups() -> Vec<&'static str> {
+/// API groups other than core among `served`, in order, without repeats.
+pub fn groups(served: &[&'static ResourceType]) -> Vec<&'static str> {
     let mut groups: Vec<&'static str> = Vec::new();
-    for resource in RESOURCES.iter().filter(|r| !r.group.is_empty()) {
+    for resource in served.iter().filter(|r| !r.group.is_empty()) {
         if !groups.contains(&resource.group) {
             groups.push(resource.group);
         }
     }
     groups
-}
-
-/// Resources of one group (version `v1` for all groups served here).
-pub fn in_group(group: &str) -> impl Iterator<Item = &'static ResourceType> + '_ {
-    RESOURCES.iter().filter(move |r| r.group == group)
 }

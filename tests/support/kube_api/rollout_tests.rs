@@ -18,6 +18,11 @@ fn image_tags_choose_the_outcome() {
         ("crash tag", &["web:crash"], RolloutOutcome::Crash),
         ("hang tag", &["web:hang-1"], RolloutOutcome::Hang),
         (
+            "bad image tag",
+            &["web:2-badimage"],
+            RolloutOutcome::BadImage,
+        ),
+        (
             "crash wins over fail",
             &["a:fail", "b:crash"],
             RolloutOutcome::Crash,

@@ -31,7 +31,9 @@ pub fn router(state: ServerState) -> Router {
         .route("/apis", get(group_discovery))
         .route(
             "/openapi/v3",
-            get(|| async { Json(discovery::openapi_root()) }),
+            get(|State(s): State<ServerState>| async move {
+                Json(discovery::openapi_root(&s.served.all()))
+            }),
         )
         .route(
             "/_test/stats",
@@ -52,17 +54,18 @@ pub fn router(state: ServerState) -> Router {
 async fn core_discovery(State(state): State<ServerState>, headers: HeaderMap) -> Response {
     state.counters.record(Verb::Discovery, "discovery");
     if discovery::wants_aggregated(&headers) {
-        return aggregated(discovery::aggregated(true));
+        return aggregated(discovery::aggregated(&state.served.all(), true));
     }
     Json(discovery::core_versions(&state.address)).into_response()
 }
 
 async fn group_discovery(State(state): State<ServerState>, headers: HeaderMap) -> Response {
     state.counters.record(Verb::Discovery, "discovery");
+    let served = state.served.all();
     if discovery::wants_aggregated(&headers) {
-        return aggregated(discovery::aggregated(false));
+        return aggregated(discovery::aggregated(&served, false));
     }
-    Json(discovery::group_list()).into_response()
+    Json(discovery::group_list(&served)).into_response()
 }
 
 fn aggregated(document: Value) -> Response {
@@ -127,8 +130,13 @@ fn split_group_version(path: &str) -> Option<(String, String, Vec<String>)> {
     }
 }
 
-fn parse_target(group: &str, version: &str, rest: &[String]) -> Option<Target> {
-    let find = |plural: &str| resources::find(group, version, plural);
+fn parse_target(
+    served: &resources::Served,
+    group: &str,
+    version: &str,
+    rest: &[String],
+) -> Option<Target> {
+    let find = |plural: &str| served.find(group, version, plural);
     let target = |resource,
                   namespace: Option<&String>,
                   name: Option<&String>,
@@ -172,7 +180,7 @@ async fn dispatch(
             Some((group, version, tail)) if tail.is_empty() => (group, version),
             _ => return ApiError::UnknownPath.into_response(),
         };
-        return match discovery::openapi_group_version(&group, &version) {
+        return match discovery::openapi_group_version(&state.served.all(), &group, &version) {
             Some(document) => Json(document).into_response(),
             None => ApiError::UnknownPath.into_response(),
         };
@@ -180,7 +188,7 @@ async fn dispatch(
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     if let ["apis", group] = segments.as_slice() {
         state.counters.record(Verb::Discovery, "discovery");
-        return discovery::group(group)
+        return discovery::group(&state.served.all(), group)
             .map(|d| Json(d).into_response())
             .unwrap_or_else(|| ApiError::UnknownPath.into_response());
     }
@@ -189,12 +197,12 @@ async fn dispatch(
     };
     if rest.is_empty() {
         state.counters.record(Verb::Discovery, "discovery");
-        return match discovery::resource_list(&group, &version) {
+        return match discovery::resource_list(&state.served.all(), &group, &version) {
             Some(document) => Json(document).into_response(),
             None => ApiError::UnknownPath.into_response(),
         };
     }
-    let Some(target) = parse_target(&group, &version, &rest) else {
+    let Some(target) = parse_target(&state.served, &group, &version, &rest) else {
         return ApiError::UnknownPath.into_response();
     };
     match verbs::handle(&state, &method, &target, &query, &headers, &body) {

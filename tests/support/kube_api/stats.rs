@@ -25,6 +25,8 @@ pub enum Verb {
     Patch,
     /// DELETE (one object or a collection).
     Delete,
+    /// Any write with `dryRun=All`: checked and answered, nothing stored.
+    DryRun,
     /// Discovery and OpenAPI documents.
     Discovery,
 }
@@ -56,6 +58,15 @@ impl Stats {
     /// Count for one verb.
     pub fn verb(&self, verb: Verb) -> u64 {
         self.by_verb.get(&verb).copied().unwrap_or(0)
+    }
+
+    /// Count for one verb on one resource (`jobs.batch`, `configmaps`).
+    pub fn verb_on(&self, resource: &str, verb: Verb) -> u64 {
+        self.by_resource
+            .get(resource)
+            .and_then(|verbs| verbs.get(&verb))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// All writes (apply, create, update, patch, delete).

@@ -287,10 +287,7 @@ impl Transaction<'_> {
             .objects
             .iter()
             .filter_map(|((group, plural, _, _), object)| {
-                super::resources::RESOURCES
-                    .iter()
-                    .find(|r| r.group == *group && r.plural == *plural)
-                    .map(|r| (r, object.clone()))
+                super::resources::by_group_plural(group, plural).map(|r| (r, object.clone()))
             })
             .collect()
     }

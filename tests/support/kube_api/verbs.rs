@@ -138,7 +138,7 @@ pub(crate) fn handle(
                 .transaction(|txn| writes::create(txn, &write, object));
             return respond(
                 state,
-                Verb::Create,
+                counted(Verb::Create, &write),
                 &label,
                 created.map(|o| (StatusCode::CREATED, o)),
                 None,
@@ -151,7 +151,7 @@ pub(crate) fn handle(
             });
             return respond(
                 state,
-                Verb::Update,
+                counted(Verb::Update, &write),
                 &label,
                 updated.map(|o| (StatusCode::OK, o)),
                 version,
@@ -174,6 +174,11 @@ pub(crate) fn handle(
     };
     state.counters.record(verb, &label);
     result.map(IntoResponse::into_response)
+}
+
+/// The counter of a write: [`Verb::DryRun`] when nothing is stored.
+fn counted(verb: Verb, write: &WriteTarget) -> Verb {
+    if write.dry_run { Verb::DryRun } else { verb }
 }
 
 /// Runs a write, reading the object's version before it in the same
@@ -203,7 +208,8 @@ fn respond(
 ) -> Result<Response, ApiError> {
     state.counters.record(verb, label);
     let (code, object) = result?;
-    if version_before.is_some()
+    if verb != Verb::DryRun
+        && version_before.is_some()
         && object.pointer("/metadata/resourceVersion") == version_before.as_ref()
     {
         state.counters.record_unchanged();
@@ -260,7 +266,7 @@ fn patch(
     let created = version.is_none();
     respond(
         state,
-        verb,
+        counted(verb, write),
         label,
         result.map(|o| {
             (

@@ -13,6 +13,7 @@ use super::merge::{json_merge_patch, strategic_merge_patch};
 use super::meta;
 use super::resources::{self, ResourceType};
 use super::store::Transaction;
+use super::validation;
 
 /// Where a write goes and on whose behalf.
 #[derive(Debug, Clone)]
@@ -108,7 +109,7 @@ pub fn create(
             .and_then(Value::as_str)
         else {
             return Err(ApiError::Invalid {
-                kind: kind_with_group(target.resource),
+                kind: validation::kind_with_group(target.resource),
                 name: String::new(),
                 detail: "metadata.name: Required value: name or generateName is required".into(),
             });
@@ -136,6 +137,7 @@ pub fn create(
     }
     meta::prepare_new(target.resource, &mut object, &now);
     defaults::apply_defaults(target.resource, &mut object);
+    validation::check_write(target.resource, &name, None, &object)?;
     let api_version = target.resource.api_version();
     managed::record_update(None, &mut object, &target.writer(&api_version, &now));
     Ok(commit(txn, target, &name, None, object))
@@ -178,10 +180,11 @@ fn write_over(
     name: &str,
     old: &Value,
     body: Value,
-) -> Arc<Value> {
+) -> Result<Arc<Value>, ApiError> {
     let mut new = endpoint_view(target, old, body);
     if !target.on_status() {
         defaults::apply_defaults(target.resource, &mut new);
+        validation::check_write(target.resource, name, Some(old), &new)?;
     }
     if target.resource.namespaced {
         new["metadata"]["namespace"] = Value::String(target.namespace.clone());
@@ -195,7 +198,7 @@ fn write_over(
     let api_version = target.resource.api_version();
     managed::record_update(Some(old), &mut new, &target.writer(&api_version, &now));
     let stored = commit(txn, target, name, Some(old), new);
-    super::deletes::finish_deletion_if_released(txn, target, name, &stored).unwrap_or(stored)
+    Ok(super::deletes::finish_deletion_if_released(txn, target, name, &stored).unwrap_or(stored))
 }
 
 /// PUT: replace an object.
@@ -213,7 +216,7 @@ pub fn update(
     }
     let old = existing(txn, target, name)?;
     check_precondition(target, &old, &body, name)?;
-    Ok(write_over(txn, target, name, &old, body))
+    write_over(txn, target, name, &old, body)
 }
 
 /// PATCH with a merge or strategic merge patch.
@@ -231,7 +234,7 @@ pub fn patch(
         PatchKind::Strategic => strategic_merge_patch(&old, patch),
     };
     check_shape(target.resource, &body)?;
-    Ok(write_over(txn, target, name, &old, body))
+    write_over(txn, target, name, &old, body)
 }
 
 /// PATCH with `application/apply-patch+yaml`: server-side apply, creating
@@ -244,6 +247,7 @@ pub fn apply(
     force: bool,
 ) -> Result<Arc<Value>, ApiError> {
     check_type(target.resource, &config)?;
+    validation::check_apply_types(target.resource, &config)?;
     // Like the real server, an apply body without a name takes the URL's.
     match name_of(&config) {
         None => config["metadata"]["name"] = Value::String(name.to_string()),
@@ -301,18 +305,11 @@ pub fn apply(
         .map_err(ApiError::ApplyConflict)?;
     if !target.on_status() {
         defaults::apply_defaults(target.resource, &mut new);
+        validation::check_write(target.resource, name, old.as_deref(), &new)?;
     }
     if let Some(old) = &old {
         meta::carry_metadata(target.resource, old, &mut new);
     }
     let stored = commit(txn, target, name, old.as_deref(), new);
     Ok(super::deletes::finish_deletion_if_released(txn, target, name, &stored).unwrap_or(stored))
-}
-
-fn kind_with_group(resource: &ResourceType) -> String {
-    if resource.group.is_empty() {
-        resource.kind.to_string()
-    } else {
-        format!("{}.{}", resource.kind, resource.group)
-    }
 }

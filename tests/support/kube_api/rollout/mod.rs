@@ -4,7 +4,8 @@
 //!
 //! Outcome rule, first match wins: an override for the workload's namespace
 //! and name; the global override; an image tag (any container or init
-//! container) containing `crash`, then `fail`, then `hang`; otherwise success.
+//! container) containing `crash`, then `fail`, then `hang`, then `badimage`;
+//! otherwise success.
 
 pub(crate) mod plan;
 mod sets;
@@ -39,6 +40,9 @@ pub enum RolloutOutcome {
     Crash,
     /// Pods never scheduled; status never completes.
     Hang,
+    /// Pods stay in `ImagePullBackOff` while the rollout is still within its
+    /// progress deadline (as for the first ten minutes on a real cluster).
+    BadImage,
 }
 
 /// The outcome an image tag asks for.
@@ -58,6 +62,8 @@ pub fn outcome_for_images(images: &[&str]) -> RolloutOutcome {
         RolloutOutcome::Fail
     } else if any("hang") {
         RolloutOutcome::Hang
+    } else if any("badimage") {
+        RolloutOutcome::BadImage
     } else {
         RolloutOutcome::Succeed
     }

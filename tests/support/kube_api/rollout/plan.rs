@@ -56,7 +56,7 @@ pub(crate) fn pod_state(kind: Workload, outcome: RolloutOutcome, finished: bool)
         (true, RolloutOutcome::Succeed, Workload::Job) => PodState::Succeeded,
         (true, RolloutOutcome::Succeed, _) => PodState::Running,
         (true, RolloutOutcome::Fail | RolloutOutcome::Crash, Workload::Job) => PodState::Failed,
-        (true, RolloutOutcome::Fail, _) => PodState::ImagePullBackOff,
+        (true, RolloutOutcome::Fail | RolloutOutcome::BadImage, _) => PodState::ImagePullBackOff,
         (true, RolloutOutcome::Crash, _) => PodState::CrashLoop,
         (true, RolloutOutcome::Hang, _) => PodState::Unschedulable,
     }
@@ -151,29 +151,27 @@ fn deployment(observed: &Observed, outcome: RolloutOutcome, finished: bool, now:
         .replica_sets
         .iter()
         .find(|rs| text(rs, "/metadata/name") == rs_name);
-    let revision = match existing {
-        Some(rs) => text(
+    // As the deployment controller does, the ReplicaSet of the current
+    // template has the highest revision: an older one brought back (a
+    // rollback) gets the next revision.
+    let revision_of = |rs: &Value| {
+        text(
             rs,
             "/metadata/annotations/deployment.kubernetes.io~1revision",
         )
-        .parse()
-        .unwrap_or(1),
-        None => {
-            observed
-                .replica_sets
-                .iter()
-                .filter_map(|rs| {
-                    text(
-                        rs,
-                        "/metadata/annotations/deployment.kubernetes.io~1revision",
-                    )
-                    .parse::<i64>()
-                    .ok()
-                })
-                .max()
-                .unwrap_or(0)
-                + 1
-        }
+        .parse::<i64>()
+        .ok()
+    };
+    let others_max = observed
+        .replica_sets
+        .iter()
+        .filter(|rs| text(rs, "/metadata/name") != rs_name)
+        .filter_map(revision_of)
+        .max()
+        .unwrap_or(0);
+    let revision = match existing.and_then(revision_of) {
+        Some(own) if own > others_max => own,
+        _ => others_max + 1,
     };
     let rs_uid = existing
         .map(|rs| text(rs, "/metadata/uid").to_string())

@@ -1,0 +1,71 @@
+//! Trying again: `slipway retry` asks for a failed revision to be run once
+//! more, and a cluster problem is retried after a growing pause.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Pause before the first retry of a cluster problem; doubled per attempt.
+pub const RETRY_BACKOFF_FIRST: Duration = Duration::from_secs(2);
+
+/// Pause before retry `attempt` (1 for the first), doubling from
+/// [`RETRY_BACKOFF_FIRST`] and never longer than `ceiling` (the poll interval,
+/// which retries anyway).
+pub fn backoff(attempt: u32, ceiling: Duration) -> Duration {
+    let doublings = attempt.saturating_sub(1).min(16);
+    RETRY_BACKOFF_FIRST
+        .saturating_mul(1 << doublings)
+        .min(ceiling)
+}
+
+/// App/environments whose failed revision a person asked to run again;
+/// shared by the status API (which asks) and the sync loop (which answers).
+#[derive(Debug, Clone, Default)]
+pub struct RetryRequests {
+    wanted: Arc<Mutex<HashSet<(String, String)>>>,
+}
+
+impl RetryRequests {
+    /// Ask for `app`/`environment` to run its failed revision again.
+    pub fn request(&self, app: &str, environment: &str) {
+        self.lock()
+            .insert((app.to_string(), environment.to_string()));
+    }
+
+    /// Whether a retry was asked for, forgetting the request.
+    pub fn take(&self, app: &str, environment: &str) -> bool {
+        self.lock()
+            .remove(&(app.to_string(), environment.to_string()))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<(String, String)>> {
+        self.wanted.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_doubles_up_to_the_ceiling() {
+        let ceiling = Duration::from_secs(60);
+        let cases = [(1, 2), (2, 4), (3, 8), (5, 32), (6, 60), (40, 60)];
+        for (attempt, seconds) in cases {
+            assert_eq!(
+                backoff(attempt, ceiling),
+                Duration::from_secs(seconds),
+                "attempt {attempt}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_retry_request_is_taken_once() {
+        let requests = RetryRequests::default();
+        requests.request("web", "dev");
+        assert!(!requests.take("web", "prod"));
+        assert!(requests.take("web", "dev"));
+        assert!(!requests.take("web", "dev"));
+    }
+}
