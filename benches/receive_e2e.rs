@@ -29,7 +29,8 @@ use slipway::secret::Secret;
 use slipway::webhook::signature::{StandardKey, sign_standard};
 
 const SECRET: &str = "whsec_c2xpcHdheS1nZW5lcmljLXRlc3Qtc2VjcmV0LTMyYg==";
-const POLICY: &str = "apps: [\"*\"]\nenvironments: [\"*\"]\nimage:\n  mutable_tags: [latest]\nno_downgrade: true\n";
+const POLICY: &str =
+    "apps: [\"*\"]\nenvironments: [\"*\"]\nimage:\n  mutable_tags: [latest]\nno_downgrade: true\n";
 /// Longest wait for one commit or the whole burst before the bench gives up.
 const DEADLINE: Duration = Duration::from_secs(600);
 
@@ -76,7 +77,10 @@ fn deploy_repo(root: &Path, apps: usize, history: usize) -> PathBuf {
         yaml.push_str(&format!(
             "  {name}:\n    image: ghcr.io/acme/{name}\n    environments:\n      - {{ name: dev, path: apps/{name} }}\n"
         ));
-        files.push((format!("apps/{name}/kustomization.yaml"), kustomization(&name, "1.0.0")));
+        files.push((
+            format!("apps/{name}/kustomization.yaml"),
+            kustomization(&name, "1.0.0"),
+        ));
         files.push((format!("apps/{name}/deployment.yaml"), deployment(&name)));
     }
     files.push(("slipway.yaml".into(), yaml));
@@ -110,7 +114,14 @@ fn deploy_repo(root: &Path, apps: usize, history: usize) -> PathBuf {
     for n in 0..history {
         let parent_commit = repo.find_commit(parent).expect("parent");
         parent = repo
-            .commit(None, &sig, &sig, &format!("chore: history {n}"), &tree, &[&parent_commit])
+            .commit(
+                None,
+                &sig,
+                &sig,
+                &format!("chore: history {n}"),
+                &tree,
+                &[&parent_commit],
+            )
             .expect("history commit");
     }
     repo.reference("refs/heads/main", parent, true, "seed")
@@ -206,7 +217,10 @@ impl Sender {
             .header("content-type", "application/json")
             .header("webhook-id", id)
             .header("webhook-timestamp", now.to_string())
-            .header("webhook-signature", sign_standard(&self.key, id, now, &body))
+            .header(
+                "webhook-signature",
+                sign_standard(&self.key, id, now, &body),
+            )
             .body(Full::new(body))
             .expect("request");
         self.sender.ready().await.expect("ready");

@@ -1,5 +1,23 @@
 use super::*;
 
+/// (row, text, registry, repository, tag, digest)
+type ParseRow<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+);
+/// (row, repository, tag, digest, error)
+type PartsRow<'a> = (
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<ImageRefError>,
+);
+
 const D: &str = "sha256:3da1996a8115d7616457760d9920b815241d0a03b34cf5f04e9a0e9d8de37498";
 
 #[test]
@@ -8,7 +26,7 @@ fn references_parse_into_name_tag_and_digest() {
     let digest_only = format!("ghcr.io/acme/web@{D}");
     let port_digest = format!("localhost:5000/web@{D}");
     // (row, text, registry, repository, tag, digest)
-    let cases: [(&str, &str, &str, &str, Option<&str>, Option<&str>); 15] = [
+    let cases: [ParseRow; 15] = [
         (
             "docker hub short",
             "nginx",
@@ -190,13 +208,7 @@ fn bad_references_are_refused_naming_the_part() {
 
 #[test]
 fn parts_from_a_sender_are_checked_one_by_one() {
-    let cases: [(
-        &str,
-        &str,
-        Option<&str>,
-        Option<&str>,
-        Option<ImageRefError>,
-    ); 7] = [
+    let cases: [PartsRow; 7] = [
         ("tag", "ghcr.io/acme/web", Some("1.5.0"), None, None),
         ("port", "localhost:5000/web", Some("1"), Some(D), None),
         (

@@ -181,10 +181,19 @@ pub fn pipeline_status(word: &str) -> PipelineStatus {
 mod tests {
     use super::*;
 
+    /// (row, reference, tag, digest, image or the error's start)
+    type ReportedRow<'a> = (
+        &'a str,
+        &'a str,
+        Option<&'a str>,
+        Option<&'a str>,
+        Result<String, &'a str>,
+    );
+
     #[test]
     fn reported_images_name_the_field_that_is_wrong() {
         let d = format!("sha256:{}", "ab".repeat(32));
-        let cases: [(&str, &str, Option<&str>, Option<&str>, Result<String, &str>); 9] = [
+        let cases: [ReportedRow; 9] = [
             (
                 "tag apart",
                 "ghcr.io/acme/web",

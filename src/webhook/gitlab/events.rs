@@ -310,9 +310,21 @@ mod tests {
     #[test]
     fn gitlab_times_become_rfc3339() {
         let cases = [
-            ("utc words", Some("2016-08-12 15:26:29 UTC"), Some("2016-08-12T15:26:29Z")),
-            ("offset", Some("2021-03-04 14:12:23 +0100"), Some("2021-03-04T13:12:23Z")),
-            ("rfc3339", Some("2024-06-17T12:00:00Z"), Some("2024-06-17T12:00:00Z")),
+            (
+                "utc words",
+                Some("2016-08-12 15:26:29 UTC"),
+                Some("2016-08-12T15:26:29Z"),
+            ),
+            (
+                "offset",
+                Some("2021-03-04 14:12:23 +0100"),
+                Some("2021-03-04T13:12:23Z"),
+            ),
+            (
+                "rfc3339",
+                Some("2024-06-17T12:00:00Z"),
+                Some("2024-06-17T12:00:00Z"),
+            ),
             ("empty", Some(""), None),
             ("absent", None, None),
             ("nonsense", Some("yesterday"), None),
