@@ -69,7 +69,6 @@ fn deployment(app: &str) -> String {
 /// A bare repo with `apps` kustomize apps at 1.0.0 and `history` extra commits.
 fn deploy_repo(root: &Path, apps: usize, history: usize) -> PathBuf {
     let bare = root.join("deploy.git");
-    let repo = git2::Repository::init_bare(&bare).expect("init bare");
     let mut yaml = String::from("apps:\n");
     let mut files: Vec<(String, String)> = vec![("policies/default.yaml".into(), POLICY.into())];
     for i in 0..apps {
@@ -84,32 +83,18 @@ fn deploy_repo(root: &Path, apps: usize, history: usize) -> PathBuf {
         files.push((format!("apps/{name}/deployment.yaml"), deployment(&name)));
     }
     files.push(("slipway.yaml".into(), yaml));
-    let mut index = git2::Index::new().expect("index");
-    for (path, content) in &files {
-        let oid = repo.blob(content.as_bytes()).expect("blob");
-        let entry = git2::IndexEntry {
-            ctime: git2::IndexTime::new(0, 0),
-            mtime: git2::IndexTime::new(0, 0),
-            dev: 0,
-            ino: 0,
-            mode: 0o100644,
-            uid: 0,
-            gid: 0,
-            file_size: content.len() as u32,
-            id: oid,
-            flags: 0,
-            flags_extended: 0,
-            path: path.as_bytes().to_vec(),
-        };
-        index.add(&entry).expect("add");
-    }
-    let tree = repo
-        .find_tree(index.write_tree_to(&repo).expect("tree"))
-        .expect("find tree");
+    let borrowed: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    slipway::bootstrap::create_bare_repo(&bare, "main", &borrowed).expect("seed repo");
+    let repo = git2::Repository::open_bare(&bare).expect("open bare");
     let sig = git2::Signature::now("Seed", "seed@example.com").expect("signature");
-    let mut parent = repo
-        .commit(None, &sig, &sig, "seed", &tree, &[])
-        .expect("seed commit");
+    let mut parent = repo.refname_to_id("refs/heads/main").expect("main");
+    let tree = repo
+        .find_commit(parent)
+        .and_then(|c| c.tree())
+        .expect("tree");
     // History: people's commits (same tree), as a long-lived deploy repo has.
     for n in 0..history {
         let parent_commit = repo.find_commit(parent).expect("parent");
@@ -124,9 +109,8 @@ fn deploy_repo(root: &Path, apps: usize, history: usize) -> PathBuf {
             )
             .expect("history commit");
     }
-    repo.reference("refs/heads/main", parent, true, "seed")
+    repo.reference("refs/heads/main", parent, true, "history")
         .expect("main");
-    repo.set_head("refs/heads/main").expect("head");
     bare
 }
 
