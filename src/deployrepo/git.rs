@@ -249,19 +249,13 @@ impl Checkout {
             *index = WrittenIndex::default();
         }
         if index.tip != Some(head) {
-            let mut walk = self.repo.revwalk().map_err(history)?;
-            walk.push(head).map_err(history)?;
-            if let Some(tip) = index.tip {
-                walk.hide(tip).map_err(history)?;
-            }
-            for oid in walk.take(MAX_HISTORY_WALK) {
-                let oid = oid.map_err(history)?;
-                let commit = self.repo.find_commit(oid).map_err(history)?;
-                let message = String::from_utf8_lossy(commit.message_bytes());
-                for key in super::message::written_keys(&message) {
+            let hide = index.tip;
+            self.walk_written(head, hide, |oid, keys| {
+                for key in keys {
                     index.keys.entry(key).or_insert(oid);
                 }
-            }
+                true
+            })?;
             index.tip = Some(head);
         }
         Ok(wanted
@@ -278,27 +272,45 @@ impl Checkout {
         head: Oid,
         wanted: &HashSet<WriteKey>,
     ) -> Result<HashMap<WriteKey, Oid>, GitError> {
-        let history = |source| GitError::ReadHistory { source };
         let mut found = HashMap::new();
         if wanted.is_empty() {
             return Ok(found);
         }
-        let mut walk = self.repo.revwalk().map_err(history)?;
-        walk.push(head).map_err(history)?;
-        for oid in walk.take(MAX_HISTORY_WALK) {
-            let oid = oid.map_err(history)?;
-            let commit = self.repo.find_commit(oid).map_err(history)?;
-            let message = String::from_utf8_lossy(commit.message_bytes());
-            for key in super::message::written_keys(&message) {
+        self.walk_written(head, None, |oid, keys| {
+            for key in keys {
                 if wanted.contains(&key) {
                     found.entry(key).or_insert(oid);
                 }
             }
-            if found.len() == wanted.len() {
+            found.len() < wanted.len()
+        })?;
+        Ok(found)
+    }
+
+    /// Hand `visit` the writes each commit from `head` back records (newest
+    /// first, at most [`MAX_HISTORY_WALK`] commits, none reachable from
+    /// `hide`), until it returns false.
+    fn walk_written(
+        &self,
+        head: Oid,
+        hide: Option<Oid>,
+        mut visit: impl FnMut(Oid, Vec<WriteKey>) -> bool,
+    ) -> Result<(), GitError> {
+        let history = |source| GitError::ReadHistory { source };
+        let mut walk = self.repo.revwalk().map_err(history)?;
+        walk.push(head).map_err(history)?;
+        if let Some(hide) = hide {
+            walk.hide(hide).map_err(history)?;
+        }
+        for oid in walk.take(MAX_HISTORY_WALK) {
+            let oid = oid.map_err(history)?;
+            let commit = self.repo.find_commit(oid).map_err(history)?;
+            let message = String::from_utf8_lossy(commit.message_bytes());
+            if !visit(oid, super::message::written_keys(&message)) {
                 break;
             }
         }
-        Ok(found)
+        Ok(())
     }
 
     /// Commit the changed `files` (relative paths) on top of `parent`; `None`
