@@ -114,13 +114,53 @@ pub struct HarborProvider {
     pub auth_headers: Vec<SecretSource>,
 }
 
-/// Docker Hub: long random tokens embedded in per-hook URLs.
+/// Docker Hub and Quay: long random tokens embedded in per-hook URLs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct DockerHubProvider {
-    /// Tokens accepted as the last path segment of `/hooks/dockerhub/{token}`.
+pub struct UrlTokenProvider {
+    /// Tokens accepted as the last path segment of `/hooks/{provider}/{token}`,
+    /// each at least 32 characters.
     #[serde(default)]
     pub url_tokens: Vec<SecretSource>,
+}
+
+/// Default allowance between Google's clock and ours for OIDC token times: 60 s.
+pub const DEFAULT_CLOCK_SKEW_SECS: u64 = 60;
+/// Default shortest time between two JWKS fetches: 60 s.
+pub const DEFAULT_JWKS_MIN_REFRESH_SECS: u64 = 60;
+
+/// Pub/Sub push (Cloud Build notifications): what the push subscription's
+/// Google-signed OIDC token must say. Nothing here is secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PubSubProvider {
+    /// The token's `aud`: the push subscription's `--push-auth-token-audience`,
+    /// by default its push endpoint URL (`https://<host>/hooks/pubsub`).
+    pub audience: String,
+    /// The token's `email`: the push subscription's `--push-auth-service-account`.
+    pub service_account: String,
+    /// Where Google's signing keys are published (a JWKS).
+    #[serde(default = "default_jwks_url")]
+    pub jwks_url: String,
+    /// Allowed clock difference for `exp`, `iat` and `nbf`, in seconds.
+    #[serde(default = "default_clock_skew")]
+    pub clock_skew_seconds: u64,
+    /// Shortest time between two JWKS fetches, in seconds (a token naming an
+    /// unknown key triggers one).
+    #[serde(default = "default_jwks_min_refresh")]
+    pub jwks_min_refresh_seconds: u64,
+}
+
+fn default_jwks_url() -> String {
+    crate::webhook::pubsub::jwks::GOOGLE_JWKS_URL.to_string()
+}
+
+fn default_clock_skew() -> u64 {
+    DEFAULT_CLOCK_SKEW_SECS
+}
+
+fn default_jwks_min_refresh() -> u64 {
+    DEFAULT_JWKS_MIN_REFRESH_SECS
 }
 
 /// Every provider; a provider without secrets is disabled (its route answers 404).
@@ -141,7 +181,13 @@ pub struct WebhooksConfig {
     pub harbor: Option<HarborProvider>,
     /// `POST /hooks/dockerhub/{token}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dockerhub: Option<DockerHubProvider>,
+    pub dockerhub: Option<UrlTokenProvider>,
+    /// `POST /hooks/quay/{token}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quay: Option<UrlTokenProvider>,
+    /// `POST /hooks/pubsub`: Cloud Build notifications by Pub/Sub push.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pubsub: Option<PubSubProvider>,
     /// `POST /hooks/rollouts`: rollout reports from the sync role (Standard Webhooks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync: Option<SignedProvider>,
@@ -227,6 +273,25 @@ webhooks:
         let generic = config.webhooks.generic.unwrap();
         assert_eq!(generic.secrets.len(), 2);
         assert_eq!(generic.tolerance_seconds, 300);
+    }
+
+    #[test]
+    fn pubsub_needs_audience_and_service_account_and_defaults_the_rest() {
+        let text = "
+webhooks:
+  pubsub:
+    audience: https://slipway.example.com/hooks/pubsub
+    service_account: push@acme.iam.gserviceaccount.com
+";
+        let pubsub = Config::parse(text, "t").unwrap().webhooks.pubsub.unwrap();
+        assert_eq!(
+            pubsub.jwks_url,
+            "https://www.googleapis.com/oauth2/v3/certs"
+        );
+        assert_eq!(pubsub.clock_skew_seconds, 60);
+        assert_eq!(pubsub.jwks_min_refresh_seconds, 60);
+        let err = Config::parse("webhooks: { pubsub: { audience: x } }", "t").unwrap_err();
+        assert!(err.to_string().contains("service_account"), "{err}");
     }
 
     #[test]

@@ -20,6 +20,11 @@ pub enum Provider {
     Harbor,
     /// Docker Hub repository webhooks (unsigned, per-hook URL token).
     DockerHub,
+    /// Quay repository notifications (unsigned, per-hook URL token).
+    Quay,
+    /// Google Cloud Pub/Sub push deliveries (Cloud Build notifications),
+    /// authenticated by a Google-signed OIDC token.
+    PubSub,
     /// Slipway's own sync role reporting rollouts.
     Sync,
     /// An operator's `slipway rollback` or `slipway promote`.
@@ -35,6 +40,8 @@ impl Provider {
             Provider::Generic => "generic",
             Provider::Harbor => "harbor",
             Provider::DockerHub => "dockerhub",
+            Provider::Quay => "quay",
+            Provider::PubSub => "pubsub",
             Provider::Sync => "sync",
             Provider::Operator => "operator",
         }

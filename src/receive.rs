@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
@@ -19,12 +20,15 @@ use crate::secret::{SecretError, SecretSource, load_all};
 use crate::server::{AppState, router};
 use crate::store::{Store, StoreError};
 use crate::webhook::Hook;
-use crate::webhook::dockerhub::{DockerHubHook, MIN_URL_TOKEN_LEN};
 use crate::webhook::generic::StandardHook;
 use crate::webhook::github::GitHubHook;
 use crate::webhook::gitlab::GitLabHook;
 use crate::webhook::harbor::HarborHook;
+use crate::webhook::pubsub::PubSubHook;
+use crate::webhook::pubsub::jwks::JwksCache;
+use crate::webhook::pubsub::oidc::Expected;
 use crate::webhook::signature::StandardKey;
+use crate::webhook::{dockerhub, quay};
 use crate::worker::{Processor, RecordOnly, Worker};
 
 /// Why the receive role could not start or stopped.
@@ -93,8 +97,9 @@ fn load_keys(
         .collect()
 }
 
-/// Build every provider that has at least one secret. A provider without
-/// secrets stays disabled: an open, unauthenticated hook is never the default.
+/// Build every provider that has at least one secret (Pub/Sub: its
+/// audience and service account). A provider without them stays disabled:
+/// an open, unauthenticated hook is never the default.
 pub fn build_hooks(
     config: &WebhooksConfig,
 ) -> Result<HashMap<Provider, Arc<dyn Hook>>, ReceiveError> {
@@ -139,19 +144,35 @@ pub fn build_hooks(
             Arc::new(HarborHook::new(load("harbor", &c.auth_headers)?)),
         );
     }
-    if let Some(c) = config
-        .dockerhub
-        .as_ref()
-        .filter(|c| !c.url_tokens.is_empty())
-    {
-        let tokens = load("dockerhub", &c.url_tokens)?;
-        if tokens.iter().any(|t| t.expose().len() < MIN_URL_TOKEN_LEN) {
-            return Err(ReceiveError::BadSecret {
-                provider: "dockerhub",
-                message: "URL tokens must be at least 32 random characters",
-            });
+    let url_token_hooks: [(&'static str, _, _); 2] = [
+        (
+            "dockerhub",
+            &config.dockerhub,
+            dockerhub::hook as fn(_) -> _,
+        ),
+        ("quay", &config.quay, quay::hook),
+    ];
+    for (provider, section, hook) in url_token_hooks {
+        if let Some(c) = section.as_ref().filter(|c| !c.url_tokens.is_empty()) {
+            let hook = hook(load(provider, &c.url_tokens)?)
+                .map_err(|message| ReceiveError::BadSecret { provider, message })?;
+            hooks.insert(hook.provider(), Arc::new(hook));
         }
-        hooks.insert(Provider::DockerHub, Arc::new(DockerHubHook::new(tokens)));
+    }
+    if let Some(c) = &config.pubsub {
+        let keys = JwksCache::new(
+            c.jwks_url.clone(),
+            Duration::from_secs(c.jwks_min_refresh_seconds),
+        );
+        let expected = Expected {
+            audience: c.audience.clone(),
+            service_account: c.service_account.clone(),
+            clock_skew_secs: c.clock_skew_seconds,
+        };
+        hooks.insert(
+            Provider::PubSub,
+            Arc::new(PubSubHook::new(expected, Arc::new(keys))),
+        );
     }
     Ok(hooks)
 }

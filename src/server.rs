@@ -25,17 +25,22 @@ use crate::store::{Store, StoreError};
 use crate::webhook::signature::verify_token;
 use crate::webhook::{Hook, Inbound, Rejection};
 
-/// `/hooks/{name}` routes and their providers. Docker Hub has its own route
-/// with the token in the path; sync's rollout reports arrive on `rollouts`
-/// (`/hooks/sync` is sync's own nudge route).
+/// `/hooks/{name}` routes and their providers. Sync's rollout reports
+/// arrive on `rollouts` (`/hooks/sync` is sync's own nudge route).
 pub const HOOK_ROUTES: &[(&str, Provider)] = &[
     ("github", Provider::GitHub),
     ("gitlab", Provider::GitLab),
     ("generic", Provider::Generic),
     ("harbor", Provider::Harbor),
+    ("pubsub", Provider::PubSub),
     ("rollouts", Provider::Sync),
     ("operator", Provider::Operator),
 ];
+
+/// `/hooks/{name}/{token}` routes: providers that authenticate by a token
+/// in the URL.
+pub const TOKEN_ROUTES: &[(&str, Provider)] =
+    &[("dockerhub", Provider::DockerHub), ("quay", Provider::Quay)];
 
 /// Most deliveries one status API call returns.
 pub const MAX_LIST_LIMIT: usize = 500;
@@ -101,7 +106,7 @@ impl IntoResponse for ApiError {
 /// The receive role's router.
 pub fn router(state: AppState) -> Router {
     let hooks = Router::new()
-        .route("/hooks/dockerhub/{token}", post(dockerhub_hook))
+        .route("/hooks/{name}/{token}", post(token_hook))
         .route("/hooks/{name}", post(provider_hook));
     let ops = ops_router(state.store.clone(), state.metrics.clone());
     Router::new()
@@ -127,21 +132,26 @@ async fn provider_hook(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let provider = HOOK_ROUTES
-        .iter()
-        .find(|(route, _)| *route == name)
-        .map(|(_, provider)| *provider)
-        .ok_or(ApiError::NotFound)?;
+    let provider = route_provider(HOOK_ROUTES, &name)?;
     accept(&state, provider, &headers, body, None).await
 }
 
-async fn dockerhub_hook(
+async fn token_hook(
     State(state): State<AppState>,
-    Path(token): Path<String>,
+    Path((name, token)): Path<(String, String)>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    accept(&state, Provider::DockerHub, &headers, body, Some(&token)).await
+    let provider = route_provider(TOKEN_ROUTES, &name)?;
+    accept(&state, provider, &headers, body, Some(&token)).await
+}
+
+fn route_provider(routes: &[(&str, Provider)], name: &str) -> Result<Provider, ApiError> {
+    routes
+        .iter()
+        .find(|(route, _)| *route == name)
+        .map(|(_, provider)| *provider)
+        .ok_or(ApiError::NotFound)
 }
 
 /// The whole body, or a 413 once it is known to exceed `limit` bytes: from
@@ -173,6 +183,7 @@ async fn accept(
     let hook = state.hooks.get(&provider).ok_or(ApiError::NotFound)?;
     let started = Instant::now();
     let name = provider.as_str();
+    hook.prepare(headers).await;
     let received = read_body(headers, body, state.max_body_bytes)
         .await
         .and_then(|body| {

@@ -274,7 +274,9 @@ fn refusal(e: SignatureError) -> HttpError {
     match e {
         SignatureError::Missing => HttpError::MissingHeaders,
         SignatureError::Stale => HttpError::Stale,
-        SignatureError::Malformed | SignatureError::Mismatch => HttpError::BadSignature,
+        SignatureError::Malformed | SignatureError::Mismatch | SignatureError::Claims => {
+            HttpError::BadSignature
+        }
     }
 }
 

@@ -1,35 +1,23 @@
 //! Docker Hub webhooks. Docker Hub signs nothing and sends no event or
-//! delivery header, so a delivery is trusted only because it arrives on a URL
-//! holding a long random token (`/hooks/dockerhub/{token}`). That is weaker
-//! than a signature: the token travels in every request line and may be logged
-//! by proxies on the way, and it does not bind the body. The README says so.
+//! delivery header, so it is accepted only on a per-hook URL token
+//! ([`super::url_token`]).
 
 use serde::Deserialize;
 
-use crate::event::{ArtifactPublished, Delivery, DomainEvent, Provider, SourceInfo};
+use crate::event::{ArtifactPublished, DomainEvent, Provider, SourceInfo};
 use crate::image::{ImageRef, ReferencePart};
 use crate::secret::Secret;
 
 use super::normalise::{Required, bad_image};
-use super::signature::verify_token;
-use super::{Hook, Inbound, Rejection, body_delivery_id, parse_json};
+use super::url_token::UrlTokenHook;
+use super::{Rejection, parse_json};
 
 /// Registry host of Docker Hub repositories.
 const DOCKER_HUB_REGISTRY: &str = "docker.io";
-/// Shortest URL token accepted in configuration (characters).
-pub const MIN_URL_TOKEN_LEN: usize = 32;
 
-/// The Docker Hub provider with its accepted URL tokens.
-#[derive(Debug, Clone)]
-pub struct DockerHubHook {
-    url_tokens: Vec<Secret>,
-}
-
-impl DockerHubHook {
-    /// A provider accepting any of `url_tokens` in the path.
-    pub fn new(url_tokens: Vec<Secret>) -> Self {
-        DockerHubHook { url_tokens }
-    }
+/// The Docker Hub provider, accepting any of `url_tokens` in the path.
+pub fn hook(url_tokens: Vec<Secret>) -> Result<UrlTokenHook, &'static str> {
+    UrlTokenHook::new(Provider::DockerHub, "push", url_tokens, normalise)
 }
 
 #[derive(Deserialize)]
@@ -50,23 +38,6 @@ struct Repository {
     repo_name: Required,
     #[serde(default)]
     repo_url: Option<String>,
-}
-
-impl Hook for DockerHubHook {
-    fn provider(&self) -> Provider {
-        Provider::DockerHub
-    }
-
-    fn receive(&self, request: &Inbound<'_>) -> Result<Delivery, Rejection> {
-        request.require_json()?;
-        verify_token(&self.url_tokens, request.path_token)?;
-        Ok(Delivery {
-            provider: Provider::DockerHub,
-            delivery_id: body_delivery_id("dockerhub", request.body),
-            event_type: "push".to_string(),
-            event: normalise(request.body)?,
-        })
-    }
 }
 
 /// Normalise a Docker Hub payload without verifying it.

@@ -2,17 +2,23 @@
 //! into one [`Delivery`], or refuses it with a typed [`Rejection`].
 //!
 //! Every provider has the same contract ([`Hook`]): headers and body in, a
-//! verified, normalised delivery or a rejection out. No I/O happens here; the
-//! server stores what comes out.
+//! verified, normalised delivery or a rejection out. No I/O happens in
+//! `receive`; the server stores what comes out. A provider whose keys live
+//! elsewhere (Pub/Sub's JWKS) fetches them in [`Hook::prepare`] first.
 
+pub mod cloudbuild;
 pub mod dockerhub;
 pub mod generic;
 pub mod github;
 pub mod gitlab;
 pub mod harbor;
 pub mod normalise;
+pub mod pubsub;
+pub mod quay;
 pub mod signature;
+pub mod url_token;
 
+use futures::future::BoxFuture;
 use http::HeaderMap;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
@@ -74,6 +80,12 @@ pub struct Inbound<'a> {
 pub trait Hook: Send + Sync {
     /// Which provider this is.
     fn provider(&self) -> Provider;
+    /// Fetch what verifying this request needs and the provider may not
+    /// hold yet (signing keys), before [`Hook::receive`]. Nothing for most
+    /// providers. It never fails: `receive` refuses what it cannot verify.
+    fn prepare<'a>(&'a self, _headers: &HeaderMap) -> BoxFuture<'a, ()> {
+        Box::pin(std::future::ready(()))
+    }
     /// Verify and normalise one delivery.
     fn receive(&self, request: &Inbound<'_>) -> Result<Delivery, Rejection>;
 }

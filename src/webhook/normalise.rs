@@ -20,6 +20,8 @@ pub fn normalise(
         Provider::Generic => super::generic::normalise_artifact(body),
         Provider::Harbor => super::harbor::normalise(body),
         Provider::DockerHub => super::dockerhub::normalise(body),
+        Provider::Quay => super::quay::normalise(body),
+        Provider::PubSub => super::pubsub::normalise(body),
         Provider::Sync => super::generic::normalise_report(body),
         Provider::Operator => super::generic::normalise_operator(body),
     }
@@ -160,7 +162,8 @@ pub fn non_empty(text: Option<&str>) -> Option<String> {
 pub fn pipeline_status(word: &str) -> PipelineStatus {
     match word.to_ascii_lowercase().as_str() {
         "success" | "succeeded" | "passed" => PipelineStatus::Success,
-        "failure" | "failed" | "timed_out" | "startup_failure" | "error" => PipelineStatus::Failure,
+        "failure" | "failed" | "timed_out" | "timeout" | "startup_failure" | "error"
+        | "internal_error" => PipelineStatus::Failure,
         "cancelled" | "canceled" => PipelineStatus::Cancelled,
         "created"
         | "pending"

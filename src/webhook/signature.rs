@@ -4,7 +4,8 @@
 //! body), Standard Webhooks (`v1,<base64>` HMAC-SHA256 of `id.timestamp.body`,
 //! used by `/hooks/generic`, GitLab's signing token and Slipway's own rollout
 //! reports), and plain shared tokens (GitLab's `X-Gitlab-Token`, Harbor's auth
-//! header, Docker Hub URL tokens).
+//! header, Docker Hub and Quay URL tokens). Google's OIDC tokens on Pub/Sub
+//! push deliveries are checked in [`super::pubsub`].
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -33,9 +34,13 @@ pub enum SignatureError {
     /// Well-formed, but no configured secret produces it.
     #[error("signature does not match")]
     Mismatch,
-    /// The timestamp is not a number or is outside the tolerance.
+    /// The timestamp is not a number or is outside the tolerance (for a
+    /// token: expired, or issued or valid only in the future).
     #[error("timestamp outside tolerance")]
     Stale,
+    /// A signed token whose issuer, audience or identity is not the one configured.
+    #[error("token claims not accepted")]
+    Claims,
 }
 
 impl SignatureError {
@@ -46,6 +51,7 @@ impl SignatureError {
             SignatureError::Malformed => "malformed",
             SignatureError::Mismatch => "mismatch",
             SignatureError::Stale => "stale",
+            SignatureError::Claims => "claims",
         }
     }
 }

@@ -6,5 +6,6 @@ pub mod forge;
 pub mod git_http;
 pub mod git_repos;
 pub mod kube_api;
+pub mod oidc;
 pub mod process;
 pub mod webhooks;

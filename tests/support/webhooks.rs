@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use http::Request;
 use slipway::config::{
-    Config, DockerHubProvider, GitLabProvider, HarborProvider, SignedProvider, WebhooksConfig,
+    Config, GitLabProvider, HarborProvider, SignedProvider, UrlTokenProvider, WebhooksConfig,
 };
 use slipway::metrics::Metrics;
 use slipway::receive::ReceiveRole;
@@ -24,6 +24,7 @@ pub const SYNC_SECRET: &str = "whsec_c2xpcHdheS1zeW5jLXJlcG9ydC1zZWNyZXQtMzJieXQ
 pub const OPERATOR_SECRET: &str = "whsec_c2xpcHdheS1vcGVyYXRvci1zZWNyZXQtdGVzdC0zMmI=";
 pub const HARBOR_AUTH: &str = "Bearer harbor-test-auth-header";
 pub const DOCKERHUB_TOKEN: &str = "dh0123456789abcdef0123456789abcdef01234567";
+pub const QUAY_TOKEN: &str = "quay0123456789abcdef0123456789abcdef0123456";
 
 /// The fixtures directory.
 pub fn fixture_path(relative: &str) -> PathBuf {
@@ -66,9 +67,13 @@ pub fn test_config(dir: &Path) -> Config {
             harbor: Some(HarborProvider {
                 auth_headers: vec![secret_file(&secrets, "harbor", HARBOR_AUTH)],
             }),
-            dockerhub: Some(DockerHubProvider {
+            dockerhub: Some(UrlTokenProvider {
                 url_tokens: vec![secret_file(&secrets, "dockerhub", DOCKERHUB_TOKEN)],
             }),
+            quay: Some(UrlTokenProvider {
+                url_tokens: vec![secret_file(&secrets, "quay", QUAY_TOKEN)],
+            }),
+            pubsub: None,
         },
         ..Config::default()
     }
@@ -161,6 +166,10 @@ pub fn harbor(body: Vec<u8>) -> Request<Body> {
 
 pub fn dockerhub(body: Vec<u8>) -> Request<Body> {
     post(&format!("/hooks/dockerhub/{DOCKERHUB_TOKEN}"), &[], body)
+}
+
+pub fn quay(body: Vec<u8>) -> Request<Body> {
+    post(&format!("/hooks/quay/{QUAY_TOKEN}"), &[], body)
 }
 
 pub fn rollout_report(delivery: &str, body: Vec<u8>) -> Request<Body> {

@@ -46,7 +46,7 @@ pub enum PolicyCommand {
         /// or a normalised domain event as JSON.
         #[arg(long)]
         event: PathBuf,
-        /// Who sent it (github, gitlab, generic, harbor, dockerhub, sync, operator).
+        /// Who sent it (github, gitlab, generic, harbor, dockerhub, quay, pubsub, sync, operator).
         #[arg(long, default_value = "generic")]
         provider: String,
         /// The sender's event name (`X-GitHub-Event`, `X-Gitlab-Event`: `push`, `Pipeline Hook`, ...).

@@ -57,7 +57,7 @@ impl Builder<'_> {
                         self.invalid(
                             &p.referenced,
                             &format!("source.providers[{i}]"),
-                            format!("unknown provider {:?} (github, gitlab, generic, harbor, dockerhub, sync, operator)", p.value),
+                            format!("unknown provider {:?} (github, gitlab, generic, harbor, dockerhub, quay, pubsub, sync, operator)", p.value),
                         )
                     })?;
                 providers.push(parsed);
