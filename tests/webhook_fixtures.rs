@@ -246,6 +246,8 @@ fn registry_cases() -> Vec<Case> {
     let harbor_id = slipway::webhook::body_delivery_id("harbor", &harbor_push);
     let dockerhub_push = fixture("dockerhub/push.json");
     let dockerhub_id = slipway::webhook::body_delivery_id("dockerhub", &dockerhub_push);
+    let quay_push = fixture("quay/repo_push.json");
+    let quay_id = slipway::webhook::body_delivery_id("quay", &quay_push);
     vec![
         // Harbor's example pushes by digest (its `tag` is the digest): no tag, no deploy.
         case("harbor-push", harbor(harbor_push), &harbor_id, json!({
@@ -257,6 +259,10 @@ fn registry_cases() -> Vec<Case> {
             "kind": "artifact_published",
             "image": {"repository": "docker.io/svendowideit/testhook", "tag": "latest"},
             "built_at": "2014-12-03T00:22:41Z"})),
+        case("quay-repo-push", quay(quay_push), &quay_id, json!({
+            "kind": "artifact_published",
+            "image": {"repository": "quay.io/mynamespace/repository", "tag": "latest"},
+            "source": {"url": "https://quay.io/repository/mynamespace/repository"}})),
         case("sync-rollout-report", rollout_report("report-1", br#"{
             "app": "web", "environment": "dev", "revision": "6113728f27ae82c7b1a177c8d03f9e96e0adf246",
             "verdict": "verified", "at": "2026-11-22T03:00:00Z"}"#.to_vec()), "report-1", json!({
