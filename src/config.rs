@@ -51,6 +51,9 @@ pub struct Config {
     /// The sync role: cluster access, poll interval, reporting back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync: Option<crate::sync::settings::SyncSettings>,
+    /// Where receive reports deploy results (forge deployments, notifications).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<crate::report::settings::ReportSettings>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -230,6 +233,7 @@ impl Default for Config {
             forge: None,
             nudge_sync: None,
             sync: None,
+            report: None,
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod policy;
 pub mod quickstart;
 pub mod receive;
 pub mod repoconfig;
+pub mod report;
 pub mod roles;
 pub mod secret;
 pub mod server;

@@ -16,6 +16,7 @@ use crate::metrics::Metrics;
 use crate::pipeline::DeployPipeline;
 use crate::pipeline::nudge::{HttpNudge, SyncNudge};
 use crate::pipeline::view::PolicyView;
+use crate::report::Reporter;
 use crate::secret::{SecretError, SecretSource, load_all};
 use crate::server::{AppState, router};
 use crate::store::{Store, StoreError};
@@ -72,6 +73,9 @@ pub enum ReceiveError {
     /// The sync nudge target could not be set up.
     #[error("nudge_sync")]
     Nudge(#[source] crate::pipeline::nudge::NudgeError),
+    /// The deploy-result reporter could not be set up.
+    #[error("report")]
+    Report(#[source] crate::report::ReportError),
     /// The server failed while running.
     #[error("serve http")]
     Serve(#[source] std::io::Error),
@@ -217,6 +221,7 @@ pub struct ReceiveRole {
     /// Handler state (exposed for tests and for `run`, which adds routes).
     pub state: AppState,
     worker: Worker,
+    reporter: Option<Reporter>,
 }
 
 impl ReceiveRole {
@@ -251,6 +256,12 @@ impl ReceiveRole {
             .transpose()
             .map_err(ReceiveError::LoadApiToken)?;
         let wake = Arc::new(Notify::new());
+        let reporter = config
+            .report
+            .as_ref()
+            .map(|settings| Reporter::new(settings, store.clone()))
+            .transpose()
+            .map_err(ReceiveError::Report)?;
         let worker = Worker::new(store.clone(), processor, wake.clone(), metrics.clone());
         let state = AppState {
             store,
@@ -260,7 +271,17 @@ impl ReceiveRole {
             max_body_bytes: config.max_body_bytes,
             wake_worker: wake,
         };
-        Ok(ReceiveRole { state, worker })
+        Ok(ReceiveRole {
+            state,
+            worker,
+            reporter,
+        })
+    }
+
+    /// The deploy-result reporter, when `report` is configured (tests step
+    /// it with [`Reporter::run_once`]).
+    pub fn reporter(&self) -> Option<Reporter> {
+        self.reporter.clone()
     }
 
     /// The handler state and the worker, for callers that drive the worker
@@ -282,6 +303,9 @@ impl ReceiveRole {
             app = app.merge(extra);
         }
         let worker = tokio::spawn(self.worker.run(shutdown.clone()));
+        let reporter = self
+            .reporter
+            .map(|reporter| tokio::spawn(reporter.run(shutdown.clone())));
         let mut stop = shutdown;
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -290,6 +314,9 @@ impl ReceiveRole {
             .await
             .map_err(ReceiveError::Serve);
         let _ = worker.await;
+        if let Some(reporter) = reporter {
+            let _ = reporter.await;
+        }
         served
     }
 }

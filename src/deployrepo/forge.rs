@@ -207,7 +207,7 @@ pub fn from_settings(settings: &ForgeSettings) -> Result<std::sync::Arc<dyn Forg
 }
 
 /// A reqwest client with Slipway's user agent and timeout.
-pub(super) fn http_client(what: &'static str) -> Result<reqwest::Client, ForgeError> {
+pub(crate) fn http_client(what: &'static str) -> Result<reqwest::Client, ForgeError> {
     reqwest::Client::builder()
         .user_agent(concat!("slipway/", env!("CARGO_PKG_VERSION")))
         .timeout(REQUEST_TIMEOUT)
@@ -219,7 +219,7 @@ pub(super) fn http_client(what: &'static str) -> Result<reqwest::Client, ForgeEr
 /// whether the headers mark this response as a rate limit, and until when.
 /// Send a forge API request and decode its JSON answer; a failure becomes
 /// the typed error, with the forge's own rate-limit reading.
-pub(super) async fn send_json<T: for<'de> serde::Deserialize<'de>>(
+pub(crate) async fn send_json<T: for<'de> serde::Deserialize<'de>>(
     what: &'static str,
     request: reqwest::RequestBuilder,
     rate_limit: fn(StatusCode, &HeaderMap) -> Option<jiff::Timestamp>,
@@ -239,7 +239,7 @@ pub(super) async fn send_json<T: for<'de> serde::Deserialize<'de>>(
     })
 }
 
-pub(super) async fn error_for(
+pub(crate) async fn error_for(
     what: &'static str,
     response: reqwest::Response,
     rate_limit: impl Fn(StatusCode, &HeaderMap) -> Option<jiff::Timestamp>,
@@ -307,7 +307,7 @@ pub(super) fn epoch(seconds: u64) -> jiff::Timestamp {
 pub(super) const DEFAULT_RATE_LIMIT_WAIT_SECONDS: u64 = 60;
 
 /// `path?k=v&...`, form-encoded.
-pub(super) fn with_query(path: &str, pairs: &[(&str, &str)]) -> String {
+pub(crate) fn with_query(path: &str, pairs: &[(&str, &str)]) -> String {
     let query = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs)
         .finish();

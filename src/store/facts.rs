@@ -311,7 +311,7 @@ fn record_rollout(
     let image = report.image.as_ref();
     conn.execute(
         "INSERT INTO rollouts (app, environment, revision, image_repo, tag, digest, verdict, \
-         at_ms, delivery_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+         at_ms, delivery_seq, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
             report.app,
             report.environment,
@@ -321,7 +321,8 @@ fn record_rollout(
             image.and_then(|i| i.digest.clone()),
             name_of(&report.verdict),
             millis(at),
-            seq
+            seq,
+            report.reason.as_deref().filter(|r| !r.trim().is_empty())
         ],
     )?;
     Ok(())
@@ -392,7 +393,7 @@ pub fn desired_image(
 #[path = "facts_query.rs"]
 mod query;
 
-pub use query::{gather, verified_images};
+pub use query::{gather, image_source, verified_images};
 
 impl Store {
     /// Gather the facts evaluation needs for `request` at `now`.

@@ -20,7 +20,7 @@ pub fn gather(
     now: Timestamp,
 ) -> Result<Facts, StoreError> {
     let repo = request.image.name().to_string();
-    let artifact = artifact(conn, &repo, request)?;
+    let artifact = artifact(conn, &repo, &request.image)?;
     let mut facts = Facts {
         artifact,
         ..Facts::default()
@@ -38,12 +38,19 @@ pub fn gather(
     Ok(facts)
 }
 
+/// Where `image` was built from, as the artifacts recorded for it say
+/// (the source of its first sighting that names a commit).
+pub fn image_source(conn: &Connection, image: &ImageRef) -> Result<SourceInfo, StoreError> {
+    Ok(artifact(conn, &image.name().to_string(), image)?
+        .map(|fact| fact.source)
+        .unwrap_or_default())
+}
+
 fn artifact(
     conn: &Connection,
     repo: &str,
-    request: &DeployRequest,
+    image: &ImageRef,
 ) -> Result<Option<ArtifactFact>, StoreError> {
-    let image = &request.image;
     let (column, value) = match (&image.tag, &image.digest) {
         (Some(tag), _) => ("tag", tag.clone()),
         (None, Some(digest)) => ("digest", digest.clone()),

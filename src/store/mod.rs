@@ -9,6 +9,7 @@
 
 pub mod facts;
 pub mod inbox;
+pub mod outbox;
 pub mod sync_state;
 
 use std::path::{Path, PathBuf};
@@ -239,6 +240,7 @@ const MIGRATIONS: &[&str] = &[
     sync_state::SCHEMA,
     facts::RUN_CLOCK_SCHEMA,
     inbox::NOT_BEFORE,
+    outbox::SCHEMA,
 ];
 
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {

@@ -1,0 +1,359 @@
+//! What to report, derived from what the store already records: every
+//! deploy written (`deploy_history`), every rollout verdict (`rollouts`) and
+//! every settled policy decision (the inbox's outcomes). Each reader keeps a
+//! cursor, and each call has a unique outbox key, so scanning again queues
+//! nothing twice.
+
+use rusqlite::{Connection, params};
+use serde_json::{Value, json};
+
+use super::deployments::{DeploymentReport, DeploymentState};
+use super::settings::ReportSettings;
+use crate::event::{ImageRef, SourceInfo};
+use crate::store::StoreError;
+use crate::store::facts::image_source;
+use crate::store::outbox::{cursor, enqueue, set_cursor};
+
+/// Rows read per reader in one scan.
+const SCAN_BATCH: i64 = 200;
+
+/// Event type of a notification about a policy decision.
+pub const DEPLOY_DECIDED: &str = "deploy.decided";
+/// Event type of a notification about a rollout verdict.
+pub const ROLLOUT_VERDICT: &str = "rollout.verdict";
+
+/// What the scan needs to know of the configuration.
+pub struct ScanPlan<'a> {
+    /// The settings (environment names, links).
+    pub settings: &'a ReportSettings,
+    /// Whether a forge takes deployments.
+    pub forge: bool,
+    /// How many notification receivers there are.
+    pub receivers: usize,
+}
+
+/// One outbox call.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "to", rename_all = "snake_case")]
+pub enum Call {
+    /// A deployment state on the source forge.
+    Forge(DeploymentReport),
+    /// A notification to receiver number `receiver`.
+    Receiver {
+        /// Index into `report.webhooks`.
+        receiver: usize,
+        /// The Standard Webhooks message id.
+        id: String,
+        /// The body sent.
+        body: Value,
+    },
+}
+
+/// Queue what the records since the last scan call for; how many calls.
+pub fn scan(conn: &Connection, plan: &ScanPlan<'_>, now_ms: i64) -> Result<usize, StoreError> {
+    let mut queued = 0;
+    if plan.forge {
+        queued += scan_deploys(conn, plan, now_ms)?;
+    }
+    if plan.forge || plan.receivers > 0 {
+        queued += scan_rollouts(conn, plan, now_ms)?;
+    }
+    if plan.receivers > 0 {
+        queued += scan_decisions(conn, plan, now_ms)?;
+    }
+    Ok(queued)
+}
+
+fn queue(
+    conn: &Connection,
+    key: &str,
+    lane: &str,
+    call: &Call,
+    now_ms: i64,
+) -> Result<usize, StoreError> {
+    let body = serde_json::to_value(call).map_err(|source| StoreError::Decode {
+        what: "report call",
+        source,
+    })?;
+    Ok(usize::from(enqueue(conn, key, lane, &body, now_ms)?))
+}
+
+/// A source repository a forge API path may safely name: `owner/name`
+/// (GitLab: `group/.../project`) of plain segments.
+pub fn is_repository_path(text: &str) -> bool {
+    let plain = |s: &str| {
+        !s.is_empty()
+            && s != "."
+            && s != ".."
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    };
+    text.contains('/') && text.split('/').all(plain)
+}
+
+/// The forge's view of a deploy: which source commit went where.
+fn deployment(
+    plan: &ScanPlan<'_>,
+    source: &SourceInfo,
+    app: &str,
+    environment: &str,
+) -> Option<(String, String, Option<String>, String)> {
+    let repository = source
+        .repository
+        .clone()
+        .filter(|r| is_repository_path(r))?;
+    let commit = source.commit.clone()?;
+    let env = plan.settings.environment_name(app, environment);
+    Some((repository, commit, source.git_ref.clone(), env))
+}
+
+fn scan_deploys(conn: &Connection, plan: &ScanPlan<'_>, now_ms: i64) -> Result<usize, StoreError> {
+    let from = cursor(conn, "deploys")?;
+    let mut statement = conn.prepare_cached(
+        "SELECT id, app, environment, image, revision FROM deploy_history WHERE id > ?1 \
+         ORDER BY id LIMIT ?2",
+    )?;
+    let rows = statement
+        .query_map(params![from, SCAN_BATCH], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut queued = 0;
+    for (id, app, environment, image, revision) in rows {
+        let source = match ImageRef::parse(&image) {
+            Ok(image) => image_source(conn, &image)?,
+            Err(_) => SourceInfo::default(),
+        };
+        if let Some((repository, commit, git_ref, env)) =
+            deployment(plan, &source, &app, &environment)
+        {
+            let report = DeploymentReport {
+                repository,
+                commit,
+                git_ref,
+                environment: env,
+                state: DeploymentState::InProgress,
+                description: format!(
+                    "{image} written to the deploy repository in {}",
+                    short(&revision)
+                ),
+                log_url: None,
+            };
+            let key = format!("{}:{}:in_progress:{revision}", report.lane(), image);
+            queued += queue(
+                conn,
+                &key,
+                &report.lane(),
+                &Call::Forge(report.clone()),
+                now_ms,
+            )?;
+        }
+        set_cursor(conn, "deploys", id)?;
+    }
+    Ok(queued)
+}
+
+fn scan_rollouts(conn: &Connection, plan: &ScanPlan<'_>, now_ms: i64) -> Result<usize, StoreError> {
+    let from = cursor(conn, "rollouts")?;
+    let mut statement = conn.prepare_cached(
+        "SELECT r.id, r.app, r.environment, r.revision, r.image_repo, r.tag, r.digest, r.verdict, \
+         r.reason, d.delivery_id FROM rollouts r LEFT JOIN deliveries d ON d.seq = r.delivery_seq \
+         WHERE r.id > ?1 ORDER BY r.id LIMIT ?2",
+    )?;
+    type Row = (
+        i64,
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        String,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<Row> = statement
+        .query_map(params![from, SCAN_BATCH], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+                r.get(9)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut queued = 0;
+    for (id, app, environment, revision, repo, tag, digest, verdict, reason, delivery_id) in rows {
+        let image = repo
+            .and_then(|repo| ImageRef::from_parts(&repo, tag.as_deref(), digest.as_deref()).ok());
+        let log_url = match (&plan.settings.public_url, &delivery_id) {
+            (Some(base), Some(id)) => Some(format!(
+                "{}/api/v1/deliveries/{}",
+                base.trim_end_matches('/'),
+                form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
+            )),
+            _ => None,
+        };
+        let verified = verdict == "verified";
+        let shown = image
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_else(|| "the image".into());
+        let description = match (verified, &reason) {
+            (true, _) => format!("{shown} rolled out and verified in {app}/{environment}"),
+            (false, Some(reason)) => format!("rollout of {shown} failed: {reason}"),
+            (false, None) => format!("rollout of {shown} failed"),
+        };
+        if plan.forge
+            && let Some(image) = &image
+        {
+            let source = image_source(conn, image)?;
+            if let Some((repository, commit, git_ref, env)) =
+                deployment(plan, &source, &app, &environment)
+            {
+                let report = DeploymentReport {
+                    repository,
+                    commit,
+                    git_ref,
+                    environment: env,
+                    state: if verified {
+                        DeploymentState::Success
+                    } else {
+                        DeploymentState::Failure
+                    },
+                    description: description.clone(),
+                    log_url: log_url.clone(),
+                };
+                let key = format!("{}:rollout:{id}", report.lane());
+                queued += queue(
+                    conn,
+                    &key,
+                    &report.lane(),
+                    &Call::Forge(report.clone()),
+                    now_ms,
+                )?;
+            }
+        }
+        let body = json!({
+            "type": ROLLOUT_VERDICT,
+            "app": app, "environment": environment, "revision": revision,
+            "image": image.as_ref().map(ToString::to_string),
+            "verdict": verdict, "reason": reason, "description": description,
+            "delivery_id": delivery_id, "log_url": log_url,
+        });
+        for receiver in 0..plan.receivers {
+            let id = format!("rollout-{id}");
+            let call = Call::Receiver {
+                receiver,
+                id: id.clone(),
+                body: body.clone(),
+            };
+            queued += queue(
+                conn,
+                &format!("receiver:{receiver}:{id}"),
+                &format!("receiver:{receiver}"),
+                &call,
+                now_ms,
+            )?;
+        }
+        set_cursor(conn, "rollouts", id)?;
+    }
+    Ok(queued)
+}
+
+/// Settled deliveries whose outcome holds policy decisions. The cursor
+/// stops at the first delivery still pending, so none is skipped.
+fn scan_decisions(
+    conn: &Connection,
+    plan: &ScanPlan<'_>,
+    now_ms: i64,
+) -> Result<usize, StoreError> {
+    let from = cursor(conn, "decisions")?;
+    let mut statement = conn.prepare_cached(
+        "SELECT seq, provider, delivery_id, state, outcome_json FROM deliveries WHERE seq > ?1 \
+         ORDER BY seq LIMIT ?2",
+    )?;
+    let rows = statement
+        .query_map(params![from, SCAN_BATCH], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut queued = 0;
+    for (seq, provider, delivery_id, state, outcome) in rows {
+        if state == "pending" {
+            break;
+        }
+        let outcome: Value = outcome
+            .and_then(|o| serde_json::from_str(&o).ok())
+            .unwrap_or(Value::Null);
+        let decisions = &outcome["detail"]["decisions"];
+        if decisions.as_array().is_some_and(|d| !d.is_empty()) {
+            let body = json!({
+                "type": DEPLOY_DECIDED,
+                "provider": provider, "delivery_id": delivery_id,
+                "summary": outcome["summary"], "decisions": decisions,
+            });
+            for receiver in 0..plan.receivers {
+                let id = format!("decision-{seq}");
+                let call = Call::Receiver {
+                    receiver,
+                    id: id.clone(),
+                    body: body.clone(),
+                };
+                queued += queue(
+                    conn,
+                    &format!("receiver:{receiver}:{id}"),
+                    &format!("receiver:{receiver}"),
+                    &call,
+                    now_ms,
+                )?;
+            }
+        }
+        set_cursor(conn, "decisions", seq)?;
+    }
+    Ok(queued)
+}
+
+fn short(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_repository_paths_reach_the_forge_api() {
+        let cases = [
+            ("owner/name", "acme/web", true),
+            ("gitlab subgroup", "group/sub/project", true),
+            ("dots", "acme/web.js", true),
+            ("no owner", "web", false),
+            ("parent", "acme/../../user", false),
+            ("empty segment", "acme//web", false),
+            ("query", "acme/web?x=1", false),
+            ("space", "acme/my web", false),
+        ];
+        for (row, text, ok) in cases {
+            assert_eq!(is_repository_path(text), ok, "{row}");
+        }
+    }
+}
