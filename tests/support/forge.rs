@@ -12,11 +12,15 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, put};
+use axum::routing::{get, patch, post, put};
 use serde_json::{Value, json};
 
+#[path = "forge_deployments.rs"]
+mod deployments;
 #[path = "forge_gitlab.rs"]
 mod gitlab;
+
+pub use deployments::StoredDeployment;
 
 /// A failure the next requests get instead of an answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +65,10 @@ pub struct ForgeState {
     pub failure: Mutex<Option<Failure>>,
     /// Every request line seen (`METHOD path?query`).
     pub seen: Mutex<Vec<String>>,
+    /// Deployments created through either API.
+    pub deployments: Mutex<Vec<StoredDeployment>>,
+    /// Deployment calls that carry a body: the request line and the body.
+    pub calls: Mutex<Vec<(String, Value)>>,
 }
 
 struct Server {
@@ -100,6 +108,16 @@ impl ForgeServer {
         *self.state.failure.lock().unwrap() = failure;
     }
 
+    /// The deployments created.
+    pub fn deployments(&self) -> Vec<StoredDeployment> {
+        self.state.deployments.lock().unwrap().clone()
+    }
+
+    /// The deployment calls with their bodies, in order.
+    pub fn deployment_calls(&self) -> Vec<(String, Value)> {
+        self.state.calls.lock().unwrap().clone()
+    }
+
     /// The stored requests.
     pub fn stored(&self) -> Vec<StoredRequest> {
         self.state.requests.lock().unwrap().clone()
@@ -119,6 +137,22 @@ impl ForgeServer {
                 get(github_list).post(github_create),
             )
             .route("/repos/{owner}/{repo}/pulls/{number}", patch(github_update))
+            .route(
+                "/repos/{owner}/{repo}/deployments",
+                get(deployments::github_list).post(deployments::github_create),
+            )
+            .route(
+                "/repos/{owner}/{repo}/deployments/{id}/statuses",
+                post(deployments::github_status),
+            )
+            .route(
+                "/api/v4/projects/{id}/deployments",
+                get(deployments::gitlab_list).post(deployments::gitlab_create),
+            )
+            .route(
+                "/api/v4/projects/{id}/deployments/{deployment}",
+                put(deployments::gitlab_update),
+            )
             .route(
                 "/api/v4/projects/{id}/merge_requests",
                 get(gitlab::gitlab_list).post(gitlab::gitlab_create),
