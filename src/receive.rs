@@ -259,7 +259,7 @@ impl ReceiveRole {
         let reporter = config
             .report
             .as_ref()
-            .map(|settings| Reporter::new(settings, store.clone()))
+            .map(|settings| Reporter::new(settings, config.forge.as_ref(), store.clone()))
             .transpose()
             .map_err(ReceiveError::Report)?;
         let worker = Worker::new(store.clone(), processor, wake.clone(), metrics.clone());

@@ -14,7 +14,7 @@ use axum::routing::post;
 use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 use slipway::bootstrap::{EXAMPLE_FILES, create_bare_repo};
-use slipway::deployrepo::settings::{Author, DeployRepoSettings, ForgeKind};
+use slipway::deployrepo::settings::{Author, DeployRepoSettings, ForgeKind, ForgeSettings};
 use slipway::metrics::Metrics;
 use slipway::receive::{ReceiveRole, processor};
 use slipway::report::Reporter;
@@ -82,15 +82,22 @@ async fn harness(kind: ForgeKind) -> Harness {
         credentials: None,
         author: Author::default(),
     });
+    let api_url = match kind {
+        ForgeKind::GitHub => forge.github_url(),
+        ForgeKind::GitLab => forge.gitlab_url(),
+    };
+    config.forge = Some(ForgeSettings {
+        kind,
+        api_url: api_url.clone(),
+        project: "acme/deploy".into(),
+        token: write("deploy-forge-token", TOKEN),
+    });
     config.report = Some(ReportSettings {
         public_url: Some("https://slipway.test".into()),
         environment: "{app}/{env}".into(),
         forge: Some(SourceForgeSettings {
             kind,
-            api_url: match kind {
-                ForgeKind::GitHub => forge.github_url(),
-                ForgeKind::GitLab => forge.gitlab_url(),
-            },
+            api_url,
             token: write("source-token", TOKEN),
         }),
         webhooks: vec![NotificationTarget {
@@ -223,7 +230,12 @@ async fn a_verified_and_a_failed_rollout_become_github_deployment_statuses() {
         .collect();
     assert_eq!(
         kinds,
-        ["deploy.decided", "rollout.verdict", "rollout.verdict"]
+        [
+            "deploy.decided",  // 1.1.0 into hello/dev
+            "rollout.verdict", // verified in hello/dev
+            "deploy.decided",  // the promotion to hello/staging
+            "rollout.verdict"  // failed in hello/dev
+        ]
     );
 }
 
@@ -245,6 +257,64 @@ async fn gitlab_deployments_are_created_running_and_updated() {
     assert_eq!(calls[1].0, format!("PUT /projects/{REPO}/deployments/100"));
     assert_eq!(calls[1].1, json!({"status": "success"}));
     assert_eq!(h.forge.deployments()[0].states, ["running", "success"]);
+    let statuses = h.forge.commit_status_calls();
+    assert_eq!(statuses.len(), 1, "{statuses:#?}");
+    assert!(
+        statuses[0]
+            .0
+            .starts_with("POST /projects/acme/deploy/statuses/")
+    );
+    assert_eq!(statuses[0].1["name"], "slipway/policy");
+    assert_eq!(statuses[0].1["state"], "success");
+}
+
+#[tokio::test]
+async fn a_promotion_pull_request_gets_the_policy_status_on_its_head() {
+    let h = harness(ForgeKind::GitHub).await;
+    h.deliver(generic("build-1", artifact("1.1.0"))).await;
+    h.deliver(rollout_report("r-ok", verdict("verified", "1.1.0")))
+        .await;
+    let outcome = h
+        .store
+        .delivery("r-ok".into())
+        .await
+        .unwrap()
+        .unwrap()
+        .outcome
+        .unwrap();
+    assert!(
+        outcome["summary"]
+            .as_str()
+            .unwrap()
+            .contains("opened pull request #1"),
+        "{outcome}"
+    );
+    let head = outcome["detail"]["writes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|w| w["result"]["Ok"]["commit"].as_str())
+        .unwrap()
+        .to_string();
+    h.reporter.run_once().await.unwrap();
+    let statuses = h.forge.commit_status_calls();
+    assert_eq!(statuses.len(), 1, "{statuses:#?}");
+    assert_eq!(
+        statuses[0].0,
+        format!("POST /repos/acme/deploy/statuses/{head}")
+    );
+    let body = &statuses[0].1;
+    assert_eq!(body["state"], "success");
+    assert_eq!(body["context"], "slipway/policy");
+    assert_eq!(
+        body["target_url"],
+        "https://slipway.test/api/v1/deliveries/r-ok"
+    );
+    let description = body["description"].as_str().unwrap();
+    assert!(
+        description.starts_with("ghcr.io/codertocat/hello-world:1.1.0 allowed by policy ("),
+        "{description}"
+    );
 }
 
 #[tokio::test]

@@ -1,13 +1,16 @@
 //! Deploy results reported where people already look: a Deployment with its
-//! statuses on the source repository's forge (GitHub or GitLab), and a
-//! Standard Webhooks notification per policy decision and per rollout
-//! verdict to configured receivers.
+//! statuses on the source repository's forge (GitHub or GitLab), the
+//! `slipway/policy` commit status on each promotion pull request in the
+//! deploy repository, and a Standard Webhooks notification per policy
+//! decision and per rollout verdict to configured receivers.
 //!
 //! The reporter reads what the store records ([`scan`]), queues each call in
 //! the store's outbox, and sends the due ones: a failure is retried with
 //! backoff, a rate limit waits for its reset, and a refusal is kept with its
 //! error. It runs beside the worker and never holds a deploy up.
 
+pub mod commit_status;
+mod decisions;
 pub mod deployments;
 pub mod scan;
 pub mod settings;
@@ -20,11 +23,12 @@ use tokio::sync::watch;
 
 use crate::deployrepo::forge::ForgeError;
 use crate::deployrepo::request::Disposition;
-use crate::deployrepo::settings::ForgeKind;
+use crate::deployrepo::settings::{ForgeKind, ForgeSettings};
 use crate::secret::SecretError;
 use crate::store::outbox::{self, OutboxItem, Settle};
 use crate::store::{Store, StoreError};
 use crate::webhook::signature::{StandardKey, sign_standard};
+use commit_status::{CommitStatuses, DeployRepoStatuses};
 use deployments::{Deployments, GitHubDeployments, GitLabDeployments};
 use scan::{Call, ScanPlan};
 use settings::ReportSettings;
@@ -35,6 +39,8 @@ pub const REPORT_POLL: Duration = Duration::from_secs(2);
 pub const FIRST_RETRY: Duration = Duration::from_secs(5);
 /// Longest retry delay.
 pub const MAX_RETRY: Duration = Duration::from_secs(15 * 60);
+/// Most rounds of sends in one pass (each sends one call per lane).
+const MAX_ROUNDS: usize = 50;
 /// Time allowed for one notification.
 const NOTIFY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -74,13 +80,20 @@ struct Inner {
     store: Store,
     settings: ReportSettings,
     forge: Option<Arc<dyn Deployments>>,
+    statuses: Option<Arc<dyn CommitStatuses>>,
     receivers: Vec<Receiver>,
     client: reqwest::Client,
 }
 
 impl Reporter {
-    /// A reporter for `settings` over `store`, loading its token and secrets.
-    pub fn new(settings: &ReportSettings, store: Store) -> Result<Self, ReportError> {
+    /// A reporter for `settings` over `store`, loading its token and
+    /// secrets. With `deploy_forge` (the deploy repository's `forge:`),
+    /// promotion pull requests get the `slipway/policy` status.
+    pub fn new(
+        settings: &ReportSettings,
+        deploy_forge: Option<&ForgeSettings>,
+        store: Store,
+    ) -> Result<Self, ReportError> {
         let forge = settings
             .forge
             .as_ref()
@@ -98,6 +111,17 @@ impl Reporter {
                     ),
                 };
                 Ok::<_, ReportError>(forge)
+            })
+            .transpose()?;
+        let statuses = deploy_forge
+            .map(|f| {
+                let token = f.token.load().map_err(|source| ReportError::LoadSecret {
+                    what: "forge.token",
+                    source,
+                })?;
+                let statuses: Arc<dyn CommitStatuses> =
+                    Arc::new(DeployRepoStatuses::new(f, token).map_err(ReportError::Forge)?);
+                Ok::<_, ReportError>(statuses)
             })
             .transpose()?;
         let receivers = settings
@@ -125,6 +149,7 @@ impl Reporter {
                 store,
                 settings: settings.clone(),
                 forge,
+                statuses,
                 receivers,
                 client,
             }),
@@ -159,28 +184,37 @@ impl Reporter {
                     settings: &inner.settings,
                     forge: inner.forge.is_some(),
                     receivers: inner.receivers.len(),
+                    policy_statuses: inner.statuses.is_some(),
                 };
                 scan::scan(conn, &plan, now_ms)
             })
             .await?;
-        let due = self
-            .inner
-            .store
-            .read(move |conn| outbox::due(conn, now_ms))
-            .await?;
-        let sent = due.len();
-        for item in due {
-            let how = self.send(&item).await?;
-            if let Settle::Failed { error } | Settle::Retry { error, .. } = &how {
-                tracing::warn!(key = %item.key, attempt = item.attempts + 1, %error, "report not delivered");
-            }
-            let id = item.id;
-            self.inner
+        // Each round sends the first due call of every lane; the next one
+        // of a lane goes in the following round, after its predecessor.
+        let mut calls = 0;
+        for _ in 0..MAX_ROUNDS {
+            let due = self
+                .inner
                 .store
-                .write(move |conn| outbox::settle(conn, id, &how))
+                .read(move |conn| outbox::due(conn, now_ms))
                 .await?;
+            if due.is_empty() {
+                break;
+            }
+            calls += due.len();
+            for item in due {
+                let how = self.send(&item).await?;
+                if let Settle::Failed { error } | Settle::Retry { error, .. } = &how {
+                    tracing::warn!(key = %item.key, attempt = item.attempts + 1, %error, "report not delivered");
+                }
+                let id = item.id;
+                self.inner
+                    .store
+                    .write(move |conn| outbox::settle(conn, id, &how))
+                    .await?;
+            }
         }
-        Ok(sent)
+        Ok(calls)
     }
 
     async fn send(&self, item: &OutboxItem) -> Result<Settle, StoreError> {
@@ -216,6 +250,17 @@ impl Reporter {
                     }
                     Err(e) => Ok(settle_forge_error(&e, item.attempts)),
                 }
+            }
+            Call::PolicyStatus(status) => {
+                let Some(statuses) = &self.inner.statuses else {
+                    return Ok(Settle::Failed {
+                        error: "no deploy repository forge configured".into(),
+                    });
+                };
+                Ok(match statuses.set(&status).await {
+                    Ok(()) => Settle::Sent,
+                    Err(e) => settle_forge_error(&e, item.attempts),
+                })
             }
             Call::Receiver { receiver, id, body } => {
                 let Some(target) = self.inner.receivers.get(receiver) else {

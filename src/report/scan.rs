@@ -7,6 +7,7 @@
 use rusqlite::{Connection, params};
 use serde_json::{Value, json};
 
+use super::commit_status::PolicyStatus;
 use super::deployments::{DeploymentReport, DeploymentState};
 use super::settings::ReportSettings;
 use crate::event::{ImageRef, SourceInfo};
@@ -15,7 +16,7 @@ use crate::store::facts::image_source;
 use crate::store::outbox::{cursor, enqueue, set_cursor};
 
 /// Rows read per reader in one scan.
-const SCAN_BATCH: i64 = 200;
+pub(super) const SCAN_BATCH: i64 = 200;
 
 /// Event type of a notification about a policy decision.
 pub const DEPLOY_DECIDED: &str = "deploy.decided";
@@ -30,6 +31,8 @@ pub struct ScanPlan<'a> {
     pub forge: bool,
     /// How many notification receivers there are.
     pub receivers: usize,
+    /// Whether the deploy repository's forge takes `slipway/policy` statuses.
+    pub policy_statuses: bool,
 }
 
 /// One outbox call.
@@ -38,6 +41,8 @@ pub struct ScanPlan<'a> {
 pub enum Call {
     /// A deployment state on the source forge.
     Forge(DeploymentReport),
+    /// The `slipway/policy` status of a promotion's head in the deploy repository.
+    PolicyStatus(PolicyStatus),
     /// A notification to receiver number `receiver`.
     Receiver {
         /// Index into `report.webhooks`.
@@ -58,13 +63,13 @@ pub fn scan(conn: &Connection, plan: &ScanPlan<'_>, now_ms: i64) -> Result<usize
     if plan.forge || plan.receivers > 0 {
         queued += scan_rollouts(conn, plan, now_ms)?;
     }
-    if plan.receivers > 0 {
-        queued += scan_decisions(conn, plan, now_ms)?;
+    if plan.receivers > 0 || plan.policy_statuses {
+        queued += super::decisions::scan_decisions(conn, plan, now_ms)?;
     }
     Ok(queued)
 }
 
-fn queue(
+pub(super) fn queue(
     conn: &Connection,
     key: &str,
     lane: &str,
@@ -76,6 +81,37 @@ fn queue(
         source,
     })?;
     Ok(usize::from(enqueue(conn, key, lane, &body, now_ms)?))
+}
+
+/// Queue `body` for every notification receiver, as message `id`.
+pub(super) fn notify_all(
+    conn: &Connection,
+    plan: &ScanPlan<'_>,
+    id: &str,
+    body: &Value,
+    now_ms: i64,
+) -> Result<usize, StoreError> {
+    let mut queued = 0;
+    for receiver in 0..plan.receivers {
+        let call = Call::Receiver {
+            receiver,
+            id: id.to_string(),
+            body: body.clone(),
+        };
+        let lane = format!("receiver:{receiver}");
+        queued += queue(conn, &format!("{lane}:{id}"), &lane, &call, now_ms)?;
+    }
+    Ok(queued)
+}
+
+/// The status API's entry for a delivery, under `public_url`.
+pub(super) fn status_link(plan: &ScanPlan<'_>, delivery_id: Option<&str>) -> Option<String> {
+    let base = plan.settings.public_url.as_deref()?;
+    let id: String = form_urlencoded::byte_serialize(delivery_id?.as_bytes()).collect();
+    Some(format!(
+        "{}/api/v1/deliveries/{id}",
+        base.trim_end_matches('/')
+    ))
 }
 
 /// A source repository a forge API path may safely name: `owner/name`
@@ -198,14 +234,7 @@ fn scan_rollouts(conn: &Connection, plan: &ScanPlan<'_>, now_ms: i64) -> Result<
     for (id, app, environment, revision, repo, tag, digest, verdict, reason, delivery_id) in rows {
         let image = repo
             .and_then(|repo| ImageRef::from_parts(&repo, tag.as_deref(), digest.as_deref()).ok());
-        let log_url = match (&plan.settings.public_url, &delivery_id) {
-            (Some(base), Some(id)) => Some(format!(
-                "{}/api/v1/deliveries/{}",
-                base.trim_end_matches('/'),
-                form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
-            )),
-            _ => None,
-        };
+        let log_url = status_link(plan, delivery_id.as_deref());
         let verified = verdict == "verified";
         let shown = image
             .as_ref()
@@ -253,81 +282,8 @@ fn scan_rollouts(conn: &Connection, plan: &ScanPlan<'_>, now_ms: i64) -> Result<
             "verdict": verdict, "reason": reason, "description": description,
             "delivery_id": delivery_id, "log_url": log_url,
         });
-        for receiver in 0..plan.receivers {
-            let id = format!("rollout-{id}");
-            let call = Call::Receiver {
-                receiver,
-                id: id.clone(),
-                body: body.clone(),
-            };
-            queued += queue(
-                conn,
-                &format!("receiver:{receiver}:{id}"),
-                &format!("receiver:{receiver}"),
-                &call,
-                now_ms,
-            )?;
-        }
+        queued += notify_all(conn, plan, &format!("rollout-{id}"), &body, now_ms)?;
         set_cursor(conn, "rollouts", id)?;
-    }
-    Ok(queued)
-}
-
-/// Settled deliveries whose outcome holds policy decisions. The cursor
-/// stops at the first delivery still pending, so none is skipped.
-fn scan_decisions(
-    conn: &Connection,
-    plan: &ScanPlan<'_>,
-    now_ms: i64,
-) -> Result<usize, StoreError> {
-    let from = cursor(conn, "decisions")?;
-    let mut statement = conn.prepare_cached(
-        "SELECT seq, provider, delivery_id, state, outcome_json FROM deliveries WHERE seq > ?1 \
-         ORDER BY seq LIMIT ?2",
-    )?;
-    let rows = statement
-        .query_map(params![from, SCAN_BATCH], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, Option<String>>(4)?,
-            ))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut queued = 0;
-    for (seq, provider, delivery_id, state, outcome) in rows {
-        if state == "pending" {
-            break;
-        }
-        let outcome: Value = outcome
-            .and_then(|o| serde_json::from_str(&o).ok())
-            .unwrap_or(Value::Null);
-        let decisions = &outcome["detail"]["decisions"];
-        if decisions.as_array().is_some_and(|d| !d.is_empty()) {
-            let body = json!({
-                "type": DEPLOY_DECIDED,
-                "provider": provider, "delivery_id": delivery_id,
-                "summary": outcome["summary"], "decisions": decisions,
-            });
-            for receiver in 0..plan.receivers {
-                let id = format!("decision-{seq}");
-                let call = Call::Receiver {
-                    receiver,
-                    id: id.clone(),
-                    body: body.clone(),
-                };
-                queued += queue(
-                    conn,
-                    &format!("receiver:{receiver}:{id}"),
-                    &format!("receiver:{receiver}"),
-                    &call,
-                    now_ms,
-                )?;
-            }
-        }
-        set_cursor(conn, "decisions", seq)?;
     }
     Ok(queued)
 }

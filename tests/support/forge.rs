@@ -115,7 +115,21 @@ impl ForgeServer {
 
     /// The deployment calls with their bodies, in order.
     pub fn deployment_calls(&self) -> Vec<(String, Value)> {
-        self.state.calls.lock().unwrap().clone()
+        self.calls_to("/deployments")
+    }
+
+    /// The commit status calls with their bodies, in order.
+    pub fn commit_status_calls(&self) -> Vec<(String, Value)> {
+        self.calls_to("/statuses/")
+    }
+
+    fn calls_to(&self, part: &str) -> Vec<(String, Value)> {
+        let calls = self.state.calls.lock().unwrap();
+        calls
+            .iter()
+            .filter(|(line, _)| line.contains(part))
+            .cloned()
+            .collect()
     }
 
     /// The stored requests.
@@ -144,6 +158,14 @@ impl ForgeServer {
             .route(
                 "/repos/{owner}/{repo}/deployments/{id}/statuses",
                 post(deployments::github_status),
+            )
+            .route(
+                "/repos/{owner}/{repo}/statuses/{sha}",
+                post(deployments::github_commit_status),
+            )
+            .route(
+                "/api/v4/projects/{id}/statuses/{sha}",
+                post(deployments::gitlab_commit_status),
             )
             .route(
                 "/api/v4/projects/{id}/deployments",

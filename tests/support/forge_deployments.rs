@@ -218,3 +218,41 @@ pub(super) async fn gitlab_update(
     }
     Json(json!({"id": id, "status": status})).into_response()
 }
+
+/// `POST /repos/{owner}/{repo}/statuses/{sha}` (GitHub commit status).
+pub(super) async fn github_commit_status(
+    State(server): State<Arc<Server>>,
+    Path((owner, repo, sha)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let line = format!("POST /repos/{owner}/{repo}/statuses/{sha}");
+    if let Some(r) = admit(&server, &headers, true, line.clone()) {
+        return r;
+    }
+    record(&server, line, &body);
+    (
+        StatusCode::CREATED,
+        Json(json!({"id": 1, "state": body["state"], "context": body["context"]})),
+    )
+        .into_response()
+}
+
+/// `POST /api/v4/projects/:id/statuses/:sha` (GitLab commit status).
+pub(super) async fn gitlab_commit_status(
+    State(server): State<Arc<Server>>,
+    Path((project, sha)): Path<(String, String)>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let line = format!("POST /projects/{project}/statuses/{sha}");
+    if let Some(r) = admit(&server, &headers, false, line.clone()) {
+        return r;
+    }
+    record(&server, line, &body);
+    (
+        StatusCode::CREATED,
+        Json(json!({"id": 1, "status": body["state"], "name": body["name"]})),
+    )
+        .into_response()
+}
