@@ -23,6 +23,7 @@ const CONFIG_KEYS: &[&str] = &[
     "forge",
     "nudge_sync",
     "sync",
+    "report",
 ];
 
 /// What an example shows, and so how it is loaded.
