@@ -108,32 +108,39 @@ struct Listed {
     sha: Option<String>,
 }
 
-/// GitHub's deployments API.
-pub struct GitHubDeployments {
+/// A forge's API base URL with receive's token for the source repositories.
+struct Api {
     client: reqwest::Client,
     api_url: String,
     token: Secret,
 }
 
-impl GitHubDeployments {
-    /// A client for `api_url` (`https://api.github.com` or a test server).
-    pub fn new(api_url: &str, token: Secret) -> Result<Self, ForgeError> {
-        Ok(GitHubDeployments {
+impl Api {
+    fn new(api_url: &str, token: Secret) -> Result<Self, ForgeError> {
+        Ok(Api {
             client: http_client("configure")?,
             api_url: api_url.trim_end_matches('/').to_string(),
             token,
         })
     }
+}
+
+/// GitHub's deployments API.
+pub struct GitHubDeployments(Api);
+
+impl GitHubDeployments {
+    /// A client for `api_url` (`https://api.github.com` or a test server).
+    pub fn new(api_url: &str, token: Secret) -> Result<Self, ForgeError> {
+        Api::new(api_url, token).map(GitHubDeployments)
+    }
 
     fn request(&self, method: Method, repository: &str, path: &str) -> reqwest::RequestBuilder {
-        self.client
-            .request(
-                method,
-                format!("{}/repos/{repository}/{path}", self.api_url),
-            )
+        let api = &self.0;
+        api.client
+            .request(method, format!("{}/repos/{repository}/{path}", api.api_url))
             .header("accept", "application/vnd.github+json")
             .header("x-github-api-version", github::API_VERSION)
-            .bearer_auth(self.token.expose())
+            .bearer_auth(api.token.expose())
     }
 
     async fn find_or_create(&self, r: &DeploymentReport) -> Result<u64, ForgeError> {
@@ -207,30 +214,20 @@ impl Deployments for GitHubDeployments {
 }
 
 /// GitLab's deployments API.
-pub struct GitLabDeployments {
-    client: reqwest::Client,
-    api_url: String,
-    token: Secret,
-}
+pub struct GitLabDeployments(Api);
 
 impl GitLabDeployments {
     /// A client for `api_url` (ending in `/api/v4`).
     pub fn new(api_url: &str, token: Secret) -> Result<Self, ForgeError> {
-        Ok(GitLabDeployments {
-            client: http_client("configure")?,
-            api_url: api_url.trim_end_matches('/').to_string(),
-            token,
-        })
+        Api::new(api_url, token).map(GitLabDeployments)
     }
 
     fn request(&self, method: Method, project: &str, path: &str) -> reqwest::RequestBuilder {
         let project: String = form_urlencoded::byte_serialize(project.as_bytes()).collect();
-        self.client
-            .request(
-                method,
-                format!("{}/projects/{project}/{path}", self.api_url),
-            )
-            .header("private-token", self.token.expose())
+        let api = &self.0;
+        api.client
+            .request(method, format!("{}/projects/{project}/{path}", api.api_url))
+            .header("private-token", api.token.expose())
     }
 
     async fn find(&self, r: &DeploymentReport) -> Result<Option<u64>, ForgeError> {

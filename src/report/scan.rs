@@ -127,20 +127,44 @@ pub fn is_repository_path(text: &str) -> bool {
     text.contains('/') && text.split('/').all(plain)
 }
 
-/// The forge's view of a deploy: which source commit went where.
+/// A deploy of `app` in `environment` as the forge sees it (which source
+/// commit went where), in `state`; `None` when the source is unknown.
 fn deployment(
     plan: &ScanPlan<'_>,
     source: &SourceInfo,
     app: &str,
     environment: &str,
-) -> Option<(String, String, Option<String>, String)> {
-    let repository = source
-        .repository
-        .clone()
-        .filter(|r| is_repository_path(r))?;
-    let commit = source.commit.clone()?;
-    let env = plan.settings.environment_name(app, environment);
-    Some((repository, commit, source.git_ref.clone(), env))
+    state: DeploymentState,
+) -> Option<DeploymentReport> {
+    Some(DeploymentReport {
+        repository: source
+            .repository
+            .clone()
+            .filter(|r| is_repository_path(r))?,
+        commit: source.commit.clone()?,
+        git_ref: source.git_ref.clone(),
+        environment: plan.settings.environment_name(app, environment),
+        state,
+        description: String::new(),
+        log_url: None,
+    })
+}
+
+/// Queue a deployment report under `{lane}:{what}`.
+fn queue_deployment(
+    conn: &Connection,
+    report: DeploymentReport,
+    what: &str,
+    now_ms: i64,
+) -> Result<usize, StoreError> {
+    let lane = report.lane();
+    queue(
+        conn,
+        &format!("{lane}:{what}"),
+        &lane,
+        &Call::Forge(report),
+        now_ms,
+    )
 }
 
 fn scan_deploys(conn: &Connection, plan: &ScanPlan<'_>, now_ms: i64) -> Result<usize, StoreError> {
@@ -166,27 +190,25 @@ fn scan_deploys(conn: &Connection, plan: &ScanPlan<'_>, now_ms: i64) -> Result<u
             Ok(image) => image_source(conn, &image)?,
             Err(_) => SourceInfo::default(),
         };
-        if let Some((repository, commit, git_ref, env)) =
-            deployment(plan, &source, &app, &environment)
-        {
+        if let Some(report) = deployment(
+            plan,
+            &source,
+            &app,
+            &environment,
+            DeploymentState::InProgress,
+        ) {
+            let description = format!(
+                "{image} written to the deploy repository in {}",
+                short(&revision)
+            );
             let report = DeploymentReport {
-                repository,
-                commit,
-                git_ref,
-                environment: env,
-                state: DeploymentState::InProgress,
-                description: format!(
-                    "{image} written to the deploy repository in {}",
-                    short(&revision)
-                ),
-                log_url: None,
+                description,
+                ..report
             };
-            let key = format!("{}:{}:in_progress:{revision}", report.lane(), image);
-            queued += queue(
+            queued += queue_deployment(
                 conn,
-                &key,
-                &report.lane(),
-                &Call::Forge(report.clone()),
+                report,
+                &format!("{image}:in_progress:{revision}"),
                 now_ms,
             )?;
         }
@@ -249,30 +271,18 @@ fn scan_rollouts(conn: &Connection, plan: &ScanPlan<'_>, now_ms: i64) -> Result<
             && let Some(image) = &image
         {
             let source = image_source(conn, image)?;
-            if let Some((repository, commit, git_ref, env)) =
-                deployment(plan, &source, &app, &environment)
-            {
+            let state = if verified {
+                DeploymentState::Success
+            } else {
+                DeploymentState::Failure
+            };
+            if let Some(report) = deployment(plan, &source, &app, &environment, state) {
                 let report = DeploymentReport {
-                    repository,
-                    commit,
-                    git_ref,
-                    environment: env,
-                    state: if verified {
-                        DeploymentState::Success
-                    } else {
-                        DeploymentState::Failure
-                    },
                     description: description.clone(),
                     log_url: log_url.clone(),
+                    ..report
                 };
-                let key = format!("{}:rollout:{id}", report.lane());
-                queued += queue(
-                    conn,
-                    &key,
-                    &report.lane(),
-                    &Call::Forge(report.clone()),
-                    now_ms,
-                )?;
+                queued += queue_deployment(conn, report, &format!("rollout:{id}"), now_ms)?;
             }
         }
         let body = json!({
