@@ -4,15 +4,10 @@
 
 mod support;
 
-use std::sync::Arc;
-
 use axum::Router;
 use http::StatusCode;
 use serde_json::json;
 use slipway::bootstrap::{EXAMPLE_FILES, create_bare_repo};
-use slipway::deployrepo::settings::{Author, DeployRepoSettings};
-use slipway::metrics::Metrics;
-use slipway::receive::{ReceiveRole, processor};
 use slipway::store::Store;
 use slipway::worker::Worker;
 use support::git_repos::{commit_count, remote_file};
@@ -45,26 +40,11 @@ async fn harness(image: &str, jwks: &JwksServer) -> Harness {
     create_bare_repo(&bare, "main", &files).unwrap();
     let mut config = test_config(dir.path());
     config.webhooks.pubsub = Some(jwks.config(60));
-    config.deploy_repo = Some(DeployRepoSettings {
-        url: bare.display().to_string(),
-        branch: "main".into(),
-        credentials: None,
-        author: Author::default(),
-    });
-    let store = Store::open(&config.state_dir).unwrap();
-    let processor = processor(&config, &store, None).unwrap();
-    let role = ReceiveRole::with_store(
-        &config,
-        store.clone(),
-        processor,
-        Arc::new(Metrics::default()),
-    )
-    .unwrap();
-    let (state, worker) = role.into_parts();
+    let r = pipeline_receiver(config, &bare);
     Harness {
-        app: slipway::server::router(state),
-        worker,
-        store,
+        app: r.app,
+        worker: r.worker,
+        store: r.store,
         bare,
         _dir: dir,
     }

@@ -14,9 +14,7 @@ use axum::routing::post;
 use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 use slipway::bootstrap::{EXAMPLE_FILES, create_bare_repo};
-use slipway::deployrepo::settings::{Author, DeployRepoSettings, ForgeKind, ForgeSettings};
-use slipway::metrics::Metrics;
-use slipway::receive::{ReceiveRole, processor};
+use slipway::deployrepo::settings::{ForgeKind, ForgeSettings};
 use slipway::report::Reporter;
 use slipway::report::deployments::{
     DeploymentReport, DeploymentState, Deployments, GitHubDeployments, GitLabDeployments,
@@ -76,12 +74,6 @@ async fn harness(kind: ForgeKind) -> Harness {
         SecretSource::File(path)
     };
     let mut config = test_config(dir.path());
-    config.deploy_repo = Some(DeployRepoSettings {
-        url: bare.display().to_string(),
-        branch: "main".into(),
-        credentials: None,
-        author: Author::default(),
-    });
     let api_url = match kind {
         ForgeKind::GitHub => forge.github_url(),
         ForgeKind::GitLab => forge.gitlab_url(),
@@ -105,22 +97,12 @@ async fn harness(kind: ForgeKind) -> Harness {
             secret: write("notify-secret", NOTIFY_SECRET),
         }],
     });
-    let store = Store::open(&config.state_dir).unwrap();
-    let processor = processor(&config, &store, None).unwrap();
-    let role = ReceiveRole::with_store(
-        &config,
-        store.clone(),
-        processor,
-        Arc::new(Metrics::default()),
-    )
-    .unwrap();
-    let reporter = role.reporter().expect("report is configured");
-    let (state, worker) = role.into_parts();
+    let r = pipeline_receiver(config, &bare);
     Harness {
-        app: slipway::server::router(state),
-        worker,
-        reporter,
-        store,
+        app: r.app,
+        worker: r.worker,
+        reporter: r.reporter.expect("report is configured"),
+        store: r.store,
         forge,
         received,
         _dir: dir,

@@ -28,13 +28,24 @@ pub struct StoredDeployment {
     pub states: Vec<String>,
 }
 
-fn record(server: &Server, line: String, body: &Value) {
-    server
-        .state
-        .calls
-        .lock()
-        .unwrap()
-        .push((line, body.clone()));
+/// Check the call like any other, and keep it with its body when admitted.
+fn admit_call(
+    server: &Server,
+    headers: &HeaderMap,
+    github: bool,
+    line: String,
+    body: &Value,
+) -> Option<Response> {
+    let refused = admit(server, headers, github, line.clone());
+    if refused.is_none() {
+        server
+            .state
+            .calls
+            .lock()
+            .unwrap()
+            .push((line, body.clone()));
+    }
+    refused
 }
 
 fn create(
@@ -111,10 +122,9 @@ pub(super) async fn github_create(
     Json(body): Json<Value>,
 ) -> Response {
     let line = format!("POST /repos/{owner}/{repo}/deployments");
-    if let Some(r) = admit(&server, &headers, true, line.clone()) {
+    if let Some(r) = admit_call(&server, &headers, true, line, &body) {
         return r;
     }
-    record(&server, line, &body);
     let (sha, env) = (
         body["ref"].as_str().unwrap_or(""),
         body["environment"].as_str().unwrap_or(""),
@@ -134,10 +144,9 @@ pub(super) async fn github_status(
     Json(body): Json<Value>,
 ) -> Response {
     let line = format!("POST /repos/{owner}/{repo}/deployments/{id}/statuses");
-    if let Some(r) = admit(&server, &headers, true, line.clone()) {
+    if let Some(r) = admit_call(&server, &headers, true, line, &body) {
         return r;
     }
-    record(&server, line, &body);
     let state = body["state"].as_str().unwrap_or("");
     if !add_state(&server, id, state) {
         return (StatusCode::NOT_FOUND, Json(json!({"message": "Not Found"}))).into_response();
@@ -173,10 +182,9 @@ pub(super) async fn gitlab_create(
     Json(body): Json<Value>,
 ) -> Response {
     let line = format!("POST /projects/{project}/deployments");
-    if let Some(r) = admit(&server, &headers, false, line.clone()) {
+    if let Some(r) = admit_call(&server, &headers, false, line, &body) {
         return r;
     }
-    record(&server, line, &body);
     let (sha, env, status) = (
         body["sha"].as_str().unwrap_or(""),
         body["environment"].as_str().unwrap_or(""),
@@ -204,10 +212,9 @@ pub(super) async fn gitlab_update(
     Json(body): Json<Value>,
 ) -> Response {
     let line = format!("PUT /projects/{project}/deployments/{id}");
-    if let Some(r) = admit(&server, &headers, false, line.clone()) {
+    if let Some(r) = admit_call(&server, &headers, false, line, &body) {
         return r;
     }
-    record(&server, line, &body);
     let status = body["status"].as_str().unwrap_or("");
     if !add_state(&server, id, status) {
         return (
@@ -227,10 +234,9 @@ pub(super) async fn github_commit_status(
     Json(body): Json<Value>,
 ) -> Response {
     let line = format!("POST /repos/{owner}/{repo}/statuses/{sha}");
-    if let Some(r) = admit(&server, &headers, true, line.clone()) {
+    if let Some(r) = admit_call(&server, &headers, true, line, &body) {
         return r;
     }
-    record(&server, line, &body);
     (
         StatusCode::CREATED,
         Json(json!({"id": 1, "state": body["state"], "context": body["context"]})),
@@ -246,10 +252,9 @@ pub(super) async fn gitlab_commit_status(
     Json(body): Json<Value>,
 ) -> Response {
     let line = format!("POST /projects/{project}/statuses/{sha}");
-    if let Some(r) = admit(&server, &headers, false, line.clone()) {
+    if let Some(r) = admit_call(&server, &headers, false, line, &body) {
         return r;
     }
-    record(&server, line, &body);
     (
         StatusCode::CREATED,
         Json(json!({"id": 1, "status": body["state"], "name": body["name"]})),

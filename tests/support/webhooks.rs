@@ -224,3 +224,35 @@ pub fn generic_at(timestamp: i64) -> Request<Body> {
         body,
     )
 }
+
+/// Receive with its deploy pipeline over `config`, stepped by the test.
+pub struct PipelineReceiver {
+    pub app: axum::Router,
+    pub worker: slipway::worker::Worker,
+    pub store: slipway::store::Store,
+    pub reporter: Option<slipway::report::Reporter>,
+}
+
+/// `config` with `bare` as its deploy repository, as a [`PipelineReceiver`].
+pub fn pipeline_receiver(mut config: Config, bare: &Path) -> PipelineReceiver {
+    config.deploy_repo = Some(super::git_repos::local_settings(
+        &bare.display().to_string(),
+    ));
+    let store = slipway::store::Store::open(&config.state_dir).expect("store");
+    let processor = slipway::receive::processor(&config, &store, None).expect("processor");
+    let role = ReceiveRole::with_store(
+        &config,
+        store.clone(),
+        processor,
+        Arc::new(Metrics::default()),
+    )
+    .expect("receive role");
+    let reporter = role.reporter();
+    let (state, worker) = role.into_parts();
+    PipelineReceiver {
+        app: slipway::server::router(state),
+        worker,
+        store,
+        reporter,
+    }
+}
