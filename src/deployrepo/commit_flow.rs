@@ -169,7 +169,7 @@ fn commit_and_push(
             changes: changes.clone(),
         })
         .collect();
-    let message = commit_message(&requests);
+    let message = commit_message(&requests, &inner.status_url);
     let Some(oid) = checkout
         .commit(head, &files, &message)
         .map_err(AttemptError::GiveUp)?

@@ -141,11 +141,14 @@ fn push_proposal(
         );
     }
     let changes: Vec<ImageChange> = changes.into_iter().map(|(_, c)| c).collect();
-    let message = commit_message(&[CommittedRequest {
-        request: &prepared.request,
-        image: &prepared.image,
-        changes: changes.clone(),
-    }]);
+    let message = commit_message(
+        &[CommittedRequest {
+            request: &prepared.request,
+            image: &prepared.image,
+            changes: changes.clone(),
+        }],
+        &inner.status_url,
+    );
     let Some(commit) = checkout
         .commit(head, &files, &message)
         .map_err(git_failure)?
