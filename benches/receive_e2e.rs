@@ -17,7 +17,7 @@
 //! `SLIPWAY_BENCH_SENDERS` (16). Only 127.0.0.1 is contacted.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
