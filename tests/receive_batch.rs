@@ -9,14 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
-use axum::Router;
 use slipway::deployrepo::message::written_keys;
-use slipway::deployrepo::settings::{Author, DeployRepoSettings};
-use slipway::metrics::Metrics;
-use slipway::receive::{ReceiveRole, processor};
-use slipway::store::Store;
 use slipway::store::inbox::DeliveryState;
-use slipway::worker::Worker;
 use support::fleet::*;
 use support::process::{SlipwayProcess, eventually};
 use support::webhooks::*;
@@ -38,48 +32,19 @@ fn written_events(bare: &Path, since: git2::Oid) -> BTreeMap<String, usize> {
     seen
 }
 
-struct InProcess {
-    app: Router,
-    worker: Worker,
-    store: Store,
-    bare: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-fn in_process(apps: usize) -> InProcess {
+/// An in-process receive over a fleet repo of `apps` apps.
+fn in_process(apps: usize) -> (InProcessReceive, std::path::PathBuf, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let bare = deploy_repo(dir.path(), apps, 0);
     let mut config = test_config(dir.path());
-    config.deploy_repo = Some(DeployRepoSettings {
-        url: bare.display().to_string(),
-        branch: "main".into(),
-        credentials: None,
-        author: Author::default(),
-    });
     config.api.public_url = Some("https://slipway.example.com".into());
-    let store = Store::open(&config.state_dir).unwrap();
-    let processor = processor(&config, &store, None).unwrap();
-    let role = ReceiveRole::with_store(
-        &config,
-        store.clone(),
-        processor,
-        Arc::new(Metrics::default()),
-    )
-    .unwrap();
-    let (state, worker) = role.into_parts();
-    InProcess {
-        app: slipway::server::router(state),
-        worker,
-        store,
-        bare,
-        _dir: dir,
-    }
+    (InProcessReceive::start(config, &bare, None), bare, dir)
 }
 
 #[tokio::test]
 async fn deliveries_waiting_together_are_decided_in_order_and_written_in_one_commit() {
-    let h = in_process(3);
-    let seed = head(&h.bare);
+    let (h, bare, _dir) = in_process(3);
+    let seed = head(&bare);
     // Admitted while the worker is busy elsewhere: they wait together.
     let deliveries = [
         ("b-1", "app0", "1.2.0"),
@@ -96,8 +61,8 @@ async fn deliveries_waiting_together_are_decided_in_order_and_written_in_one_com
     }
     assert_eq!(h.worker.run_once().await.unwrap(), deliveries.len());
 
-    assert_eq!(tags_at_tip(&h.bare, 3), ["1.2.0", "1.3.0", "1.4.0"]);
-    let messages = messages_since(&h.bare, seed);
+    assert_eq!(tags_at_tip(&bare, 3), ["1.2.0", "1.3.0", "1.4.0"]);
+    let messages = messages_since(&bare, seed);
     assert_eq!(messages.len(), 1, "one commit for the batch: {messages:?}");
     let message = &messages[0];
     assert!(
