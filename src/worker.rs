@@ -271,6 +271,7 @@ impl Worker {
         if due.is_empty() {
             return Ok(0);
         }
+        self.metrics.batch_size.observe(due.len() as f64);
         let results = self.processor.process_batch(&due).await;
         let mut settles = Vec::with_capacity(due.len());
         let mut labels = Vec::with_capacity(due.len());
