@@ -14,7 +14,9 @@
 //!
 //! `cargo bench --bench receive_e2e`; scale with `SLIPWAY_BENCH_SINGLE`
 //! (200), `SLIPWAY_BENCH_APPS` (500), `SLIPWAY_BENCH_HISTORY` (1000),
-//! `SLIPWAY_BENCH_SENDERS` (16). Only 127.0.0.1 is contacted.
+//! `SLIPWAY_BENCH_SENDERS` (16); run only some parts with
+//! `SLIPWAY_BENCH_PHASES` (default `single,burst`; the script runs with the
+//! burst). Only 127.0.0.1 is contacted.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -283,14 +285,23 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    let phases = std::env::var("SLIPWAY_BENCH_PHASES").unwrap_or_else(|_| "single,burst".into());
     let slipway = runtime.block_on(async {
-        single_events("fresh repo", 1, 0, samples).await;
-        single_events("large repo", apps, history, samples).await;
-        slipway_burst(apps, senders).await
+        if phases.contains("single") {
+            single_events("fresh repo", 1, 0, samples).await;
+            single_events("large repo", apps, history, samples).await;
+        }
+        if phases.contains("burst") {
+            Some(slipway_burst(apps, senders).await)
+        } else {
+            None
+        }
     });
-    let script = shell_burst(apps);
-    println!(
-        "burst ratio: slipway receive {:.1}x faster than the git CLI script",
-        script / slipway
-    );
+    if let Some(slipway) = slipway {
+        let script = shell_burst(apps);
+        println!(
+            "burst ratio: slipway receive {:.1}x faster than the git CLI script",
+            script / slipway
+        );
+    }
 }

