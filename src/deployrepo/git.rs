@@ -120,6 +120,11 @@ pub struct Checkout {
     credentials: Option<LoadedCredentials>,
     author: Author,
     written: RefCell<WrittenIndex>,
+    /// The commit the working tree and index are known to match exactly:
+    /// set by a checkout or a commit, cleared by any write to the tree.
+    /// Resetting to it again skips the checkout, whose walk of every file
+    /// would otherwise grow with the repository.
+    clean_at: std::cell::Cell<Option<Oid>>,
 }
 
 /// The writes recorded in the deploy branch's trailers, read once and then
@@ -160,6 +165,7 @@ impl Checkout {
             credentials,
             author,
             written: RefCell::new(WrittenIndex::default()),
+            clean_at: std::cell::Cell::new(None),
         })
     }
 
@@ -220,6 +226,10 @@ impl Checkout {
 
     /// Make the working tree exactly `oid`: tracked changes and untracked files go.
     pub fn reset_hard(&self, oid: Oid) -> Result<(), GitError> {
+        if self.clean_at.get() == Some(oid) {
+            return Ok(());
+        }
+        self.clean_at.set(None);
         let checkout = |source| GitError::Checkout { source };
         let commit = self.repo.find_commit(oid).map_err(checkout)?;
         let mut builder = CheckoutBuilder::new();
@@ -227,7 +237,17 @@ impl Checkout {
         self.repo
             .checkout_tree(commit.as_object(), Some(&mut builder))
             .map_err(checkout)?;
-        self.repo.set_head_detached(oid).map_err(checkout)
+        self.repo.set_head_detached(oid).map_err(checkout)?;
+        self.clean_at.set(Some(oid));
+        Ok(())
+    }
+
+    /// Write `text` to the file `path` (relative to the working tree). The
+    /// tree is no longer known to match a commit until the next checkout or
+    /// commit.
+    pub fn write_file(&self, path: &str, text: &str) -> std::io::Result<()> {
+        self.clean_at.set(None);
+        std::fs::write(self.workdir().join(path), text)
     }
 
     /// Which of `wanted` writes the deploy branch at `head` carries, from the
@@ -330,6 +350,8 @@ impl Checkout {
         let tree_id = index.write_tree().map_err(commit_error)?;
         let parent = self.repo.find_commit(parent).map_err(commit_error)?;
         if parent.tree_id() == tree_id {
+            // Every file written holds what the parent holds.
+            self.clean_at.set(Some(parent.id()));
             return Ok(None);
         }
         let tree = self.repo.find_tree(tree_id).map_err(commit_error)?;
@@ -340,6 +362,7 @@ impl Checkout {
             .commit(None, &signature, &signature, message, &tree, &[&parent])
             .map_err(commit_error)?;
         self.repo.set_head_detached(oid).map_err(commit_error)?;
+        self.clean_at.set(Some(oid));
         Ok(Some(oid))
     }
 
@@ -421,5 +444,42 @@ mod tests {
         for (name, url, want) in cases {
             assert_eq!(redact_url(url), want, "{name}");
         }
+    }
+
+    #[test]
+    fn a_reset_to_the_clean_commit_is_skipped_until_the_tree_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let bare = dir.path().join("deploy.git");
+        crate::bootstrap::create_bare_repo(&bare, "main", &[("a.yaml", "a: 1\n")]).unwrap();
+        let checkout = Checkout::open_or_init(
+            &dir.path().join("checkout"),
+            &bare.display().to_string(),
+            None,
+            Author::default(),
+        )
+        .unwrap();
+        let head = checkout.fetch("main").unwrap();
+        let file = checkout.workdir().join("a.yaml");
+        let read = || std::fs::read_to_string(&file).unwrap();
+
+        checkout.reset_hard(head).unwrap();
+        assert_eq!(read(), "a: 1\n");
+        // A change behind its back is not seen: the tree is trusted as clean.
+        std::fs::write(&file, "stray\n").unwrap();
+        checkout.reset_hard(head).unwrap();
+        assert_eq!(read(), "stray\n", "the checkout was skipped");
+        // A write through the checkout makes the next reset a real one.
+        checkout.write_file("a.yaml", "a: 2\n").unwrap();
+        checkout.reset_hard(head).unwrap();
+        assert_eq!(read(), "a: 1\n");
+        // A commit leaves the tree clean at the new commit.
+        checkout.write_file("a.yaml", "a: 3\n").unwrap();
+        let commit = checkout
+            .commit(head, &["a.yaml".to_string()], "change")
+            .unwrap()
+            .unwrap();
+        assert_eq!(checkout.clean_at.get(), Some(commit));
+        checkout.reset_hard(head).unwrap();
+        assert_eq!(read(), "a: 1\n", "back to the fetched head");
     }
 }

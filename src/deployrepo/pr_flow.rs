@@ -136,7 +136,7 @@ fn push_proposal(
     for set in manifests.values() {
         let indices: Vec<usize> = changes.iter().map(|(i, _)| *i).collect();
         files.extend(
-            set.write(&root, &indices)
+            set.write(checkout, &indices)
                 .map_err(|e| stall(error_chain(&e)))?,
         );
     }
