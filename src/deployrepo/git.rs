@@ -180,22 +180,8 @@ impl Checkout {
     /// Fetch `branch` and every `slipway/*` branch; return the remote head of `branch`.
     pub fn fetch(&self, branch: &str) -> Result<Oid, GitError> {
         let offer = CredentialOffer::new(self.credentials.as_ref());
-        let mut callbacks = RemoteCallbacks::new();
-        callbacks.credentials(|_url, user, allowed| offer.offer(user, allowed));
-        let mut options = FetchOptions::new();
-        options.remote_callbacks(callbacks);
-        let refspecs = [
-            format!("+refs/heads/{branch}:refs/remotes/origin/{branch}"),
-            format!(
-                "+refs/heads/{OWNED_BRANCH_PREFIX}*:refs/remotes/origin/{OWNED_BRANCH_PREFIX}*"
-            ),
-        ];
-        let result = self
-            .repo
-            .remote_anonymous(&self.url)
-            .and_then(|mut remote| remote.fetch(&refspecs, Some(&mut options), None));
-        if let Err(source) = result {
-            return Err(if offer.refused() {
+        let fail = |source| {
+            if offer.refused() {
                 GitError::CredentialsRefused {
                     url: redact_url(&self.url),
                 }
@@ -204,7 +190,42 @@ impl Checkout {
                     url: redact_url(&self.url),
                     source,
                 }
-            });
+            }
+        };
+        let callbacks = || {
+            let mut callbacks = RemoteCallbacks::new();
+            callbacks.credentials(|_url, user, allowed| offer.offer(user, allowed));
+            callbacks
+        };
+        let mut remote = self.repo.remote_anonymous(&self.url).map_err(fail)?;
+        // The advertisement first: when every branch fetched is where it was
+        // (the writer's own push moved it there), fetching is skipped. A
+        // fetch would walk the history to decide what to send, at a cost
+        // that grows with it.
+        let up_to_date = remote
+            .connect_auth(git2::Direction::Fetch, Some(callbacks()), None)
+            .and_then(|connection| {
+                let heads = connection.list()?;
+                Ok(heads
+                    .iter()
+                    .all(|head| match tracking_ref(head.name(), branch) {
+                        Some(local) => self.repo.refname_to_id(&local).ok() == Some(head.oid()),
+                        None => true,
+                    }))
+            })
+            .map_err(fail)?;
+        if !up_to_date {
+            let mut options = FetchOptions::new();
+            options.remote_callbacks(callbacks());
+            let refspecs = [
+                format!("+refs/heads/{branch}:refs/remotes/origin/{branch}"),
+                format!(
+                    "+refs/heads/{OWNED_BRANCH_PREFIX}*:refs/remotes/origin/{OWNED_BRANCH_PREFIX}*"
+                ),
+            ];
+            remote
+                .fetch(&refspecs, Some(&mut options), None)
+                .map_err(fail)?;
         }
         self.remote_head(branch)?
             .ok_or_else(|| GitError::BranchMissing {
@@ -405,6 +426,15 @@ impl Checkout {
     }
 }
 
+/// Where [`Checkout::fetch`] keeps the remote ref `name` when fetching
+/// `branch`: `refs/remotes/origin/…` for the branch and Slipway's own
+/// branches; `None` for refs it does not fetch.
+fn tracking_ref(name: &str, branch: &str) -> Option<String> {
+    let short = name.strip_prefix("refs/heads/")?;
+    (short == branch || short.starts_with(OWNED_BRANCH_PREFIX))
+        .then(|| format!("refs/remotes/origin/{short}"))
+}
+
 /// The URL with any user name and password replaced, for errors and logs.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -443,6 +473,24 @@ mod tests {
         ];
         for (name, url, want) in cases {
             assert_eq!(redact_url(url), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn fetched_refs_are_the_branch_and_slipways_own() {
+        let cases = [
+            ("refs/heads/main", Some("refs/remotes/origin/main")),
+            (
+                "refs/heads/slipway/web-prod",
+                Some("refs/remotes/origin/slipway/web-prod"),
+            ),
+            ("refs/heads/feature", None),
+            ("refs/heads/mainline", None),
+            ("refs/tags/v1", None),
+            ("HEAD", None),
+        ];
+        for (name, want) in cases {
+            assert_eq!(tracking_ref(name, "main").as_deref(), want, "{name}");
         }
     }
 
