@@ -40,7 +40,7 @@ async fn harness(image: &str, jwks: &JwksServer) -> Harness {
     create_bare_repo(&bare, "main", &files).unwrap();
     let mut config = test_config(dir.path());
     config.webhooks.pubsub = Some(jwks.config(60));
-    let r = pipeline_receiver(config, &bare);
+    let r = InProcessReceive::start(config, &bare, None);
     Harness {
         app: r.app,
         worker: r.worker,

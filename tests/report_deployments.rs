@@ -97,7 +97,7 @@ async fn harness(kind: ForgeKind) -> Harness {
             secret: write("notify-secret", NOTIFY_SECRET),
         }],
     });
-    let r = pipeline_receiver(config, &bare);
+    let r = InProcessReceive::start(config, &bare, None);
     Harness {
         app: r.app,
         worker: r.worker,
