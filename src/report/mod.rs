@@ -39,6 +39,8 @@ pub const REPORT_POLL: Duration = Duration::from_secs(2);
 pub const FIRST_RETRY: Duration = Duration::from_secs(5);
 /// Longest retry delay.
 pub const MAX_RETRY: Duration = Duration::from_secs(15 * 60);
+/// How long a sent call is kept in the outbox (its key stops a repeat).
+pub const KEEP_SENT: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 /// Most rounds of sends in one pass (each sends one call per lane).
 const MAX_ROUNDS: usize = 50;
 /// Time allowed for one notification.
@@ -186,6 +188,7 @@ impl Reporter {
                     receivers: inner.receivers.len(),
                     policy_statuses: inner.statuses.is_some(),
                 };
+                outbox::prune_sent(conn, now_ms - KEEP_SENT.as_millis() as i64)?;
                 scan::scan(conn, &plan, now_ms)
             })
             .await?;

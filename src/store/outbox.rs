@@ -145,6 +145,14 @@ pub fn settle(conn: &Connection, id: i64, how: &Settle) -> Result<(), StoreError
     Ok(())
 }
 
+/// Forget calls sent before `before_ms`; failed ones are kept for people to read.
+pub fn prune_sent(conn: &Connection, before_ms: i64) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "DELETE FROM report_outbox WHERE state = 'sent' AND created_ms < ?1",
+        params![before_ms],
+    )?)
+}
+
 /// The last sequence number reported by the reader `name` (0 at first).
 pub fn cursor(conn: &Connection, name: &str) -> Result<i64, StoreError> {
     Ok(conn
@@ -229,6 +237,11 @@ mod tests {
         assert_eq!(keys(due(&conn, 1000).unwrap()), ["a1", "b1"]);
         settle(&conn, a1, &Settle::Sent).unwrap();
         assert_eq!(keys(due(&conn, 1000).unwrap()), ["a2", "b1"]);
+        assert_eq!(prune_sent(&conn, 1).unwrap(), 1, "only the sent call");
+        assert!(
+            !enqueue(&conn, "a2", "a", &body, 0).unwrap(),
+            "pending keys stay"
+        );
     }
 
     #[test]
