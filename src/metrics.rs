@@ -47,6 +47,15 @@ pub struct ProcessedLabels {
     pub error_kind: String,
 }
 
+/// Labels of the reporter's calls.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReportLabels {
+    /// `forge` (a deployment), `policy_status` or `receiver` (a notification).
+    pub to: String,
+    /// `sent`, `retry` or `failed`.
+    pub outcome: String,
+}
+
 /// Prefix of every metric this module registers.
 const PREFIX: &str = "slipway";
 
@@ -68,6 +77,8 @@ pub struct Metrics {
     pub processed: Family<ProcessedLabels, Counter>,
     /// Deliveries per batch the worker took.
     pub batch_size: Histogram,
+    /// Deploy-result reports by destination and outcome.
+    pub report_calls: Family<ReportLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -113,6 +124,12 @@ impl Default for Metrics {
             "Deliveries per batch the worker took",
             batch_size.clone(),
         );
+        let report_calls = Family::<ReportLabels, Counter>::default();
+        receive.register(
+            "report_calls",
+            "Deploy-result reports to forges and receivers, by outcome",
+            report_calls.clone(),
+        );
         Metrics {
             registry,
             deliveries,
@@ -120,6 +137,7 @@ impl Default for Metrics {
             latency,
             processed,
             batch_size,
+            report_calls,
         }
     }
 }

@@ -269,7 +269,14 @@ impl ReceiveRole {
         let reporter = config
             .report
             .as_ref()
-            .map(|settings| Reporter::new(settings, config.forge.as_ref(), store.clone()))
+            .map(|settings| {
+                Reporter::new(
+                    settings,
+                    config.forge.as_ref(),
+                    store.clone(),
+                    metrics.clone(),
+                )
+            })
             .transpose()
             .map_err(ReceiveError::Report)?;
         let worker = Worker::new(store.clone(), processor, wake.clone(), metrics.clone());

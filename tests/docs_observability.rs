@@ -63,7 +63,8 @@ fn run_config(
          deploy_repo: {{ url: {bare}, branch: main }}\n\
          forge: {{ kind: github, api_url: '{forge}', project: acme/deploy, token: {{ file: {ft} }} }}\n\
          sync:\n  kubeconfig: {kubeconfig}\n  poll_interval_seconds: 1\n  rollout_poll_millis: 100\n\
-         \x20 report_url: 'http://127.0.0.1:{port}/hooks/rollouts'\n  report_secret: {{ file: {ev} }}\n",
+         \x20 report_url: 'http://127.0.0.1:{port}/hooks/rollouts'\n  report_secret: {{ file: {ev} }}\n\
+         report: {{ webhooks: [ {{ url: 'http://127.0.0.1:{port}/hooks/nowhere', secret: {{ file: {gen} }} }} ] }}\n",
         state = dir.join("state").display(),
         gen = secret_file(dir, "generic", GENERIC_SECRET),
         ev = secret_file(dir, "event", SYNC_SECRET),

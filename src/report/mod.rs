@@ -24,6 +24,7 @@ use tokio::sync::watch;
 use crate::deployrepo::forge::ForgeError;
 use crate::deployrepo::request::Disposition;
 use crate::deployrepo::settings::{ForgeKind, ForgeSettings};
+use crate::metrics::{Metrics, ReportLabels};
 use crate::secret::SecretError;
 use crate::store::outbox::{self, OutboxItem, Settle};
 use crate::store::{Store, StoreError};
@@ -84,6 +85,7 @@ struct Inner {
     forge: Option<Arc<dyn Deployments>>,
     statuses: Option<Arc<dyn CommitStatuses>>,
     receivers: Vec<Receiver>,
+    metrics: Arc<Metrics>,
     client: reqwest::Client,
 }
 
@@ -95,6 +97,7 @@ impl Reporter {
         settings: &ReportSettings,
         deploy_forge: Option<&ForgeSettings>,
         store: Store,
+        metrics: Arc<Metrics>,
     ) -> Result<Self, ReportError> {
         let forge = settings
             .forge
@@ -153,6 +156,7 @@ impl Reporter {
                 forge,
                 statuses,
                 receivers,
+                metrics,
                 client,
             }),
         })
@@ -206,7 +210,20 @@ impl Reporter {
             }
             calls += due.len();
             for item in due {
-                let how = self.send(&item).await?;
+                let (to, how) = self.send(&item).await?;
+                let outcome = match &how {
+                    Settle::Sent => "sent",
+                    Settle::Retry { .. } => "retry",
+                    Settle::Failed { .. } => "failed",
+                };
+                self.inner
+                    .metrics
+                    .report_calls
+                    .get_or_create(&ReportLabels {
+                        to: to.to_string(),
+                        outcome: outcome.to_string(),
+                    })
+                    .inc();
                 if let Settle::Failed { error } | Settle::Retry { error, .. } = &how {
                     tracing::warn!(key = %item.key, attempt = item.attempts + 1, %error, "report not delivered");
                 }
@@ -220,15 +237,20 @@ impl Reporter {
         Ok(calls)
     }
 
-    async fn send(&self, item: &OutboxItem) -> Result<Settle, StoreError> {
-        let call: Call = match serde_json::from_value(item.body.clone()) {
-            Ok(call) => call,
-            Err(e) => {
-                return Ok(Settle::Failed {
+    /// Make the call of `item`: where it went (a metrics label) and how it ended.
+    async fn send(&self, item: &OutboxItem) -> Result<(&'static str, Settle), StoreError> {
+        match serde_json::from_value::<Call>(item.body.clone()) {
+            Ok(call) => Ok((call.destination(), self.send_call(call, item).await?)),
+            Err(e) => Ok((
+                "unreadable",
+                Settle::Failed {
                     error: format!("unreadable call: {e}"),
-                });
-            }
-        };
+                },
+            )),
+        }
+    }
+
+    async fn send_call(&self, call: Call, item: &OutboxItem) -> Result<Settle, StoreError> {
         match call {
             Call::Forge(report) => {
                 let Some(forge) = &self.inner.forge else {

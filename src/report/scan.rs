@@ -54,6 +54,17 @@ pub enum Call {
     },
 }
 
+impl Call {
+    /// Where the call goes: `forge`, `policy_status` or `receiver`.
+    pub fn destination(&self) -> &'static str {
+        match self {
+            Call::Forge(_) => "forge",
+            Call::PolicyStatus(_) => "policy_status",
+            Call::Receiver { .. } => "receiver",
+        }
+    }
+}
+
 /// Queue what the records since the last scan call for; how many calls.
 pub fn scan(conn: &Connection, plan: &ScanPlan<'_>, now_ms: i64) -> Result<usize, StoreError> {
     let mut queued = 0;
