@@ -11,6 +11,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+mod helm;
+pub use helm::{HelmRelease, HelmValues, is_key_path};
+
 /// File name of the description at the deploy repo's root.
 pub const FILE_NAME: &str = "slipway.yaml";
 
@@ -53,7 +56,8 @@ impl WriteMode {
 pub struct Environment {
     /// Name, unique within the app (`dev`, `staging`, `prod`).
     pub name: String,
-    /// Directory of the manifests (plain YAML or a kustomization), relative to the repo root.
+    /// Directory of the manifests, relative to the repo root: plain YAML, a
+    /// kustomization, or a Helm chart (a `Chart.yaml`, or `helm` below).
     pub path: String,
     /// How changes reach it.
     #[serde(default = "default_mode")]
@@ -72,6 +76,12 @@ pub struct Environment {
     /// `slipway.dev/recreate: "true"` are, and the revision is refused.
     #[serde(default)]
     pub recreate_on_immutable: bool,
+    /// Render with `helm template` from this chart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helm: Option<HelmRelease>,
+    /// Where the writer finds the app's image in a Helm values file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helm_values: Option<HelmValues>,
 }
 
 fn default_true() -> bool {
@@ -248,10 +258,49 @@ impl RepoConfig {
                         "a relative path inside the repo, without '..'",
                     ));
                 }
+                validate_helm(env, &field).map_err(|(f, m)| invalid(f, m))?;
             }
         }
         Ok(())
     }
+}
+
+/// The Helm fields of one environment: paths inside the repo, key paths
+/// that name keys. The error names the field and what is wrong.
+fn validate_helm(env: &Environment, field: &str) -> Result<(), (String, &'static str)> {
+    const INSIDE: &str = "a relative path inside the repo, without '..'";
+    if let Some(helm) = &env.helm {
+        if let Some(chart) = &helm.chart
+            && !is_safe_relative_path(chart)
+        {
+            return Err((format!("{field}.helm.chart"), INSIDE));
+        }
+        for (i, values) in helm.values.iter().enumerate() {
+            if !is_safe_relative_path(values) {
+                return Err((format!("{field}.helm.values[{i}]"), INSIDE));
+            }
+        }
+    }
+    if let Some(values) = &env.helm_values {
+        if !is_safe_relative_path(&values.file) {
+            return Err((format!("{field}.helm_values.file"), INSIDE));
+        }
+        for (name, path) in values.key_paths() {
+            if !is_key_path(path) {
+                return Err((
+                    format!("{field}.helm_values.{name}"),
+                    "a dotted key path such as image.tag",
+                ));
+            }
+        }
+        if values.tag.is_none() && values.digest.is_none() {
+            return Err((
+                format!("{field}.helm_values"),
+                "names a tag or a digest key (or both)",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Lowercase letters, digits and inner '-', 1 to 63 characters: safe in branch

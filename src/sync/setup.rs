@@ -9,6 +9,7 @@ use super::lock::{LeaseConfig, RolloutLocks};
 use super::metrics::SyncMetrics;
 use super::podcheck::PodLimits;
 use super::reconcile::SyncContext;
+use super::render::Renderer;
 use super::report::{ReportError, Reporter};
 use super::retry::RetryRequests;
 use super::runner::SyncLoop;
@@ -99,7 +100,9 @@ pub async fn sync_role(
             image_pull_grace: Duration::from_secs(settings.image_pull_grace_seconds),
         },
         retries: RetryRequests::default(),
+        renderer: Renderer::new(&settings.render),
     };
+    ctx.renderer.tools().await;
     let sync_loop = SyncLoop::new(
         ctx,
         locks,

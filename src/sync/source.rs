@@ -194,6 +194,10 @@ struct GitTree<'r> {
 }
 
 impl ManifestTree for GitTree<'_> {
+    fn id(&self) -> Option<String> {
+        Some(self.tree.id().to_string())
+    }
+
     fn node(&self, path: &str) -> Result<Option<Node>, TreeError> {
         let backend = |e: git2::Error| TreeError::Backend {
             path: path.to_string(),

@@ -16,7 +16,7 @@ pub enum Node {
 }
 
 /// Why the tree could not be read.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum TreeError {
     /// The backing store failed (a damaged git object database).
     #[error("read {path} from the tree: {message}")]
@@ -33,6 +33,13 @@ pub enum TreeError {
 pub trait ManifestTree {
     /// The node at `path`, or `None` when nothing is there.
     fn node(&self, path: &str) -> Result<Option<Node>, TreeError>;
+
+    /// An id that changes whenever any file of the tree does (a git tree
+    /// id), for remembering what was rendered from it; `None` when the
+    /// tree has none.
+    fn id(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A tree held in memory: file path to content.
