@@ -103,6 +103,7 @@ pub async fn sync_role(
         renderer: Renderer::new(&settings.render),
     };
     ctx.renderer.tools().await;
+    let render_tools = ctx.renderer.versions();
     let sync_loop = SyncLoop::new(
         ctx,
         locks,
@@ -123,7 +124,8 @@ pub async fn sync_role(
         bearer,
     )?
     .with_push_secrets(secret::load_all(&settings.push_secrets)?)
-    .with_retries(sync_loop.retry_handle());
+    .with_retries(sync_loop.retry_handle())
+    .with_render_tools(render_tools);
     Ok(SyncRole { sync_loop, http })
 }
 
