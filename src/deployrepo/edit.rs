@@ -381,7 +381,7 @@ fn kustomize_reference(name: &str, entry: &Mapping) -> String {
 /// Plain text that YAML would read as something other than this string (a tag
 /// `1.10` reads as a number) is single-quoted. Validated references hold no
 /// quotes or escapes, so wrapping them is enough.
-fn set_scalar_keeping_style(scalar: &Scalar, value: &str) {
+pub(super) fn set_scalar_keeping_style(scalar: &Scalar, value: &str) {
     let raw = scalar.value();
     let text = if raw.starts_with('"') {
         format!("\"{value}\"")

@@ -14,6 +14,7 @@ pub mod image;
 pub mod message;
 pub mod pr_flow;
 pub mod recheck;
+pub mod values;
 pub mod request;
 pub mod settings;
 pub mod writer;
