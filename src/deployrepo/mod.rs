@@ -14,9 +14,9 @@ pub mod image;
 pub mod message;
 pub mod pr_flow;
 pub mod recheck;
-pub mod values;
 pub mod request;
 pub mod settings;
+pub mod values;
 pub mod writer;
 
 pub use forge::{Forge, ForgeError, PullRequest, PullRequestSpec};

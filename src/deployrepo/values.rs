@@ -16,7 +16,9 @@ use serde_json::Value;
 use yaml_edit::{Mapping, YamlFile, YamlNode};
 
 use super::check::{self, FieldPath, PlannedField};
-use super::edit::{EditError, FileEdit, ImageChange, KUSTOMIZATION_FILES, set_scalar_keeping_style};
+use super::edit::{
+    EditError, FileEdit, ImageChange, KUSTOMIZATION_FILES, set_scalar_keeping_style,
+};
 use super::image::{ImageName, TargetImage, image_name, repository_part};
 use crate::repoconfig::HelmValues;
 

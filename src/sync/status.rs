@@ -202,8 +202,10 @@ async fn list_apps(
         .sync_statuses()
         .await
         .map_err(HttpError::Store)?;
-    Ok(axum::Json(serde_json::json!({ "apps": apps, "render_tools": state.render_tools }))
-        .into_response())
+    Ok(
+        axum::Json(serde_json::json!({ "apps": apps, "render_tools": state.render_tools }))
+            .into_response(),
+    )
 }
 
 /// The status of an app/environment sync knows, for an authorised caller.

@@ -97,7 +97,9 @@ fn a_mapping_names_the_keys_and_a_digest_is_set_or_emptied() {
     .unwrap();
     assert_eq!(
         pinned.text,
-        format!("app:\n  img:\n    repo: ghcr.io/acme/web\n    version: 2.0.0\n    sha: \"{DIGEST}\"\n")
+        format!(
+            "app:\n  img:\n    repo: ghcr.io/acme/web\n    version: 2.0.0\n    sha: \"{DIGEST}\"\n"
+        )
     );
     assert_eq!(pinned.changes.len(), 1);
     let change = &pinned.changes[0];
@@ -119,7 +121,11 @@ fn a_mapping_names_the_keys_and_a_digest_is_set_or_emptied() {
         "a stale digest cannot pin the old image"
     );
     assert_eq!(
-        values_images(&pinned.text, target(None, Some(DIGEST)).name(), Some(&mapping)),
+        values_images(
+            &pinned.text,
+            target(None, Some(DIGEST)).name(),
+            Some(&mapping)
+        ),
         [format!("ghcr.io/acme/web:2.0.0@{DIGEST}")]
     );
 }
@@ -128,7 +134,12 @@ fn a_mapping_names_the_keys_and_a_digest_is_set_or_emptied() {
 fn values_files_are_told_from_manifests() {
     let cases = [
         ("values", "values.yaml", "image: {repository: x}\n", true),
-        ("object", "d.yaml", "apiVersion: v1\nkind: ConfigMap\n", false),
+        (
+            "object",
+            "d.yaml",
+            "apiVersion: v1\nkind: ConfigMap\n",
+            false,
+        ),
         ("kustomization", "kustomization.yaml", "images: []\n", false),
         ("template", "t.yaml", "name: {{ .Release.Name }}\n", false),
         ("empty", "e.yaml", "", false),
