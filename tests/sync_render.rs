@@ -263,6 +263,30 @@ async fn a_kustomization_inflates_a_local_helm_chart() {
     find(&objects, "Service");
 }
 
+#[tokio::test]
+async fn every_environment_of_the_example_deploy_repo_plans_without_a_cluster() {
+    let repo = DeployRepo::new(slipway::bootstrap::EXAMPLE_FILES);
+    let h = Harness::new(&repo, ClusterTarget::PlanOnly, None);
+    h.sync.sync_once().await.unwrap();
+    for (app, env, want) in [
+        ("hello", "dev", "Deployment hello-dev/hello"),
+        ("shop", "dev", "Deployment shop-dev/dev-shop"),
+        ("shop", "prod", "Deployment shop-prod/shop"),
+        ("api", "dev", "Deployment api-dev/api"),
+        ("api", "prod", "Deployment api-prod/api"),
+    ] {
+        let status = h.store.sync_status(app, env).await.unwrap().unwrap();
+        assert_eq!(
+            status.state,
+            SyncPhase::Planned,
+            "{app}/{env}: {:?}",
+            status.last_error
+        );
+        let apply = status.plan.unwrap().apply;
+        assert!(apply.iter().any(|a| a == want), "{app}/{env}: {apply:?}");
+    }
+}
+
 /// Sync once and return the refusal recorded for `web/prod`.
 async fn refusal(repo: &DeployRepo) -> String {
     let h = Harness::new(repo, ClusterTarget::PlanOnly, None);
