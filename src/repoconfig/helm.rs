@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::{Environment, is_safe_relative_path};
+
 /// A Helm chart an environment renders with `helm template` (`helm:` in an
 /// environment). Without it, an environment whose `path` holds a
 /// `Chart.yaml` is rendered as a chart with the defaults below.
@@ -69,4 +71,100 @@ impl HelmValues {
 /// A dotted key path (`image.tag`): non-empty keys separated by `.`.
 pub fn is_key_path(path: &str) -> bool {
     !path.is_empty() && path.split('.').all(|k| !k.is_empty())
+}
+
+/// The Helm fields of one environment: paths inside the repo, key paths
+/// that name keys. The error names the field and what is wrong.
+pub(super) fn validate(env: &Environment, field: &str) -> Result<(), (String, &'static str)> {
+    const INSIDE: &str = "a relative path inside the repo, without '..'";
+    if let Some(helm) = &env.helm {
+        if let Some(chart) = &helm.chart
+            && !is_safe_relative_path(chart)
+        {
+            return Err((format!("{field}.helm.chart"), INSIDE));
+        }
+        for (i, values) in helm.values.iter().enumerate() {
+            if !is_safe_relative_path(values) {
+                return Err((format!("{field}.helm.values[{i}]"), INSIDE));
+            }
+        }
+    }
+    if let Some(values) = &env.helm_values {
+        if !is_safe_relative_path(&values.file) {
+            return Err((format!("{field}.helm_values.file"), INSIDE));
+        }
+        for (name, path) in values.key_paths() {
+            if !is_key_path(path) {
+                return Err((
+                    format!("{field}.helm_values.{name}"),
+                    "a dotted key path such as image.tag",
+                ));
+            }
+        }
+        if values.tag.is_none() && values.digest.is_none() {
+            return Err((
+                format!("{field}.helm_values"),
+                "names a tag or a digest key (or both)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::repoconfig::RepoConfig;
+
+    const ENV: &str = "apps:\n  web:\n    image: ghcr.io/acme/web\n    environments:\n      - name: prod\n        path: envs/prod\n";
+
+    #[test]
+    fn helm_fields_are_checked_at_load_and_name_the_field() {
+        let cases = [
+            (
+                "chart outside",
+                "helm: { chart: ../charts/web }",
+                "helm.chart",
+            ),
+            (
+                "values outside",
+                "helm: { values: [../v.yaml] }",
+                "helm.values[0]",
+            ),
+            (
+                "values file outside",
+                "helm_values: { file: /etc/v.yaml, repository: image.repository, tag: image.tag }",
+                "helm_values.file",
+            ),
+            (
+                "empty key",
+                "helm_values: { file: v.yaml, repository: image..repository, tag: image.tag }",
+                "helm_values.repository",
+            ),
+            (
+                "neither tag nor digest",
+                "helm_values: { file: v.yaml, repository: image.repository }",
+                "names a tag or a digest",
+            ),
+        ];
+        for (name, line, needle) in cases {
+            let text = format!("{ENV}        {line}\n");
+            let err = RepoConfig::parse(&text, "slipway.yaml")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(needle), "{name}: {err}");
+        }
+        let good = format!(
+            "{ENV}        helm: {{ chart: charts/web, values: [values.yaml], release_name: web }}\n        helm_values: {{ file: values.yaml, repository: image.repository, tag: image.tag }}\n"
+        );
+        let config = RepoConfig::parse(&good, "slipway.yaml").unwrap();
+        let env = &config.apps["web"].environments[0];
+        assert_eq!(
+            env.helm.as_ref().unwrap().chart.as_deref(),
+            Some("charts/web")
+        );
+        assert_eq!(
+            env.helm_values.as_ref().unwrap().tag.as_deref(),
+            Some("image.tag")
+        );
+    }
 }
