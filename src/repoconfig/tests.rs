@@ -1,14 +1,15 @@
+
 use super::*;
 
 const GOOD: &str = "
 apps:
   web:
-image: ghcr.io/acme/web
-source: acme/web
-environments:
-  - { name: dev, path: envs/dev/web, namespace: web-dev }
-  - { name: staging, path: envs/staging/web, mode: pull-request }
-  - { name: prod, path: envs/prod/web, mode: pull-request }
+    image: ghcr.io/acme/web
+    source: acme/web
+    environments:
+      - { name: dev, path: envs/dev/web, namespace: web-dev }
+      - { name: staging, path: envs/staging/web, mode: pull-request }
+      - { name: prod, path: envs/prod/web, mode: pull-request }
 ";
 
 #[test]
