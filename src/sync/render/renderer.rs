@@ -92,6 +92,14 @@ impl Renderer {
                     helm = %shown(&versions.helm),
                     "render tools"
                 );
+                for (tool, found) in [("kustomize", &tools.kustomize), ("helm", &tools.helm)] {
+                    if found.is_none() {
+                        tracing::warn!(
+                            tool,
+                            "render tool not installed: environments that need it are refused (install it, or name it in sync.render)"
+                        );
+                    }
+                }
                 tools
             })
             .await
