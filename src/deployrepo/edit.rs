@@ -9,6 +9,7 @@
 
 use std::str::FromStr;
 
+use serde_json::Value;
 use yaml_edit::{Document, Mapping, Scalar, YamlFile, YamlNode};
 
 use super::check::{self, FieldPath, PlannedField};
@@ -105,19 +106,7 @@ pub struct FileEdit {
 /// Set `image` in every place of `text` that deploys its repository.
 /// `file` names the file in errors and in the change set.
 pub fn edit_manifest(file: &str, text: &str, image: &TargetImage) -> Result<FileEdit, EditError> {
-    let old_values = check::parse_documents(text).map_err(|message| EditError::ParseManifest {
-        file: file.to_string(),
-        message,
-    })?;
-    let yaml = YamlFile::from_str(text).map_err(|e| EditError::ParseManifest {
-        file: file.to_string(),
-        message: e.to_string(),
-    })?;
-    if yaml.to_string() != text {
-        return Err(EditError::NotLossless {
-            file: file.to_string(),
-        });
-    }
+    let (old_values, yaml) = parse_lossless(file, text)?;
     let is_kustomization = KUSTOMIZATION_FILES.iter().any(|n| file.ends_with(n));
     let mut planner = Planner {
         file,
@@ -150,6 +139,26 @@ pub fn edit_manifest(file: &str, text: &str, image: &TargetImage) -> Result<File
         text: new_text,
         changes: planner.changes,
     })
+}
+
+/// The plain values of `text` (for the check after an edit) and its
+/// lossless syntax tree (to edit), refused unless the tree reproduces the
+/// text byte for byte.
+pub(super) fn parse_lossless(file: &str, text: &str) -> Result<(Vec<Value>, YamlFile), EditError> {
+    let old_values = check::parse_documents(text).map_err(|message| EditError::ParseManifest {
+        file: file.to_string(),
+        message,
+    })?;
+    let yaml = YamlFile::from_str(text).map_err(|e| EditError::ParseManifest {
+        file: file.to_string(),
+        message: e.to_string(),
+    })?;
+    if yaml.to_string() != text {
+        return Err(EditError::NotLossless {
+            file: file.to_string(),
+        });
+    }
+    Ok((old_values, yaml))
 }
 
 /// Walks one file's documents, edits the tree in place and records what it

@@ -10,14 +10,12 @@
 //! - `image: {registry: ghcr.io, repository: acme/web, tag: "1.2.3"}`,
 //! - `image: "ghcr.io/acme/web:1.2.3"`.
 
-use std::str::FromStr;
-
 use serde_json::Value;
-use yaml_edit::{Mapping, YamlFile, YamlNode};
+use yaml_edit::{Mapping, YamlNode};
 
 use super::check::{self, FieldPath, PlannedField};
 use super::edit::{
-    EditError, FileEdit, ImageChange, KUSTOMIZATION_FILES, set_scalar_keeping_style,
+    EditError, FileEdit, ImageChange, KUSTOMIZATION_FILES, parse_lossless, set_scalar_keeping_style,
 };
 use super::image::{ImageName, TargetImage, image_name, repository_part};
 use crate::repoconfig::HelmValues;
@@ -191,19 +189,7 @@ pub fn edit_values(
     image: &TargetImage,
     mapping: Option<&HelmValues>,
 ) -> Result<FileEdit, EditError> {
-    let old_values = check::parse_documents(text).map_err(|message| EditError::ParseManifest {
-        file: file.to_string(),
-        message,
-    })?;
-    let yaml = YamlFile::from_str(text).map_err(|e| EditError::ParseManifest {
-        file: file.to_string(),
-        message: e.to_string(),
-    })?;
-    if yaml.to_string() != text {
-        return Err(EditError::NotLossless {
-            file: file.to_string(),
-        });
-    }
+    let (old_values, yaml) = parse_lossless(file, text)?;
     let mut editor = ValuesEditor {
         file,
         image,
