@@ -3,6 +3,10 @@
 
 use std::path::Path;
 
+#[path = "support/schema_fields.rs"]
+mod schema_fields;
+
+use schema_fields::{expected_fields, keys};
 use serde_json::Value;
 use slipway::repoconfig::{RepoConfig, RepoConfigError};
 
@@ -11,32 +15,13 @@ fn schema() -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-fn keys(object: &Value) -> Vec<String> {
-    let mut keys: Vec<String> = object["properties"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .cloned()
-        .collect();
-    keys.sort();
-    keys
-}
-
 /// The field names the loader lists when it meets an unknown one in `text`.
 fn accepted_fields(text: &str) -> Vec<String> {
     let err = RepoConfig::parse(text, "slipway.yaml").unwrap_err();
     let RepoConfigError::Parse { message, .. } = err else {
         panic!("expected a parse error, got {err}");
     };
-    let list = message.split("expected one of ").nth(1).unwrap();
-    let list = list.lines().next().unwrap();
-    let mut fields: Vec<String> = list
-        .split(',')
-        .map(|f| f.trim().trim_matches('`').to_string())
-        .filter(|f| !f.is_empty())
-        .collect();
-    fields.sort();
-    fields
+    expected_fields(&message)
 }
 
 #[test]
