@@ -16,9 +16,10 @@ pub struct HelmRelease {
     /// `path` when absent. Its dependencies must be vendored under `charts/`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chart: Option<String>,
-    /// Values files, relative to the environment's `path`, passed to
-    /// `helm template -f` in order (a later file wins); the chart's own
-    /// `values.yaml` always applies first.
+    /// Values files, relative to the environment's `path` (`../common.yaml`
+    /// may climb, inside the repo), passed to `helm template --values` in
+    /// order (a later file wins); the chart's own `values.yaml` always
+    /// applies first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub values: Vec<String>,
     /// The release name; the app's name when absent.
@@ -68,6 +69,31 @@ impl HelmValues {
     }
 }
 
+/// Whether `relative`, taken from directory `base` (both relative to the
+/// repo root), names a path inside the repo: not absolute, and never more
+/// `..` than directories above it.
+pub fn stays_inside(base: &str, relative: &str) -> bool {
+    if relative.is_empty()
+        || relative.starts_with('/')
+        || relative.contains(['\\', '\0', '\n', '\r'])
+    {
+        return false;
+    }
+    let mut depth = base
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .count();
+    for part in relative.split('/') {
+        match part {
+            "" | "." => {}
+            ".." if depth == 0 => return false,
+            ".." => depth -= 1,
+            _ => depth += 1,
+        }
+    }
+    true
+}
+
 /// A dotted key path (`image.tag`): non-empty keys separated by `.`.
 pub fn is_key_path(path: &str) -> bool {
     !path.is_empty() && path.split('.').all(|k| !k.is_empty())
@@ -84,8 +110,11 @@ pub(super) fn validate(env: &Environment, field: &str) -> Result<(), (String, &'
             return Err((format!("{field}.helm.chart"), INSIDE));
         }
         for (i, values) in helm.values.iter().enumerate() {
-            if !is_safe_relative_path(values) {
-                return Err((format!("{field}.helm.values[{i}]"), INSIDE));
+            if !stays_inside(&env.path, values) {
+                return Err((
+                    format!("{field}.helm.values[{i}]"),
+                    "a path relative to the environment's path that stays inside the repo",
+                ));
             }
         }
     }
@@ -118,6 +147,22 @@ mod tests {
     const ENV: &str = "apps:\n  web:\n    image: ghcr.io/acme/web\n    environments:\n      - name: prod\n        path: envs/prod\n";
 
     #[test]
+    fn values_paths_may_climb_but_not_leave_the_repo() {
+        let cases = [
+            ("beside", "envs/prod", "values.yaml", true),
+            ("shared", "envs/prod", "../common.yaml", true),
+            ("to the root", "envs/prod", "../../v.yaml", true),
+            ("above the root", "envs/prod", "../../../v.yaml", false),
+            ("absolute", "envs/prod", "/etc/v.yaml", false),
+            ("empty", "envs/prod", "", false),
+            ("down and up", "envs", "a/../../v.yaml", true),
+        ];
+        for (name, base, relative, want) in cases {
+            assert_eq!(super::stays_inside(base, relative), want, "{name}");
+        }
+    }
+
+    #[test]
     fn helm_fields_are_checked_at_load_and_name_the_field() {
         let cases = [
             (
@@ -127,7 +172,7 @@ mod tests {
             ),
             (
                 "values outside",
-                "helm: { values: [../v.yaml] }",
+                "helm: { values: [../../../v.yaml] }",
                 "helm.values[0]",
             ),
             (
@@ -154,7 +199,7 @@ mod tests {
             assert!(err.contains(needle), "{name}: {err}");
         }
         let good = format!(
-            "{ENV}        helm: {{ chart: charts/web, values: [values.yaml], release_name: web }}\n        helm_values: {{ file: values.yaml, repository: image.repository, tag: image.tag }}\n"
+            "{ENV}        helm: {{ chart: charts/web, values: [../common.yaml, values.yaml], release_name: web }}\n        helm_values: {{ file: values.yaml, repository: image.repository, tag: image.tag }}\n"
         );
         let config = RepoConfig::parse(&good, "slipway.yaml").unwrap();
         let env = &config.apps["web"].environments[0];

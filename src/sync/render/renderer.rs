@@ -184,8 +184,9 @@ impl Renderer {
         )
         .await;
         drop(workdir);
-        // A tool that could not start may be back on the next pass.
-        let remember = !matches!(ran, Err(RunError::Spawn { .. }));
+        // A tool that could not start may be back on the next pass, and a
+        // render that ran out of time may have met a busy machine.
+        let remember = !matches!(ran, Err(RunError::Spawn { .. } | RunError::TimedOut(_)));
         let outcome = match ran {
             Ok(output) => recipe.parse(&output),
             Err(e) => Err(RenderError::Tool {
