@@ -13,7 +13,7 @@
 //!
 //! The tools run on the commit's files written to a private temporary
 //! directory ([`workdir`]), offline, bounded in time and output
-//! ([`tools`]); their failures are refusals carrying the tool's own
+//! ([`run`]); their failures are refusals carrying the tool's own
 //! message. Outputs are cached by the revision's tree and the tools'
 //! versions ([`Renderer`]).
 
@@ -21,6 +21,7 @@ pub mod objects;
 pub mod plain;
 pub mod recipe;
 mod renderer;
+pub mod run;
 pub mod tools;
 pub mod workdir;
 

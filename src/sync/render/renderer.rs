@@ -5,7 +5,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use super::recipe::{self, Recipe};
-use super::tools::{self, Limits, RenderSettings, RenderTools, RunError, Tool, ToolVersions};
+use super::run::{self, RunError};
+use super::tools::{Limits, RenderSettings, RenderTools, Tool, ToolVersions};
 use super::workdir::Workdir;
 use super::{RenderError, RenderedObject, render_plain};
 use crate::repoconfig::Environment;
@@ -174,8 +175,8 @@ impl Renderer {
         let mut args: Vec<String> = tool.prefix.clone();
         args.extend(recipe.args(&workdir.repo(), helm));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let env = tools::offline_env(&workdir.home());
-        let ran = tools::run(
+        let env = run::offline_env(&workdir.home());
+        let ran = run::run(
             &tool.program,
             &args,
             &workdir.repo(),
@@ -183,7 +184,8 @@ impl Renderer {
             self.inner.limits,
         )
         .await;
-        drop(workdir);
+        // Deleting the revision's files is blocking work.
+        tokio::task::spawn_blocking(move || drop(workdir));
         // A tool that could not start may be back on the next pass, and a
         // render that ran out of time may have met a busy machine.
         let remember = !matches!(ran, Err(RunError::Spawn { .. } | RunError::TimedOut(_)));
