@@ -7,10 +7,7 @@
 //! re-parsing the old and new text ([`super::check`]): if anything but the
 //! intended fields differs, the edit is refused.
 
-use std::str::FromStr;
-
-use serde_json::Value;
-use yaml_edit::{Document, Mapping, Scalar, YamlFile, YamlNode};
+use yaml_edit::{Document, Mapping, Scalar, YamlNode};
 
 use super::check::{self, FieldPath, PlannedField};
 use super::image::{TargetImage, image_name, repository_part};
@@ -94,6 +91,18 @@ pub struct ImageChange {
     pub new_image: String,
 }
 
+impl ImageChange {
+    /// `Kind/name` of the object changed, or the kind alone when it has no
+    /// name (a Helm values file).
+    pub fn object(&self) -> String {
+        if self.name.is_empty() {
+            self.kind.clone()
+        } else {
+            format!("{}/{}", self.kind, self.name)
+        }
+    }
+}
+
 /// The result of editing one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileEdit {
@@ -106,7 +115,7 @@ pub struct FileEdit {
 /// Set `image` in every place of `text` that deploys its repository.
 /// `file` names the file in errors and in the change set.
 pub fn edit_manifest(file: &str, text: &str, image: &TargetImage) -> Result<FileEdit, EditError> {
-    let (old_values, yaml) = parse_lossless(file, text)?;
+    let (old_values, yaml) = check::parse_lossless(file, text)?;
     let is_kustomization = KUSTOMIZATION_FILES.iter().any(|n| file.ends_with(n));
     let mut planner = Planner {
         file,
@@ -139,26 +148,6 @@ pub fn edit_manifest(file: &str, text: &str, image: &TargetImage) -> Result<File
         text: new_text,
         changes: planner.changes,
     })
-}
-
-/// The plain values of `text` (for the check after an edit) and its
-/// lossless syntax tree (to edit), refused unless the tree reproduces the
-/// text byte for byte.
-pub(super) fn parse_lossless(file: &str, text: &str) -> Result<(Vec<Value>, YamlFile), EditError> {
-    let old_values = check::parse_documents(text).map_err(|message| EditError::ParseManifest {
-        file: file.to_string(),
-        message,
-    })?;
-    let yaml = YamlFile::from_str(text).map_err(|e| EditError::ParseManifest {
-        file: file.to_string(),
-        message: e.to_string(),
-    })?;
-    if yaml.to_string() != text {
-        return Err(EditError::NotLossless {
-            file: file.to_string(),
-        });
-    }
-    Ok((old_values, yaml))
 }
 
 /// Walks one file's documents, edits the tree in place and records what it

@@ -71,10 +71,9 @@ pub fn commit_message(committed: &[CommittedRequest<'_>]) -> String {
         }
         for change in &c.changes {
             out.push_str(&format!(
-                "  {} {}/{} {}: {} -> {}\n",
+                "  {} {} {}: {} -> {}\n",
                 change.file,
-                change.kind,
-                change.name,
+                change.object(),
                 change.field,
                 change.old_image,
                 change.new_image
@@ -169,8 +168,12 @@ pub fn pull_request_body(
     );
     for c in changes {
         out.push_str(&format!(
-            "| `{}` | {}/{} | `{}` | `{}` | `{}` |\n",
-            c.file, c.kind, c.name, c.field, c.old_image, c.new_image
+            "| `{}` | {} | `{}` | `{}` | `{}` |\n",
+            c.file,
+            c.object(),
+            c.field,
+            c.old_image,
+            c.new_image
         ));
     }
     out.push_str(&format!(

@@ -15,7 +15,7 @@ use yaml_edit::{Mapping, YamlNode};
 
 use super::check::{self, FieldPath, PlannedField};
 use super::edit::{
-    EditError, FileEdit, ImageChange, KUSTOMIZATION_FILES, parse_lossless, set_scalar_keeping_style,
+    EditError, FileEdit, ImageChange, KUSTOMIZATION_FILES, set_scalar_keeping_style,
 };
 use super::image::{ImageName, TargetImage, image_name, repository_part};
 use crate::repoconfig::HelmValues;
@@ -189,7 +189,7 @@ pub fn edit_values(
     image: &TargetImage,
     mapping: Option<&HelmValues>,
 ) -> Result<FileEdit, EditError> {
-    let (old_values, yaml) = parse_lossless(file, text)?;
+    let (old_values, yaml) = check::parse_lossless(file, text)?;
     let mut editor = ValuesEditor {
         file,
         image,
