@@ -117,6 +117,13 @@ async fn a_charts_values_are_bumped_in_place_and_its_templates_left_alone() {
         remote_file(&bare, "main", "envs/dev/values.yaml"),
         VALUES_DEV.replace("tag: \"1.0.0\"", "tag: \"1.10\"")
     );
+    let message = tip_message(&bare, "main");
+    assert!(
+        message.contains(
+            "  envs/dev/values.yaml HelmValues image: ghcr.io/acme/web:1.0.0 -> ghcr.io/acme/web:1.10\n"
+        ),
+        "{message}"
+    );
     assert_eq!(
         remote_file(&bare, "main", "envs/dev/charts/redis/values.yaml"),
         "image:\n  repository: ghcr.io/acme/web\n  tag: \"9.9.9\"\n",
