@@ -14,10 +14,12 @@
 //!
 //! `cargo bench --bench receive_e2e`; scale with `SLIPWAY_BENCH_SINGLE`
 //! (200), `SLIPWAY_BENCH_APPS` (500), `SLIPWAY_BENCH_HISTORY` (1000),
-//! `SLIPWAY_BENCH_SENDERS` (16). Only 127.0.0.1 is contacted.
+//! `SLIPWAY_BENCH_SENDERS` (16); run only some parts with
+//! `SLIPWAY_BENCH_PHASES` (default `single,burst`; the script runs with the
+//! burst). Only 127.0.0.1 is contacted.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -26,11 +28,13 @@ use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use slipway::secret::Secret;
+
+#[path = "../tests/support/fleet.rs"]
+mod fleet;
+use fleet::*;
 use slipway::webhook::signature::{StandardKey, sign_standard};
 
 const SECRET: &str = "whsec_c2xpcHdheS1nZW5lcmljLXRlc3Qtc2VjcmV0LTMyYg==";
-const POLICY: &str =
-    "apps: [\"*\"]\nenvironments: [\"*\"]\nimage:\n  mutable_tags: [latest]\nno_downgrade: true\n";
 /// Longest wait for one commit or the whole burst before the bench gives up.
 const DEADLINE: Duration = Duration::from_secs(600);
 
@@ -48,70 +52,6 @@ fn ms(d: Duration) -> f64 {
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index.min(sorted.len() - 1)]
-}
-
-fn app(i: usize) -> String {
-    format!("app{i}")
-}
-
-fn kustomization(app: &str, tag: &str) -> String {
-    format!(
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - deployment.yaml\nimages:\n  - name: ghcr.io/acme/{app}\n    newTag: {tag}\n"
-    )
-}
-
-fn deployment(app: &str) -> String {
-    format!(
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {app}\nspec:\n  template:\n    spec:\n      containers:\n        - name: {app}\n          image: ghcr.io/acme/{app}\n"
-    )
-}
-
-/// A bare repo with `apps` kustomize apps at 1.0.0 and `history` extra commits.
-fn deploy_repo(root: &Path, apps: usize, history: usize) -> PathBuf {
-    let bare = root.join("deploy.git");
-    let mut yaml = String::from("apps:\n");
-    let mut files: Vec<(String, String)> = vec![("policies/default.yaml".into(), POLICY.into())];
-    for i in 0..apps {
-        let name = app(i);
-        yaml.push_str(&format!(
-            "  {name}:\n    image: ghcr.io/acme/{name}\n    environments:\n      - {{ name: dev, path: apps/{name} }}\n"
-        ));
-        files.push((
-            format!("apps/{name}/kustomization.yaml"),
-            kustomization(&name, "1.0.0"),
-        ));
-        files.push((format!("apps/{name}/deployment.yaml"), deployment(&name)));
-    }
-    files.push(("slipway.yaml".into(), yaml));
-    let borrowed: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, c)| (p.as_str(), c.as_str()))
-        .collect();
-    slipway::bootstrap::create_bare_repo(&bare, "main", &borrowed).expect("seed repo");
-    let repo = git2::Repository::open_bare(&bare).expect("open bare");
-    let sig = git2::Signature::now("Seed", "seed@example.com").expect("signature");
-    let mut parent = repo.refname_to_id("refs/heads/main").expect("main");
-    let tree = repo
-        .find_commit(parent)
-        .and_then(|c| c.tree())
-        .expect("tree");
-    // History: people's commits (same tree), as a long-lived deploy repo has.
-    for n in 0..history {
-        let parent_commit = repo.find_commit(parent).expect("parent");
-        parent = repo
-            .commit(
-                None,
-                &sig,
-                &sig,
-                &format!("chore: history {n}"),
-                &tree,
-                &[&parent_commit],
-            )
-            .expect("history commit");
-    }
-    repo.reference("refs/heads/main", parent, true, "history")
-        .expect("main");
-    bare
 }
 
 struct Receive {
@@ -192,9 +132,7 @@ impl Sender {
     }
 
     async fn send(&mut self, id: &str, app: &str, tag: &str) {
-        let body = Bytes::from(format!(
-            r#"{{"type":"artifact.published","image":"ghcr.io/acme/{app}","tag":"{tag}"}}"#
-        ));
+        let body = Bytes::from(artifact_body(app, tag));
         let now = jiff::Timestamp::now().as_second();
         let request = Request::post("/hooks/generic")
             .header("host", "127.0.0.1")
@@ -213,41 +151,6 @@ impl Sender {
         response.into_body().collect().await.expect("body");
         assert_eq!(status.as_u16(), 202, "delivery {id} not accepted");
     }
-}
-
-fn head(bare: &Path) -> git2::Oid {
-    let repo = git2::Repository::open_bare(bare).expect("open bare");
-    repo.refname_to_id("refs/heads/main").expect("main")
-}
-
-fn commits_since(bare: &Path, since: git2::Oid) -> usize {
-    let repo = git2::Repository::open_bare(bare).expect("open bare");
-    let mut walk = repo.revwalk().expect("walk");
-    walk.push_ref("refs/heads/main").expect("push");
-    walk.hide(since).expect("hide");
-    walk.count()
-}
-
-/// The `newTag` of every app at the tip of main.
-fn tags_at_tip(bare: &Path, apps: usize) -> Vec<String> {
-    let repo = git2::Repository::open_bare(bare).expect("open bare");
-    let tree = repo
-        .find_reference("refs/heads/main")
-        .and_then(|r| r.peel_to_tree())
-        .expect("tree");
-    (0..apps)
-        .map(|i| {
-            let path = format!("apps/{}/kustomization.yaml", app(i));
-            let entry = tree.get_path(Path::new(&path)).expect("file");
-            let blob = repo.find_blob(entry.id()).expect("blob");
-            let text = String::from_utf8_lossy(blob.content());
-            text.lines()
-                .find_map(|l| l.trim().strip_prefix("newTag: "))
-                .unwrap_or_default()
-                .trim_matches('\'')
-                .to_string()
-        })
-        .collect()
 }
 
 async fn single_events(label: &str, apps: usize, history: usize, samples: usize) {
@@ -275,16 +178,6 @@ async fn single_events(label: &str, apps: usize, history: usize, samples: usize)
         ms(percentile(&times, 0.99)),
         ms(times[times.len() - 1]),
     );
-}
-
-fn burst_events(apps: usize) -> Vec<(String, String, String)> {
-    // Two versions per app; each app's 1.1.0 comes before its 1.2.0.
-    (0..2 * apps)
-        .map(|n| {
-            let (round, i) = (n / apps, n % apps);
-            (format!("burst-{n}"), app(i), format!("1.{}.0", round + 1))
-        })
-        .collect()
 }
 
 async fn slipway_burst(apps: usize, senders: usize) -> f64 {
@@ -392,14 +285,23 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    let phases = std::env::var("SLIPWAY_BENCH_PHASES").unwrap_or_else(|_| "single,burst".into());
     let slipway = runtime.block_on(async {
-        single_events("fresh repo", 1, 0, samples).await;
-        single_events("large repo", apps, history, samples).await;
-        slipway_burst(apps, senders).await
+        if phases.contains("single") {
+            single_events("fresh repo", 1, 0, samples).await;
+            single_events("large repo", apps, history, samples).await;
+        }
+        if phases.contains("burst") {
+            Some(slipway_burst(apps, senders).await)
+        } else {
+            None
+        }
     });
-    let script = shell_burst(apps);
-    println!(
-        "burst ratio: slipway receive {:.1}x faster than the git CLI script",
-        script / slipway
-    );
+    if let Some(slipway) = slipway {
+        let script = shell_burst(apps);
+        println!(
+            "burst ratio: slipway receive {:.1}x faster than the git CLI script",
+            script / slipway
+        );
+    }
 }

@@ -76,6 +76,11 @@ pub struct ApiConfig {
     /// When set, `/api/v1/*` requires `Authorization: Bearer <token>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bearer_token: Option<SecretSource>,
+    /// The address people reach this API at (`https://slipway.example.com`).
+    /// Commit messages link each delivery's status under it; unset, they
+    /// give the path (`/api/v1/deliveries/{id}`) alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
 }
 
 /// Secrets for HMAC-signed providers (GitHub, Standard Webhooks).

@@ -66,6 +66,8 @@ pub struct Metrics {
     pub latency: Family<ProviderLabels, Histogram, fn() -> Histogram>,
     /// Deliveries the worker settled or deferred.
     pub processed: Family<ProcessedLabels, Counter>,
+    /// Deliveries per batch the worker took.
+    pub batch_size: Histogram,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -83,6 +85,8 @@ impl Default for Metrics {
             latency_histogram as fn() -> Histogram,
         );
         let processed = Family::<ProcessedLabels, Counter>::default();
+        // 1 doubling 11 times: the last bucket is 1,024, above the largest batch.
+        let batch_size = Histogram::new(exponential_buckets(1.0, 2.0, 11));
         let receive = registry.sub_registry_with_prefix(PREFIX);
         receive.register(
             "webhook_deliveries",
@@ -104,12 +108,18 @@ impl Default for Metrics {
             "Deliveries the worker settled or deferred",
             processed.clone(),
         );
+        receive.register(
+            "inbox_batch_size",
+            "Deliveries per batch the worker took",
+            batch_size.clone(),
+        );
         Metrics {
             registry,
             deliveries,
             verification_failures,
             latency,
             processed,
+            batch_size,
         }
     }
 }

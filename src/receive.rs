@@ -47,6 +47,9 @@ pub enum ReceiveError {
         /// What is wrong.
         message: &'static str,
     },
+    /// `api.public_url` is not an http(s) URL.
+    #[error("api.public_url: {0:?} is not an http:// or https:// URL")]
+    PublicUrl(String),
     /// The API bearer token could not be loaded.
     #[error("api.bearer_token")]
     LoadApiToken(#[source] SecretError),
@@ -181,7 +184,14 @@ pub fn processor(
         (None, None) => None,
     };
     let receive_dir = config.state_dir.join("receive");
-    let writer = DeployWriter::new(repo.clone(), receive_dir.join("checkout"), forge);
+    let mut writer = DeployWriter::new(repo.clone(), receive_dir.join("checkout"), forge);
+    if let Some(url) = &config.api.public_url {
+        let parsed = reqwest::Url::parse(url).map_err(|_| ReceiveError::PublicUrl(url.clone()))?;
+        if !matches!(parsed.scheme(), "http" | "https") || !parsed.has_host() {
+            return Err(ReceiveError::PublicUrl(url.clone()));
+        }
+        writer = writer.with_status_url(url);
+    }
     let view = PolicyView::new(repo.clone(), receive_dir.join("policy-view"));
     Ok(Arc::new(DeployPipeline::new(
         store.clone(),

@@ -98,6 +98,10 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The status API's deliveries: the list here, one delivery at `/{id}` (the
+/// sender's delivery id, percent-encoded).
+pub const DELIVERIES_PATH: &str = "/api/v1/deliveries";
+
 /// The receive role's router.
 pub fn router(state: AppState) -> Router {
     let hooks = Router::new()
@@ -106,8 +110,8 @@ pub fn router(state: AppState) -> Router {
     let ops = ops_router(state.store.clone(), state.metrics.clone());
     Router::new()
         .merge(hooks)
-        .route("/api/v1/deliveries", get(list_deliveries))
-        .route("/api/v1/deliveries/{id}", get(get_delivery))
+        .route(DELIVERIES_PATH, get(list_deliveries))
+        .route(&format!("{DELIVERIES_PATH}/{{id}}"), get(get_delivery))
         .with_state(state)
         .merge(ops)
 }

@@ -1,11 +1,14 @@
 //! The loop that acts on stored deliveries.
 //!
-//! It takes pending deliveries oldest first, hands each to a [`Processor`],
-//! and settles it in one transaction with whatever the processor records. A
-//! retryable failure leaves the delivery pending with its error and a backoff;
-//! a stall settles it as failed. A crash at any point leaves it pending, and
-//! processors are idempotent (git writes carry the event id in trailers), so a
-//! delivery picked up again after a restart has its effect once.
+//! It takes every due delivery, oldest first and up to [`BATCH`], as one
+//! batch, hands the batch to a [`Processor`], and settles every delivery of
+//! it in one transaction with whatever the processor records for each. Only
+//! what is already waiting is taken, so a single delivery on a quiet system
+//! goes straight through. A retryable failure leaves a delivery pending with
+//! its error and a backoff; a stall settles it as failed. A crash at any
+//! point leaves the batch pending, and processors are idempotent (git writes
+//! carry the event id in trailers), so a delivery picked up again after a
+//! restart has its effect once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,11 +19,11 @@ use tokio::sync::{Notify, watch};
 
 use crate::event::DomainEvent;
 use crate::metrics::{Metrics, ProcessedLabels};
-use crate::store::inbox::{DeliveryState, StoredDelivery, settle};
+use crate::store::inbox::{DeliveryState, StoredDelivery, retry_later, settle};
 use crate::store::{Store, StoreError};
 
-/// Deliveries taken from the store at a time.
-const BATCH: usize = 64;
+/// Most deliveries taken from the store as one batch.
+pub const BATCH: usize = 1000;
 /// How often the worker looks for due retries when nothing wakes it.
 const IDLE_POLL: Duration = Duration::from_secs(1);
 /// First retry delay; doubled per attempt.
@@ -137,13 +140,28 @@ impl ProcessError {
     }
 }
 
-/// Acts on one delivery. Implementations must be idempotent.
+/// What processing one delivery of a batch concluded.
+pub type Processed = Result<Settlement, ProcessError>;
+
+/// Acts on deliveries. Implementations must be idempotent.
 pub trait Processor: Send + Sync {
     /// Process one delivery.
-    fn process<'a>(
+    fn process<'a>(&'a self, delivery: &'a StoredDelivery) -> BoxFuture<'a, Processed>;
+
+    /// Process a batch, oldest first: one result per delivery, in order.
+    /// By default each delivery on its own, one after another.
+    fn process_batch<'a>(
         &'a self,
-        delivery: &'a StoredDelivery,
-    ) -> BoxFuture<'a, Result<Settlement, ProcessError>>;
+        deliveries: &'a [StoredDelivery],
+    ) -> BoxFuture<'a, Vec<Processed>> {
+        Box::pin(async move {
+            let mut results = Vec::with_capacity(deliveries.len());
+            for delivery in deliveries {
+                results.push(self.process(delivery).await);
+            }
+            results
+        })
+    }
 }
 
 /// Retry delay after `attempts` failed tries.
@@ -191,10 +209,7 @@ pub fn settle_without_action(event: &DomainEvent) -> Settlement {
 pub struct RecordOnly;
 
 impl Processor for RecordOnly {
-    fn process<'a>(
-        &'a self,
-        delivery: &'a StoredDelivery,
-    ) -> BoxFuture<'a, Result<Settlement, ProcessError>> {
+    fn process<'a>(&'a self, delivery: &'a StoredDelivery) -> BoxFuture<'a, Processed> {
         Box::pin(async move { Ok(settle_without_action(&delivery.event)) })
     }
 }
@@ -246,90 +261,114 @@ impl Worker {
         }
     }
 
-    /// Process every delivery due now; returns how many were handled.
+    /// Process every delivery due now as one batch (at most [`BATCH`]) and
+    /// settle them all in one transaction; returns how many were handled.
     pub async fn run_once(&self) -> Result<usize, StoreError> {
         let due = self
             .store
             .due(BATCH, jiff::Timestamp::now().as_millisecond())
             .await?;
-        for delivery in &due {
-            self.handle(delivery).await?;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        self.metrics.batch_size.observe(due.len() as f64);
+        let results = self.processor.process_batch(&due).await;
+        let mut settles = Vec::with_capacity(due.len());
+        let mut labels = Vec::with_capacity(due.len());
+        for (delivery, result) in due.iter().zip(results) {
+            let (settle, label) = disposal(delivery, result);
+            settles.push(settle);
+            labels.push(label);
+        }
+        self.store
+            .write(move |conn| {
+                for settle in settles {
+                    settle(conn)?;
+                }
+                Ok(())
+            })
+            .await?;
+        for label in labels {
+            self.metrics.processed.get_or_create(&label).inc();
         }
         Ok(due.len())
     }
+}
 
-    async fn handle(&self, delivery: &StoredDelivery) -> Result<(), StoreError> {
-        let seq = delivery.seq;
-        let (result, kind) = match self.processor.process(delivery).await {
-            Ok(settlement) => {
-                let Settlement {
-                    state,
-                    outcome,
-                    record,
-                } = settlement;
-                self.store
-                    .write(move |conn| {
-                        if let Some(record) = record {
-                            record(conn)?;
-                        }
-                        settle(conn, seq, state, &outcome)
-                    })
-                    .await?;
-                (format!("{state:?}").to_lowercase(), None)
-            }
-            Err(ProcessError::Retry {
-                kind,
-                message,
-                not_before,
-            }) => {
-                let next = retry_due(jiff::Timestamp::now(), delivery.attempts, not_before);
-                tracing::warn!(
-                    seq,
-                    delivery_id = delivery.delivery_id,
-                    error_kind = kind.as_str(),
-                    error = message,
-                    retry_at = %next,
-                    "will retry"
-                );
-                // A wake (a new fact) must not bring it forward past the cause's time.
-                let hold = not_before.map_or(0, |_| next.as_millisecond());
-                self.store
-                    .retry_later(seq, message, next.as_millisecond(), hold)
-                    .await?;
-                ("retry".to_string(), Some(kind))
-            }
-            Err(ProcessError::Wait { reason, until }) => {
-                let now = jiff::Timestamp::now().as_millisecond();
-                let poll = now + backoff(delivery.attempts).min(WAIT_MAX).as_millis() as i64;
-                let next = until.map_or(poll, |u| u.as_millisecond().clamp(now, poll));
-                tracing::info!(seq, delivery_id = delivery.delivery_id, reason, "waiting");
-                self.store.retry_later(seq, reason, next, 0).await?;
-                ("wait".to_string(), None)
-            }
-            Err(ProcessError::Stall { kind, message }) => {
-                tracing::warn!(
-                    seq,
-                    delivery_id = delivery.delivery_id,
-                    error_kind = kind.as_str(),
-                    error = message,
-                    "stalled"
-                );
-                let outcome = serde_json::json!({ "error": message });
-                self.store
-                    .write(move |conn| settle(conn, seq, DeliveryState::Failed, &outcome))
-                    .await?;
-                ("failed".to_string(), Some(kind))
-            }
-        };
-        self.metrics
-            .processed
-            .get_or_create(&ProcessedLabels {
-                result,
-                error_kind: kind.map_or("none", ErrorKind::as_str).to_string(),
-            })
-            .inc();
-        Ok(())
-    }
+/// How one delivery's result is kept: the write that settles it (or puts it
+/// back with its retry time), and its `slipway_inbox_processed_total` labels.
+fn disposal(delivery: &StoredDelivery, result: Processed) -> (Record, ProcessedLabels) {
+    let seq = delivery.seq;
+    let (settle, result, kind): (Record, _, _) = match result {
+        Ok(Settlement {
+            state,
+            outcome,
+            record,
+        }) => (
+            Box::new(move |conn| {
+                if let Some(record) = record {
+                    record(conn)?;
+                }
+                settle(conn, seq, state, &outcome)
+            }),
+            format!("{state:?}").to_lowercase(),
+            None,
+        ),
+        Err(ProcessError::Retry {
+            kind,
+            message,
+            not_before,
+        }) => {
+            let next = retry_due(jiff::Timestamp::now(), delivery.attempts, not_before);
+            tracing::warn!(
+                seq,
+                delivery_id = delivery.delivery_id,
+                error_kind = kind.as_str(),
+                error = message,
+                retry_at = %next,
+                "will retry"
+            );
+            // A wake (a new fact) must not bring it forward past the cause's time.
+            let hold = not_before.map_or(0, |_| next.as_millisecond());
+            let next = next.as_millisecond();
+            (
+                Box::new(move |conn| retry_later(conn, seq, &message, next, hold)),
+                "retry".to_string(),
+                Some(kind),
+            )
+        }
+        Err(ProcessError::Wait { reason, until }) => {
+            let now = jiff::Timestamp::now().as_millisecond();
+            let poll = now + backoff(delivery.attempts).min(WAIT_MAX).as_millis() as i64;
+            let next = until.map_or(poll, |u| u.as_millisecond().clamp(now, poll));
+            tracing::info!(seq, delivery_id = delivery.delivery_id, reason, "waiting");
+            (
+                Box::new(move |conn| retry_later(conn, seq, &reason, next, 0)),
+                "wait".to_string(),
+                None,
+            )
+        }
+        Err(ProcessError::Stall { kind, message }) => {
+            tracing::warn!(
+                seq,
+                delivery_id = delivery.delivery_id,
+                error_kind = kind.as_str(),
+                error = message,
+                "stalled"
+            );
+            let outcome = serde_json::json!({ "error": message });
+            (
+                Box::new(move |conn| settle(conn, seq, DeliveryState::Failed, &outcome)),
+                "failed".to_string(),
+                Some(kind),
+            )
+        }
+    };
+    let labels = ProcessedLabels {
+        result,
+        error_kind: kind.map_or("none", ErrorKind::as_str).to_string(),
+    };
+    (settle, labels)
 }
 
 #[cfg(test)]

@@ -10,21 +10,19 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
 use http::{Request, StatusCode};
 use serde_json::Value;
 use slipway::bootstrap::create_bare_repo;
-use slipway::deployrepo::settings::{Author, DeployRepoSettings};
-use slipway::metrics::Metrics;
-use slipway::receive::{ReceiveRole, processor};
 use slipway::store::Store;
 use slipway::store::inbox::StoredDelivery;
 use slipway::worker::Worker;
 use support::git_repos::{commit_count, remote_file};
-use support::webhooks::{dockerhub, generic, github, gitlab, harbor, test_config};
+use support::webhooks::{
+    InProcessReceive, dockerhub, generic, github, gitlab, harbor, test_config,
+};
 use tower::ServiceExt;
 
 /// The policy a case runs under when it names none (its README says so).
@@ -154,27 +152,11 @@ impl Receive {
             .map(|(p, c)| (p.as_str(), c.as_str()))
             .collect();
         create_bare_repo(&bare, "main", &borrowed).unwrap();
-        let mut config = test_config(dir.path());
-        config.deploy_repo = Some(DeployRepoSettings {
-            url: bare.display().to_string(),
-            branch: "main".into(),
-            credentials: None,
-            author: Author::default(),
-        });
-        let store = Store::open(&config.state_dir).unwrap();
-        let processor = processor(&config, &store, None).unwrap();
-        let role = ReceiveRole::with_store(
-            &config,
-            store.clone(),
-            processor,
-            Arc::new(Metrics::default()),
-        )
-        .unwrap();
-        let (state, worker) = role.into_parts();
+        let receive = InProcessReceive::start(test_config(dir.path()), &bare, None);
         Receive {
-            app: slipway::server::router(state),
-            worker,
-            store,
+            app: receive.app,
+            worker: receive.worker,
+            store: receive.store,
             bare,
             _dir: dir,
         }

@@ -13,12 +13,10 @@ use axum::body::Body;
 use http::{Request, StatusCode};
 use serde_json::json;
 use slipway::bootstrap::{EXAMPLE_FILES, create_bare_repo};
-use slipway::deployrepo::settings::{Author, DeployRepoSettings, ForgeKind, ForgeSettings};
+use slipway::deployrepo::settings::{ForgeKind, ForgeSettings};
 use slipway::metrics::Metrics;
 use slipway::pipeline::nudge::LocalNudge;
-use slipway::receive::{ReceiveRole, processor};
 use slipway::secret::SecretSource;
-use slipway::server::router;
 use slipway::store::Store;
 use slipway::worker::Worker;
 use support::forge::{Failure, ForgeServer};
@@ -54,12 +52,6 @@ async fn harness_with(kind: ForgeKind) -> Harness {
     let token = dir.path().join("forge-token");
     std::fs::write(&token, FORGE_TOKEN).unwrap();
     let mut config = test_config(dir.path());
-    config.deploy_repo = Some(DeployRepoSettings {
-        url: bare.display().to_string(),
-        branch: "main".into(),
-        credentials: None,
-        author: Author::default(),
-    });
     let api_url = match kind {
         ForgeKind::GitHub => forge.github_url(),
         ForgeKind::GitLab => forge.gitlab_url(),
@@ -70,17 +62,13 @@ async fn harness_with(kind: ForgeKind) -> Harness {
         project: "acme/deploy".into(),
         token: SecretSource::File(token),
     });
-    let store = Store::open(&config.state_dir).unwrap();
     let nudge = Arc::new(Notify::new());
-    let processor = processor(&config, &store, Some(Arc::new(LocalNudge(nudge.clone())))).unwrap();
-    let metrics = Arc::new(Metrics::default());
-    let role = ReceiveRole::with_store(&config, store.clone(), processor, metrics.clone()).unwrap();
-    let (state, worker) = role.into_parts();
+    let receive = InProcessReceive::start(config, &bare, Some(Arc::new(LocalNudge(nudge.clone()))));
     Harness {
-        app: router(state),
-        worker,
-        store,
-        metrics,
+        app: receive.app,
+        worker: receive.worker,
+        store: receive.store,
+        metrics: receive.metrics,
         bare,
         nudge,
         forge,

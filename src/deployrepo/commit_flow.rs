@@ -112,7 +112,7 @@ fn attempt_batch(
     }
     if !committed.is_empty() {
         let oid = commit_and_push(
-            inner, checkout, head, &root, batch, &manifests, &touched, &committed,
+            inner, checkout, head, batch, &manifests, &touched, &committed,
         )?;
         for (i, changes) in committed {
             results[i] = Some(Ok(match oid {
@@ -137,12 +137,10 @@ fn attempt_batch(
         .collect())
 }
 
-#[allow(clippy::too_many_arguments)]
 fn commit_and_push(
     inner: &Inner,
     checkout: &Checkout,
     head: Oid,
-    root: &Path,
     batch: &[Prepared],
     manifests: &BTreeMap<String, Manifests>,
     touched: &BTreeMap<String, BTreeSet<usize>>,
@@ -154,7 +152,7 @@ fn commit_and_push(
             continue;
         };
         let indices: Vec<usize> = indices.iter().copied().collect();
-        let written = set.write(root, &indices).map_err(|e| {
+        let written = set.write(checkout, &indices).map_err(|e| {
             AttemptError::GiveUp(GitError::Checkout {
                 source: git2::Error::from_str(&error_chain(&e)),
             })
@@ -169,7 +167,7 @@ fn commit_and_push(
             changes: changes.clone(),
         })
         .collect();
-    let message = commit_message(&requests);
+    let message = commit_message(&requests, &inner.status_url);
     let Some(oid) = checkout
         .commit(head, &files, &message)
         .map_err(AttemptError::GiveUp)?

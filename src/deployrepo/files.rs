@@ -182,17 +182,24 @@ impl Manifests {
         Ok(changes)
     }
 
-    /// Write the files at `indices` back under `root`; returns their relative paths.
-    pub fn write(&self, root: &Path, indices: &[usize]) -> Result<Vec<String>, FilesError> {
+    /// Write the files at `indices` back into `checkout`'s working tree;
+    /// returns their relative paths.
+    pub fn write(
+        &self,
+        checkout: &super::git::Checkout,
+        indices: &[usize],
+    ) -> Result<Vec<String>, FilesError> {
         let mut written = Vec::new();
         for &index in indices {
             let Some((file, text)) = self.files.get(index) else {
                 continue;
             };
-            std::fs::write(root.join(file), text).map_err(|source| FilesError::Write {
-                path: file.clone(),
-                source,
-            })?;
+            checkout
+                .write_file(file, text)
+                .map_err(|source| FilesError::Write {
+                    path: file.clone(),
+                    source,
+                })?;
             written.push(file.clone());
         }
         Ok(written)

@@ -120,6 +120,11 @@ pub struct Checkout {
     credentials: Option<LoadedCredentials>,
     author: Author,
     written: RefCell<WrittenIndex>,
+    /// The commit the working tree and index are known to match exactly:
+    /// set by a checkout or a commit, cleared by any write to the tree.
+    /// Resetting to it again skips the checkout, whose walk of every file
+    /// would otherwise grow with the repository.
+    clean_at: std::cell::Cell<Option<Oid>>,
 }
 
 /// The writes recorded in the deploy branch's trailers, read once and then
@@ -160,6 +165,7 @@ impl Checkout {
             credentials,
             author,
             written: RefCell::new(WrittenIndex::default()),
+            clean_at: std::cell::Cell::new(None),
         })
     }
 
@@ -174,22 +180,8 @@ impl Checkout {
     /// Fetch `branch` and every `slipway/*` branch; return the remote head of `branch`.
     pub fn fetch(&self, branch: &str) -> Result<Oid, GitError> {
         let offer = CredentialOffer::new(self.credentials.as_ref());
-        let mut callbacks = RemoteCallbacks::new();
-        callbacks.credentials(|_url, user, allowed| offer.offer(user, allowed));
-        let mut options = FetchOptions::new();
-        options.remote_callbacks(callbacks);
-        let refspecs = [
-            format!("+refs/heads/{branch}:refs/remotes/origin/{branch}"),
-            format!(
-                "+refs/heads/{OWNED_BRANCH_PREFIX}*:refs/remotes/origin/{OWNED_BRANCH_PREFIX}*"
-            ),
-        ];
-        let result = self
-            .repo
-            .remote_anonymous(&self.url)
-            .and_then(|mut remote| remote.fetch(&refspecs, Some(&mut options), None));
-        if let Err(source) = result {
-            return Err(if offer.refused() {
+        let fail = |source| {
+            if offer.refused() {
                 GitError::CredentialsRefused {
                     url: redact_url(&self.url),
                 }
@@ -198,7 +190,42 @@ impl Checkout {
                     url: redact_url(&self.url),
                     source,
                 }
-            });
+            }
+        };
+        let callbacks = || {
+            let mut callbacks = RemoteCallbacks::new();
+            callbacks.credentials(|_url, user, allowed| offer.offer(user, allowed));
+            callbacks
+        };
+        let mut remote = self.repo.remote_anonymous(&self.url).map_err(fail)?;
+        // The advertisement first: when every branch fetched is where it was
+        // (the writer's own push moved it there), fetching is skipped. A
+        // fetch would walk the history to decide what to send, at a cost
+        // that grows with it.
+        let up_to_date = remote
+            .connect_auth(git2::Direction::Fetch, Some(callbacks()), None)
+            .and_then(|connection| {
+                let heads = connection.list()?;
+                Ok(heads
+                    .iter()
+                    .all(|head| match tracking_ref(head.name(), branch) {
+                        Some(local) => self.repo.refname_to_id(&local).ok() == Some(head.oid()),
+                        None => true,
+                    }))
+            })
+            .map_err(fail)?;
+        if !up_to_date {
+            let mut options = FetchOptions::new();
+            options.remote_callbacks(callbacks());
+            let refspecs = [
+                format!("+refs/heads/{branch}:refs/remotes/origin/{branch}"),
+                format!(
+                    "+refs/heads/{OWNED_BRANCH_PREFIX}*:refs/remotes/origin/{OWNED_BRANCH_PREFIX}*"
+                ),
+            ];
+            remote
+                .fetch(&refspecs, Some(&mut options), None)
+                .map_err(fail)?;
         }
         self.remote_head(branch)?
             .ok_or_else(|| GitError::BranchMissing {
@@ -220,6 +247,10 @@ impl Checkout {
 
     /// Make the working tree exactly `oid`: tracked changes and untracked files go.
     pub fn reset_hard(&self, oid: Oid) -> Result<(), GitError> {
+        if self.clean_at.get() == Some(oid) {
+            return Ok(());
+        }
+        self.clean_at.set(None);
         let checkout = |source| GitError::Checkout { source };
         let commit = self.repo.find_commit(oid).map_err(checkout)?;
         let mut builder = CheckoutBuilder::new();
@@ -227,7 +258,17 @@ impl Checkout {
         self.repo
             .checkout_tree(commit.as_object(), Some(&mut builder))
             .map_err(checkout)?;
-        self.repo.set_head_detached(oid).map_err(checkout)
+        self.repo.set_head_detached(oid).map_err(checkout)?;
+        self.clean_at.set(Some(oid));
+        Ok(())
+    }
+
+    /// Write `text` to the file `path` (relative to the working tree). The
+    /// tree is no longer known to match a commit until the next checkout or
+    /// commit.
+    pub fn write_file(&self, path: &str, text: &str) -> std::io::Result<()> {
+        self.clean_at.set(None);
+        std::fs::write(self.workdir().join(path), text)
     }
 
     /// Which of `wanted` writes the deploy branch at `head` carries, from the
@@ -330,6 +371,8 @@ impl Checkout {
         let tree_id = index.write_tree().map_err(commit_error)?;
         let parent = self.repo.find_commit(parent).map_err(commit_error)?;
         if parent.tree_id() == tree_id {
+            // Every file written holds what the parent holds.
+            self.clean_at.set(Some(parent.id()));
             return Ok(None);
         }
         let tree = self.repo.find_tree(tree_id).map_err(commit_error)?;
@@ -340,7 +383,28 @@ impl Checkout {
             .commit(None, &signature, &signature, message, &tree, &[&parent])
             .map_err(commit_error)?;
         self.repo.set_head_detached(oid).map_err(commit_error)?;
+        self.clean_at.set(Some(oid));
         Ok(Some(oid))
+    }
+
+    /// The object ids of `paths` (files or directories) in the commit `oid`,
+    /// in order; `None` where a path is absent. Two commits with the same ids
+    /// hold the same content there.
+    pub fn entry_ids(&self, oid: Oid, paths: &[&str]) -> Result<Vec<Option<Oid>>, GitError> {
+        let history = |source| GitError::ReadHistory { source };
+        let tree = self
+            .repo
+            .find_commit(oid)
+            .and_then(|c| c.tree())
+            .map_err(history)?;
+        paths
+            .iter()
+            .map(|path| match tree.get_path(Path::new(path)) {
+                Ok(entry) => Ok(Some(entry.id())),
+                Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+                Err(source) => Err(history(source)),
+            })
+            .collect()
     }
 
     /// Read a file of the commit `oid` without touching the working tree.
@@ -360,6 +424,15 @@ impl Checkout {
             Err(source) => Err(history(source)),
         }
     }
+}
+
+/// Where [`Checkout::fetch`] keeps the remote ref `name` when fetching
+/// `branch`: `refs/remotes/origin/…` for the branch and Slipway's own
+/// branches; `None` for refs it does not fetch.
+fn tracking_ref(name: &str, branch: &str) -> Option<String> {
+    let short = name.strip_prefix("refs/heads/")?;
+    (short == branch || short.starts_with(OWNED_BRANCH_PREFIX))
+        .then(|| format!("refs/remotes/origin/{short}"))
 }
 
 /// The URL with any user name and password replaced, for errors and logs.
@@ -401,5 +474,60 @@ mod tests {
         for (name, url, want) in cases {
             assert_eq!(redact_url(url), want, "{name}");
         }
+    }
+
+    #[test]
+    fn fetched_refs_are_the_branch_and_slipways_own() {
+        let cases = [
+            ("refs/heads/main", Some("refs/remotes/origin/main")),
+            (
+                "refs/heads/slipway/web-prod",
+                Some("refs/remotes/origin/slipway/web-prod"),
+            ),
+            ("refs/heads/feature", None),
+            ("refs/heads/mainline", None),
+            ("refs/tags/v1", None),
+            ("HEAD", None),
+        ];
+        for (name, want) in cases {
+            assert_eq!(tracking_ref(name, "main").as_deref(), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_reset_to_the_clean_commit_is_skipped_until_the_tree_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let bare = dir.path().join("deploy.git");
+        crate::bootstrap::create_bare_repo(&bare, "main", &[("a.yaml", "a: 1\n")]).unwrap();
+        let checkout = Checkout::open_or_init(
+            &dir.path().join("checkout"),
+            &bare.display().to_string(),
+            None,
+            Author::default(),
+        )
+        .unwrap();
+        let head = checkout.fetch("main").unwrap();
+        let file = checkout.workdir().join("a.yaml");
+        let read = || std::fs::read_to_string(&file).unwrap();
+
+        checkout.reset_hard(head).unwrap();
+        assert_eq!(read(), "a: 1\n");
+        // A change behind its back is not seen: the tree is trusted as clean.
+        std::fs::write(&file, "stray\n").unwrap();
+        checkout.reset_hard(head).unwrap();
+        assert_eq!(read(), "stray\n", "the checkout was skipped");
+        // A write through the checkout makes the next reset a real one.
+        checkout.write_file("a.yaml", "a: 2\n").unwrap();
+        checkout.reset_hard(head).unwrap();
+        assert_eq!(read(), "a: 1\n");
+        // A commit leaves the tree clean at the new commit.
+        checkout.write_file("a.yaml", "a: 3\n").unwrap();
+        let commit = checkout
+            .commit(head, &["a.yaml".to_string()], "change")
+            .unwrap()
+            .unwrap();
+        assert_eq!(checkout.clean_at.get(), Some(commit));
+        checkout.reset_hard(head).unwrap();
+        assert_eq!(read(), "a: 1\n", "back to the fetched head");
     }
 }

@@ -45,44 +45,67 @@ pub fn subject(app: &str, environment: &str, image: &TargetImage) -> String {
     out
 }
 
-/// The full message of a commit holding one or more requests.
-pub fn commit_message(committed: &[CommittedRequest<'_>]) -> String {
+/// Where the status API shows a delivery: `{status_url}/api/v1/deliveries/{id}`,
+/// the id percent-encoded. An empty `status_url` leaves the path alone.
+pub fn delivery_link(status_url: &str, event_id: &str) -> String {
+    let id: String = form_urlencoded::byte_serialize(event_id.as_bytes()).collect();
+    format!(
+        "{}{}/{id}",
+        status_url.trim_end_matches('/'),
+        crate::server::DELIVERIES_PATH
+    )
+}
+
+/// The full message of a commit holding one or more requests; each
+/// request's status (trace included) is linked under `status_url`.
+///
+/// One request: its subject, the fields it changed, the policy trace and the
+/// link. Several (a batch): the title counts changes and apps, and the body
+/// has one line per deploy with its verdict and link. The trailer blocks
+/// follow, one per request, in order.
+pub fn commit_message(committed: &[CommittedRequest<'_>], status_url: &str) -> String {
     let mut out = String::new();
+    let link = |c: &CommittedRequest<'_>| delivery_link(status_url, &c.request.event_id);
     match committed {
-        [one] => out.push_str(&subject(
-            &one.request.app,
-            &one.request.environment,
-            one.image,
-        )),
+        [one] => {
+            out.push_str(&subject(
+                &one.request.app,
+                &one.request.environment,
+                one.image,
+            ));
+            out.push_str("\n\n");
+            for change in &one.changes {
+                out.push_str(&format!(
+                    "  {} {} {}: {} -> {}\n",
+                    change.file,
+                    change.object(),
+                    change.field,
+                    change.old_image,
+                    change.new_image
+                ));
+            }
+            if !one.request.trace.trim().is_empty() {
+                out.push_str("\nPolicy:\n");
+                for line in one.request.trace.lines().take(MAX_TRACE_LINES) {
+                    out.push_str(&format!("  {}\n", one_line(line, usize::MAX)));
+                }
+            }
+            out.push_str(&format!("\nStatus: {}\n", link(one)));
+        }
         many => {
             let apps: BTreeSet<&str> = many.iter().map(|c| c.request.app.as_str()).collect();
             out.push_str(&format!(
-                "deploy: {} changes to {} apps",
+                "deploy: {} changes to {} apps\n\n",
                 many.len(),
                 apps.len()
             ));
-        }
-    }
-    out.push_str("\n\n");
-    for c in committed {
-        if committed.len() > 1 {
-            out.push_str(&subject(&c.request.app, &c.request.environment, c.image));
-            out.push('\n');
-        }
-        for change in &c.changes {
-            out.push_str(&format!(
-                "  {} {} {}: {} -> {}\n",
-                change.file,
-                change.object(),
-                change.field,
-                change.old_image,
-                change.new_image
-            ));
-        }
-        if committed.len() == 1 && !c.request.trace.trim().is_empty() {
-            out.push_str("\nPolicy:\n");
-            for line in c.request.trace.lines().take(MAX_TRACE_LINES) {
-                out.push_str(&format!("  {}\n", one_line(line, usize::MAX)));
+            for c in many {
+                out.push_str(&format!(
+                    "{} · {} · {}\n",
+                    subject(&c.request.app, &c.request.environment, c.image),
+                    one_line(&c.request.verdict, MAX_VERDICT_LEN),
+                    link(c)
+                ));
             }
         }
     }
@@ -238,11 +261,14 @@ mod tests {
     #[test]
     fn one_request_makes_a_conventional_subject_and_trailers() {
         let (req, image) = request("evt-1", "web", "1.4.2");
-        let message = commit_message(&[CommittedRequest {
-            request: &req,
-            image: &image,
-            changes: vec![],
-        }]);
+        let message = commit_message(
+            &[CommittedRequest {
+                request: &req,
+                image: &image,
+                changes: vec![],
+            }],
+            "https://slipway.example.com/",
+        );
         assert!(
             message.starts_with("deploy(web/prod): 1.4.2 (sha256:ab12cd34)\n\n"),
             "{message}"
@@ -260,6 +286,10 @@ mod tests {
                 "missing {line:?} in {message}"
             );
         }
+        assert!(
+            message.contains("\nStatus: https://slipway.example.com/api/v1/deliveries/evt-1\n"),
+            "{message}"
+        );
         assert_eq!(written_keys(&message), [req.key()]);
     }
 
@@ -267,19 +297,31 @@ mod tests {
     fn a_coalesced_commit_names_every_event() {
         let (a, ia) = request("evt-a", "web", "1");
         let (b, ib) = request("evt-b", "api", "2");
-        let message = commit_message(&[
-            CommittedRequest {
-                request: &a,
-                image: &ia,
-                changes: vec![],
-            },
-            CommittedRequest {
-                request: &b,
-                image: &ib,
-                changes: vec![],
-            },
-        ]);
-        assert!(message.starts_with("deploy: 2 changes to 2 apps\n"));
+        let message = commit_message(
+            &[
+                CommittedRequest {
+                    request: &a,
+                    image: &ia,
+                    changes: vec![],
+                },
+                CommittedRequest {
+                    request: &b,
+                    image: &ib,
+                    changes: vec![],
+                },
+            ],
+            "",
+        );
+        assert!(message.starts_with("deploy: 2 changes to 2 apps\n\n"));
+        for line in [
+            "deploy(web/prod): 1 (sha256:ab12cd34) · allow: tests passed signed · /api/v1/deliveries/evt-a",
+            "deploy(api/prod): 2 (sha256:ab12cd34) · allow: tests passed signed · /api/v1/deliveries/evt-b",
+        ] {
+            assert!(
+                message.lines().any(|l| l == line),
+                "missing {line:?} in {message}"
+            );
+        }
         assert_eq!(written_keys(&message), [a.key(), b.key()]);
     }
 
@@ -287,24 +329,49 @@ mod tests {
     fn one_event_for_two_apps_records_two_writes() {
         let (web, iw) = request("evt-1", "web", "1.5.0");
         let (worker, ik) = request("evt-1", "worker", "1.5.0");
-        let message = commit_message(&[
-            CommittedRequest {
-                request: &web,
-                image: &iw,
-                changes: vec![],
-            },
-            CommittedRequest {
-                request: &worker,
-                image: &ik,
-                changes: vec![],
-            },
-        ]);
+        let message = commit_message(
+            &[
+                CommittedRequest {
+                    request: &web,
+                    image: &iw,
+                    changes: vec![],
+                },
+                CommittedRequest {
+                    request: &worker,
+                    image: &ik,
+                    changes: vec![],
+                },
+            ],
+            "",
+        );
         assert_eq!(written_keys(&message), [web.key(), worker.key()]);
         let partial = "x\n\nSlipway-Event: e\nSlipway-App: web\n";
         assert!(
             written_keys(partial).is_empty(),
             "a block without environment"
         );
+    }
+
+    #[test]
+    fn delivery_links_encode_the_id_under_the_status_url() {
+        let cases = [
+            ("no status url", "", "evt-1", "/api/v1/deliveries/evt-1"),
+            (
+                "a trailing slash",
+                "https://slipway.example.com/",
+                "evt-1",
+                "https://slipway.example.com/api/v1/deliveries/evt-1",
+            ),
+            (
+                "reserved characters",
+                "http://127.0.0.1:8080",
+                "a/b?c#d",
+                "http://127.0.0.1:8080/api/v1/deliveries/a%2Fb%3Fc%23d",
+            ),
+        ];
+        for (name, base, id, want) in cases {
+            assert_eq!(delivery_link(base, id), want, "{name}");
+        }
     }
 
     #[test]

@@ -135,16 +135,19 @@ fn push_proposal(
     for set in manifests.values() {
         let indices: Vec<usize> = changes.iter().map(|(i, _)| *i).collect();
         files.extend(
-            set.write(&root, &indices)
+            set.write(checkout, &indices)
                 .map_err(|e| stall(error_chain(&e)))?,
         );
     }
     let changes: Vec<ImageChange> = changes.into_iter().map(|(_, c)| c).collect();
-    let message = commit_message(&[CommittedRequest {
-        request: &prepared.request,
-        image: &prepared.image,
-        changes: changes.clone(),
-    }]);
+    let message = commit_message(
+        &[CommittedRequest {
+            request: &prepared.request,
+            image: &prepared.image,
+            changes: changes.clone(),
+        }],
+        &inner.status_url,
+    );
     let Some(commit) = checkout
         .commit(head, &files, &message)
         .map_err(git_failure)?

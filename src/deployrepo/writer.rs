@@ -131,6 +131,9 @@ pub(super) struct Inner {
     pub forge: Option<Arc<dyn Forge>>,
     pub recheck: Arc<dyn Recheck>,
     pub limits: WriterLimits,
+    /// Where people reach the status API; commit messages link each
+    /// delivery's status under it (empty: the path alone).
+    pub status_url: String,
 }
 
 impl DeployWriter {
@@ -150,6 +153,7 @@ impl DeployWriter {
                 forge,
                 recheck: Arc::new(NoDowngrade),
                 limits: WriterLimits::default(),
+                status_url: String::new(),
             }),
         }
     }
@@ -157,6 +161,12 @@ impl DeployWriter {
     /// Replace the re-check run at the head each write lands on ([`NoDowngrade`] by default).
     pub fn with_recheck(self, recheck: Arc<dyn Recheck>) -> Self {
         self.rebuild(|inner| inner.recheck = recheck)
+    }
+
+    /// Link each delivery's status under `url` (`api.public_url`) in commit messages.
+    pub fn with_status_url(self, url: &str) -> Self {
+        let url = url.trim_end_matches('/').to_string();
+        self.rebuild(|inner| inner.status_url = url)
     }
 
     /// Replace the push loop limits.
@@ -174,6 +184,7 @@ impl DeployWriter {
                 forge: shared.forge.clone(),
                 recheck: shared.recheck.clone(),
                 limits: shared.limits,
+                status_url: shared.status_url.clone(),
             },
         };
         change(&mut inner);

@@ -1,9 +1,13 @@
-//! What receive does with a stored delivery: record its facts, ask the
-//! policy gate about every deploy it implies, write what is allowed into the
-//! deploy repository, and nudge sync. The writer's commits carry the event id,
-//! so running a delivery again (after a crash, a retry or a wait) writes once.
+//! What receive does with stored deliveries, a batch at a time: record each
+//! one's facts, ask the policy gate about every deploy it implies (against
+//! the state the deliveries before it in the batch leave), write what is
+//! allowed into the deploy repository in one commit, and nudge sync once.
+//! The writer's commits carry each event id, so running a delivery again
+//! (after a crash, a retry or a wait) writes once.
 
+mod batch;
 pub mod nudge;
+mod outcome;
 mod process_error;
 pub mod requests;
 pub mod view;
@@ -11,17 +15,16 @@ pub mod view;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use jiff::Timestamp;
 use serde_json::{Value, json};
 
-use crate::deployrepo::request::{DeployRequest as WriteRequest, Written};
 use crate::deployrepo::writer::DeployWriter;
 use crate::event::DomainEvent;
-use crate::policy::{Decision, DeployRequest, Origin, Verdict, evaluate};
-use crate::store::facts::{record_desired, record_event};
+use crate::store::facts::record_event;
 use crate::store::inbox::{DeliveryState, StoredDelivery};
 use crate::store::{Store, StoreError};
-use crate::worker::{ErrorKind, ProcessError, Processor, Settlement, settle_without_action};
+use crate::worker::{
+    ErrorKind, ProcessError, Processed, Processor, Settlement, settle_without_action,
+};
 use nudge::SyncNudge;
 use view::PolicyView;
 
@@ -34,8 +37,8 @@ pub struct DeployPipeline {
 }
 
 /// A store failure: retried.
-fn retry(e: StoreError) -> ProcessError {
-    ProcessError::retry(ErrorKind::Store, &e)
+fn retry(e: &StoreError) -> ProcessError {
+    ProcessError::retry(ErrorKind::Store, e)
 }
 
 fn done(summary: String, detail: Value) -> Settlement {
@@ -44,6 +47,20 @@ fn done(summary: String, detail: Value) -> Settlement {
         outcome: json!({ "summary": summary, "detail": detail }),
         record: None,
     }
+}
+
+/// A delivery the batch left without a result (never expected): tried again.
+fn undecided() -> Processed {
+    Err(ProcessError::Retry {
+        kind: ErrorKind::Store,
+        message: "the batch ended before this delivery was decided".into(),
+        not_before: None,
+    })
+}
+
+/// The first eight characters of a commit id.
+fn short(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
 }
 
 impl DeployPipeline {
@@ -63,231 +80,102 @@ impl DeployPipeline {
         }
     }
 
-    async fn nudge(&self, reason: &str) {
-        if let Some(nudge) = &self.nudge {
-            nudge.nudge(reason).await;
-        }
-    }
-
-    /// A new result may be what waiting deliveries wait for. Only a fresh
-    /// delivery wakes them: a waiting one waking the others would loop.
-    async fn wake_waiting(&self, delivery: &StoredDelivery) -> Result<(), ProcessError> {
-        if delivery.attempts == 0 {
-            self.store.wake_pending().await.map_err(retry)?;
-        }
-        Ok(())
-    }
-
-    async fn handle(&self, delivery: &StoredDelivery) -> Result<Settlement, ProcessError> {
+    async fn handle_batch(&self, deliveries: &[StoredDelivery]) -> Vec<Processed> {
         // Facts first, in their own (idempotent) write: a request that has to
         // wait must not keep what it taught the gate from other requests.
-        let (seq, event) = (delivery.seq, delivery.event.clone());
-        self.store
-            .write(move |conn| record_event(conn, seq, &event))
-            .await
-            .map_err(retry)?;
-        match &delivery.event {
-            DomainEvent::Ping | DomainEvent::Ignored { .. } => {
-                return Ok(settle_without_action(&delivery.event));
-            }
-            DomainEvent::RefPushed(_) | DomainEvent::ChangeMerged(_) => {
-                self.nudge("a branch moved").await;
-                return Ok(done("recorded; sync nudged".into(), Value::Null));
-            }
-            DomainEvent::PipelineCompleted(_) | DomainEvent::ReleasePublished(_) => {
-                self.wake_waiting(delivery).await?;
-                return Ok(done("recorded".into(), Value::Null));
-            }
-            DomainEvent::RolloutReported(_) => self.wake_waiting(delivery).await?,
-            DomainEvent::ArtifactPublished(_)
-            | DomainEvent::ArtifactsPublished { .. }
-            | DomainEvent::OperatorRequested(_) => {}
-        }
-        // A broken slipway.yaml stalls: nothing can be decided until the repo changes.
-        let (set, head) = self.view.load().await.map_err(process_error::view)?;
-        let origin = Origin {
-            provider: delivery.provider,
-            event_id: delivery.delivery_id.clone(),
-            received_at: requests::received_at(&delivery.received_at),
-        };
-        let wanted = requests::requests_for(&self.store, &set.config, &delivery.event, &origin)
-            .await
-            .map_err(retry)?;
-        if wanted.is_empty() {
-            return Ok(done(
-                format!("no deploy follows (deploy repo at {})", short(&head)),
-                Value::Null,
-            ));
-        }
-        let now = Timestamp::now();
-        let mut decisions = Vec::new();
-        for request in &wanted {
-            let facts = self
-                .store
-                .facts_for(&set.config, request, now)
-                .await
-                .map_err(retry)?;
-            decisions.push(evaluate(&set, &facts, request, now));
-        }
-        let mut settlement = self.write_allowed(&wanted, &decisions).await?;
-        // Parts of a push that were not artifacts are said, never dropped silently.
-        if let DomainEvent::ArtifactsPublished { skipped, .. } = &delivery.event
-            && let Some(summary) = settlement.outcome.get_mut("summary")
-        {
-            let mut lines = vec![summary.as_str().unwrap_or_default().to_string()];
-            lines.extend(skipped.iter().map(|reason| format!("skipped {reason}")));
-            *summary = Value::String(lines.join("\n"));
-        }
-        Ok(settlement)
-    }
-
-    async fn write_allowed(
-        &self,
-        wanted: &[DeployRequest],
-        decisions: &[Decision],
-    ) -> Result<Settlement, ProcessError> {
-        let allowed: Vec<(usize, WriteRequest)> = wanted
+        let events: Vec<(i64, DomainEvent)> = deliveries
             .iter()
-            .zip(decisions)
-            .enumerate()
-            .filter_map(|(i, (request, decision))| match decision.verdict {
-                Verdict::Allow { mode } => Some((i, write_request(request, decision, mode))),
-                _ => None,
-            })
+            .map(|d| (d.seq, d.event.clone()))
             .collect();
-        let outcomes = self
-            .writer
-            .write(allowed.iter().map(|(_, r)| r.clone()).collect())
-            .await;
-        let mut lines = Vec::new();
-        let mut committed = false;
-        let mut failure: Option<ProcessError> = None;
-        for ((index, _), outcome) in allowed.iter().zip(&outcomes) {
-            let request = &wanted[*index];
-            let target = format!("{}/{}", request.app, request.environment);
-            match &outcome.result {
-                Ok(Written::Committed { commit, .. }) => {
-                    committed = true;
-                    lines.push(format!(
-                        "{target}: committed {} ({})",
-                        short(commit),
-                        request.image
-                    ));
-                    self.record_written(request, commit).await?;
-                }
-                Ok(Written::AlreadyWritten { commit }) => {
-                    lines.push(format!("{target}: already written in {}", short(commit)));
-                    self.record_written(request, commit).await?;
-                }
-                Ok(Written::PullRequest {
-                    url,
-                    number,
-                    updated,
-                    ..
-                }) => {
-                    let verb = if *updated { "updated" } else { "opened" };
-                    lines.push(format!("{target}: {verb} pull request #{number} {url}"));
-                }
-                Ok(Written::Unchanged) => {
-                    lines.push(format!("{target}: already at {}", request.image))
-                }
-                Ok(Written::Refused { reason }) => {
-                    lines.push(format!("{target}: refused at write: {reason}"))
-                }
-                Err(f) => {
-                    failure = Some(process_error::merge(
-                        failure,
-                        process_error::write(&target, f),
-                    ))
-                }
-            }
-        }
-        if committed {
-            self.nudge("deploy repo commit").await;
-        }
-        for decision in decisions {
-            match &decision.verdict {
-                Verdict::Deny { reasons } => lines.push(format!(
-                    "{}/{}: denied: {}",
-                    decision.app,
-                    decision.environment,
-                    reasons.join("; ")
-                )),
-                Verdict::Wait {
-                    waiting_for, until, ..
-                } if failure.is_none() => {
-                    failure = Some(ProcessError::Wait {
-                        reason: format!(
-                            "{}/{}: waiting for {}",
-                            decision.app,
-                            decision.environment,
-                            waiting_for.as_str()
-                        ),
-                        until: *until,
-                    });
-                }
-                _ => {}
-            }
-        }
-        if let Some(failure) = failure {
-            return Err(failure);
-        }
-        Ok(done(
-            lines.join("\n"),
-            json!({ "decisions": decisions, "writes": outcomes }),
-        ))
-    }
-
-    async fn record_written(
-        &self,
-        request: &DeployRequest,
-        commit: &str,
-    ) -> Result<(), ProcessError> {
-        let (request, commit) = (request.clone(), commit.to_string());
-        self.store
+        let recorded = self
+            .store
             .write(move |conn| {
-                record_desired(
-                    conn,
-                    &request.app,
-                    &request.environment,
-                    &request.image,
-                    request.built_at,
-                    &commit,
-                    Timestamp::now(),
-                )
+                events
+                    .iter()
+                    .try_for_each(|(seq, event)| record_event(conn, *seq, event))
             })
-            .await
-            .map_err(retry)
-    }
-}
-
-fn short(id: &str) -> &str {
-    id.get(..8).unwrap_or(id)
-}
-
-fn write_request(
-    request: &DeployRequest,
-    decision: &Decision,
-    mode: crate::repoconfig::WriteMode,
-) -> WriteRequest {
-    WriteRequest {
-        event_id: request.event_id.clone(),
-        app: request.app.clone(),
-        environment: request.environment.clone(),
-        image: request.image.clone(),
-        mode,
-        verdict: format!("allow ({})", mode.as_str()),
-        trace: decision.render_text(),
-        source: request.source.clone(),
-        rollback: request.is_rollback(),
+            .await;
+        if let Err(e) = recorded {
+            return deliveries.iter().map(|_| Err(retry(&e))).collect();
+        }
+        let mut results: Vec<Option<Processed>> = deliveries.iter().map(|_| None).collect();
+        let (mut deploying, mut wakes) = (Vec::new(), Vec::new());
+        let mut branch_moved = false;
+        for (index, delivery) in deliveries.iter().enumerate() {
+            // A new result may be what waiting deliveries wait for. Only a fresh
+            // delivery wakes them: a waiting one waking the others would loop.
+            let fresh = delivery.attempts == 0;
+            let settled = match &delivery.event {
+                DomainEvent::Ping | DomainEvent::Ignored { .. } => {
+                    settle_without_action(&delivery.event)
+                }
+                DomainEvent::RefPushed(_) | DomainEvent::ChangeMerged(_) => {
+                    branch_moved = true;
+                    done("recorded; sync nudged".into(), Value::Null)
+                }
+                DomainEvent::PipelineCompleted(_) | DomainEvent::ReleasePublished(_) => {
+                    if fresh {
+                        wakes.push(index);
+                    }
+                    done("recorded".into(), Value::Null)
+                }
+                DomainEvent::RolloutReported(_) => {
+                    if fresh {
+                        wakes.push(index);
+                    }
+                    deploying.push(index);
+                    continue;
+                }
+                DomainEvent::ArtifactPublished(_)
+                | DomainEvent::ArtifactsPublished { .. }
+                | DomainEvent::OperatorRequested(_) => {
+                    deploying.push(index);
+                    continue;
+                }
+            };
+            results[index] = Some(Ok(settled));
+        }
+        if !wakes.is_empty()
+            && let Err(e) = self.store.wake_pending().await
+        {
+            for index in wakes {
+                results[index] = Some(Err(retry(&e)));
+            }
+            deploying.retain(|index| results[*index].is_none());
+        }
+        let committed = !deploying.is_empty()
+            && self
+                .deploy_batch(deliveries, &deploying, &mut results)
+                .await;
+        if let Some(nudge) = &self.nudge
+            && (branch_moved || committed)
+        {
+            let reason = if committed {
+                "deploy repo commit"
+            } else {
+                "a branch moved"
+            };
+            nudge.nudge(reason).await;
+        }
+        results
+            .into_iter()
+            .map(|result| result.unwrap_or_else(undecided))
+            .collect()
     }
 }
 
 impl Processor for DeployPipeline {
-    fn process<'a>(
+    fn process<'a>(&'a self, delivery: &'a StoredDelivery) -> BoxFuture<'a, Processed> {
+        Box::pin(async move {
+            let mut results = self.handle_batch(std::slice::from_ref(delivery)).await;
+            results.pop().unwrap_or_else(undecided)
+        })
+    }
+
+    fn process_batch<'a>(
         &'a self,
-        delivery: &'a StoredDelivery,
-    ) -> BoxFuture<'a, Result<Settlement, ProcessError>> {
-        Box::pin(self.handle(delivery))
+        deliveries: &'a [StoredDelivery],
+    ) -> BoxFuture<'a, Vec<Processed>> {
+        Box::pin(self.handle_batch(deliveries))
     }
 }

@@ -9,13 +9,13 @@ use super::view::ViewError;
 
 /// The policy view could not be loaded: an invalid `slipway.yaml` or policy
 /// waits for a change to the repository; anything else is retried.
-pub(super) fn view(e: ViewError) -> ProcessError {
+pub(super) fn view(e: &ViewError) -> ProcessError {
     match e {
         ViewError::Policy(_) => ProcessError::Stall {
             kind: ErrorKind::Policy,
-            message: crate::error_chain(&e),
+            message: crate::error_chain(e),
         },
-        _ => ProcessError::retry(ErrorKind::PolicyView, &e),
+        _ => ProcessError::retry(ErrorKind::PolicyView, e),
     }
 }
 

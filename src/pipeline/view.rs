@@ -28,14 +28,24 @@ pub enum ViewError {
     Task,
 }
 
-/// The branch head's policies, loaded on demand and kept per head commit.
+/// What the policies are read from: `slipway.yaml` and the policies
+/// directory. Their object ids name their content.
+const POLICY_INPUTS: [&str; 2] = [crate::repoconfig::FILE_NAME, crate::policy::POLICY_DIR];
+
+/// Policies and the object ids of the [`POLICY_INPUTS`] they were read from.
+type Loaded = (Vec<Option<git2::Oid>>, PolicySet);
+
+/// The branch head's policies, loaded on demand and kept while `slipway.yaml`
+/// and the policies directory are unchanged (a commit that only moves an
+/// image, as Slipway's own do, reuses them).
 #[derive(Clone)]
 pub struct PolicyView {
     settings: DeployRepoSettings,
     dir: PathBuf,
     checkout: Arc<Mutex<Option<Checkout>>>,
-    /// The policies of the last head loaded: a head seen before is not parsed again.
-    loaded: Arc<Mutex<Option<(String, PolicySet)>>>,
+    /// The policies last loaded, under the object ids of [`POLICY_INPUTS`]
+    /// they were read from: the same ids are not parsed again.
+    loaded: Arc<Mutex<Option<Loaded>>>,
 }
 
 impl PolicyView {
@@ -81,15 +91,18 @@ impl PolicyView {
             .fetch(&self.settings.branch)
             .map_err(ViewError::Fetch)?;
         let head = oid.to_string();
+        let inputs = checkout
+            .entry_ids(oid, &POLICY_INPUTS)
+            .map_err(ViewError::Fetch)?;
         let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((at, set)) = loaded.as_ref()
-            && *at == head
+        if let Some((from, set)) = loaded.as_ref()
+            && *from == inputs
         {
             return Ok((set.clone(), head));
         }
         checkout.reset_hard(oid).map_err(ViewError::Fetch)?;
         let set = PolicySet::load(&checkout.workdir()).map_err(ViewError::Policy)?;
-        *loaded = Some((head.clone(), set.clone()));
+        *loaded = Some((inputs, set.clone()));
         Ok((set, head))
     }
 }

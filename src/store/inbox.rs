@@ -176,6 +176,25 @@ pub fn settle(
     Ok(())
 }
 
+/// Record a failed try inside a write; the delivery stays pending until
+/// `next_attempt_ms`, and a wake brings it forward to no earlier than
+/// `not_before_ms` (0: to now). Times are Unix milliseconds.
+pub fn retry_later(
+    conn: &Connection,
+    seq: i64,
+    error: &str,
+    next_attempt_ms: i64,
+    not_before_ms: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE deliveries SET attempts = attempts + 1, last_error = ?2, \
+         next_attempt_ms = ?3, not_before_ms = ?4, updated_at = ?5 \
+         WHERE seq = ?1 AND state = 'pending'",
+        params![seq, error, next_attempt_ms, not_before_ms, now_rfc3339()],
+    )?;
+    Ok(())
+}
+
 impl Store {
     /// Store a verified delivery unless its id was seen before. Durable when this returns.
     pub async fn admit(&self, delivery: Delivery) -> Result<Admission, StoreError> {
@@ -223,28 +242,6 @@ impl Store {
                 ),
                 params![now_ms, limit as i64],
             )
-        })
-        .await
-    }
-
-    /// Record a failed try; the delivery stays pending until
-    /// `next_attempt_ms`, and a wake brings it forward to no earlier than
-    /// `not_before_ms` (0: to now). Times are Unix milliseconds.
-    pub async fn retry_later(
-        &self,
-        seq: i64,
-        error: String,
-        next_attempt_ms: i64,
-        not_before_ms: i64,
-    ) -> Result<(), StoreError> {
-        self.write(move |conn| {
-            conn.execute(
-                "UPDATE deliveries SET attempts = attempts + 1, last_error = ?2, \
-                 next_attempt_ms = ?3, not_before_ms = ?4, updated_at = ?5 \
-                 WHERE seq = ?1 AND state = 'pending'",
-                params![seq, error, next_attempt_ms, not_before_ms, now_rfc3339()],
-            )?;
-            Ok(())
         })
         .await
     }

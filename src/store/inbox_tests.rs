@@ -65,7 +65,7 @@ async fn settled_and_retried_deliveries_leave_the_due_list() {
         .await
         .unwrap();
     store
-        .retry_later(b, "remote unreachable".into(), 5_000, 0)
+        .write(move |c| retry_later(c, b, "remote unreachable", 5_000, 0))
         .await
         .unwrap();
     let due_now: Vec<_> = store
@@ -103,11 +103,11 @@ async fn a_wake_brings_retries_forward_but_not_past_their_not_before() {
     let due = store.due(10, 0).await.unwrap();
     let (backoff, limited) = (due[0].seq, due[1].seq);
     store
-        .retry_later(backoff, "remote unreachable".into(), 5_000, 0)
+        .write(move |c| retry_later(c, backoff, "remote unreachable", 5_000, 0))
         .await
         .unwrap();
     store
-        .retry_later(limited, "rate limited".into(), 60_000, 60_000)
+        .write(move |c| retry_later(c, limited, "rate limited", 60_000, 60_000))
         .await
         .unwrap();
     store.wake_pending().await.unwrap();

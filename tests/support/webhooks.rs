@@ -215,3 +215,41 @@ pub fn generic_at(timestamp: i64) -> Request<Body> {
         body,
     )
 }
+
+/// A receive role run in process over `config` (with its deploy repo): the
+/// router that admits deliveries, the worker that settles them, the store.
+pub struct InProcessReceive {
+    pub app: axum::Router,
+    pub worker: slipway::worker::Worker,
+    pub store: slipway::store::Store,
+    pub metrics: Arc<Metrics>,
+}
+
+impl InProcessReceive {
+    /// Start it over `config`, writing to the local bare repo `bare` (any
+    /// `deploy_repo` in `config` is replaced), nudging sync through `nudge`.
+    pub fn start(
+        mut config: Config,
+        bare: &Path,
+        nudge: Option<Arc<dyn slipway::pipeline::nudge::SyncNudge>>,
+    ) -> InProcessReceive {
+        config.deploy_repo = Some(slipway::deployrepo::settings::DeployRepoSettings {
+            url: bare.display().to_string(),
+            branch: "main".into(),
+            credentials: None,
+            author: Default::default(),
+        });
+        let store = slipway::store::Store::open(&config.state_dir).expect("open store");
+        let processor = slipway::receive::processor(&config, &store, nudge).expect("processor");
+        let metrics = Arc::new(Metrics::default());
+        let role = ReceiveRole::with_store(&config, store.clone(), processor, metrics.clone())
+            .expect("receive role");
+        let (state, worker) = role.into_parts();
+        InProcessReceive {
+            app: slipway::server::router(state),
+            worker,
+            store,
+            metrics,
+        }
+    }
+}
