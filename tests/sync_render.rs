@@ -7,6 +7,8 @@
 
 mod sync_common;
 
+use std::path::Path;
+
 use serde_json::Value;
 use slipway::store::sync_state::SyncPhase;
 use slipway::sync::cluster::ClusterTarget;
@@ -376,43 +378,78 @@ async fn a_render_past_its_time_limit_is_stopped_and_refused() {
     );
 }
 
+/// A stand-in for a render tool in `dir` that counts its runs in
+/// `dir/runs` and prints one ConfigMap.
+fn counting_tool(dir: &Path) -> Tool {
+    let script = dir.join("tool");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho run >> {}\nprintf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata: {{name: a}}\\n'\n",
+            dir.join("runs").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    Tool {
+        program: script,
+        prefix: Vec::new(),
+        version: "v0-test".into(),
+    }
+}
+
+fn runs(dir: &Path) -> usize {
+    std::fs::read_to_string(dir.join("runs"))
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+}
+
 #[tokio::test]
 async fn an_unchanged_tree_is_rendered_once_per_tool_version() {
     let mut files = OVERLAY.to_vec();
     files.push(("slipway.yaml", SLIPWAY_YAML));
     let repo = DeployRepo::new(&files);
     let h = Harness::new(&repo, ClusterTarget::PlanOnly, None);
-    // A stand-in kustomize that counts its runs.
     let bin = tempfile::tempdir().unwrap();
-    let runs = bin.path().join("runs");
-    let script = bin.path().join("kustomize");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\necho run >> {}\nprintf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata: {{name: a}}\\n'\n",
-            runs.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let tools = RenderTools {
-        kustomize: Some(Tool {
-            program: script,
-            prefix: vec!["build".into()],
-            version: "kustomize v0-test".into(),
-        }),
+        kustomize: Some(counting_tool(bin.path())),
         helm: None,
     };
     let mut ctx = h.ctx.clone();
     ctx.renderer = Renderer::with_tools(tools, &RenderSettings::default());
-    let count = || std::fs::read_to_string(&runs).unwrap().lines().count();
 
     let first = render(&ctx).await.unwrap();
     let again = render(&ctx).await.unwrap();
     assert_eq!(first, again);
-    assert_eq!(count(), 1, "the second pass is remembered");
+    assert_eq!(runs(bin.path()), 1, "the second pass is remembered");
 
     repo.commit(&[("envs/prod/replicas.yaml", "# changed\n")], "change");
     render(&ctx).await.unwrap();
-    assert_eq!(count(), 2, "a new tree renders again");
+    assert_eq!(runs(bin.path()), 2, "a new tree renders again");
+}
+
+#[tokio::test]
+async fn a_chart_renders_again_only_when_its_chart_or_values_change() {
+    let mut files: Vec<(&str, &str)> = CHART.to_vec();
+    files.push(("docs/README.md", "unrelated"));
+    let repo = DeployRepo::new(&files);
+    let h = Harness::new(&repo, ClusterTarget::PlanOnly, None);
+    let bin = tempfile::tempdir().unwrap();
+    let tools = RenderTools {
+        kustomize: None,
+        helm: Some(counting_tool(bin.path())),
+    };
+    let mut ctx = h.ctx.clone();
+    ctx.renderer = Renderer::with_tools(tools, &RenderSettings::default());
+
+    render(&ctx).await.unwrap();
+    repo.commit(&[("docs/README.md", "changed, unrelated")], "docs");
+    render(&ctx).await.unwrap();
+    assert_eq!(runs(bin.path()), 1, "another file's change is not an input");
+    repo.commit(&[("envs/prod/values.yaml", "replicas: 5\n")], "values");
+    render(&ctx).await.unwrap();
+    assert_eq!(runs(bin.path()), 2, "a values file is an input");
+    repo.commit(&[("charts/web/values.yaml", "replicas: 1\n")], "chart");
+    render(&ctx).await.unwrap();
+    assert_eq!(runs(bin.path()), 3, "the chart is an input");
 }

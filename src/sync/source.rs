@@ -194,8 +194,12 @@ struct GitTree<'r> {
 }
 
 impl ManifestTree for GitTree<'_> {
-    fn id(&self) -> Option<String> {
-        Some(self.tree.id().to_string())
+    fn id_at(&self, path: &str) -> Option<String> {
+        if path.is_empty() {
+            return Some(self.tree.id().to_string());
+        }
+        let entry = self.tree.get_path(Path::new(path)).ok()?;
+        Some(entry.id().to_string())
     }
 
     fn node(&self, path: &str) -> Result<Option<Node>, TreeError> {

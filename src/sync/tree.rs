@@ -34,10 +34,12 @@ pub trait ManifestTree {
     /// The node at `path`, or `None` when nothing is there.
     fn node(&self, path: &str) -> Result<Option<Node>, TreeError>;
 
-    /// An id that changes whenever any file of the tree does (a git tree
-    /// id), for remembering what was rendered from it; `None` when the
-    /// tree has none.
-    fn id(&self) -> Option<String> {
+    /// An id of what is at `path` (`""`: the whole tree) that changes
+    /// whenever any file there does (a git tree or blob id), for
+    /// remembering what was rendered from it; `None` when the tree keeps
+    /// no ids or nothing is there.
+    fn id_at(&self, path: &str) -> Option<String> {
+        let _ = path;
         None
     }
 }

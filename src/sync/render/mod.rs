@@ -14,8 +14,8 @@
 //! The tools run on the commit's files written to a private temporary
 //! directory ([`workdir`]), offline, bounded in time and output
 //! ([`run`]); their failures are refusals carrying the tool's own
-//! message. Outputs are cached by the revision's tree and the tools'
-//! versions ([`Renderer`]).
+//! message. Outputs are cached by the git ids of their inputs and the
+//! tools' versions ([`Renderer`]).
 
 pub mod objects;
 pub mod plain;

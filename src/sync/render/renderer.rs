@@ -145,8 +145,7 @@ impl Renderer {
             tool: recipe.tool().unwrap_or_default(),
             path: env.path.clone(),
         })?;
-        let key = tree
-            .id()
+        let key = inputs_id(tree, &recipe)
             .map(|id| format!("{id}\n{recipe:?}\n{:?}", self.found().versions()));
         if let Some(done) = key.as_ref().and_then(|k| self.remembered(k)) {
             return Ok(Step::Done(done));
@@ -236,6 +235,22 @@ impl Renderer {
                 cache.entries.remove(&old);
             }
         }
+    }
+}
+
+/// An id of everything a render reads: for a chart, its directory and its
+/// values files (helm reads nothing else); for a kustomization, the whole
+/// tree (it may load bases from anywhere in the repo).
+fn inputs_id(tree: &dyn ManifestTree, recipe: &Recipe) -> Option<String> {
+    match recipe {
+        Recipe::Helm(h) => {
+            let mut ids = vec![tree.id_at(&h.chart)?];
+            for file in &h.values {
+                ids.push(tree.id_at(file)?);
+            }
+            Some(ids.join("+"))
+        }
+        _ => tree.id_at(""),
     }
 }
 
