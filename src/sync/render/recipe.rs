@@ -137,6 +137,18 @@ impl Recipe {
         }
     }
 
+    /// The paths the tool reads: a chart's directory and its values files
+    /// (helm reads nothing else); the whole tree for a kustomization (it
+    /// may load bases from anywhere in the repo).
+    pub fn inputs(&self) -> Vec<&str> {
+        match self {
+            Recipe::Helm(h) => std::iter::once(h.chart.as_str())
+                .chain(h.values.iter().map(String::as_str))
+                .collect(),
+            _ => vec![""],
+        }
+    }
+
     /// The repository path that errors name.
     pub fn source(&self) -> &str {
         match self {

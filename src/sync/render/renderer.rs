@@ -151,7 +151,7 @@ impl Renderer {
             return Ok(Step::Done(done));
         }
         Ok(Step::Run {
-            workdir: Workdir::write(tree)?,
+            workdir: Workdir::write(tree, &recipe.inputs())?,
             recipe,
             tool,
             key,
@@ -238,20 +238,10 @@ impl Renderer {
     }
 }
 
-/// An id of everything a render reads: for a chart, its directory and its
-/// values files (helm reads nothing else); for a kustomization, the whole
-/// tree (it may load bases from anywhere in the repo).
+/// An id of everything a render reads ([`Recipe::inputs`]).
 fn inputs_id(tree: &dyn ManifestTree, recipe: &Recipe) -> Option<String> {
-    match recipe {
-        Recipe::Helm(h) => {
-            let mut ids = vec![tree.id_at(&h.chart)?];
-            for file in &h.values {
-                ids.push(tree.id_at(file)?);
-            }
-            Some(ids.join("+"))
-        }
-        _ => tree.id_at(""),
-    }
+    let ids: Option<Vec<String>> = recipe.inputs().iter().map(|p| tree.id_at(p)).collect();
+    ids.map(|ids| ids.join("+"))
 }
 
 /// A person's one line for a failed run: the tool's own message, which

@@ -23,10 +23,11 @@ pub struct Workdir {
 }
 
 impl Workdir {
-    /// Write every file of `tree` under a fresh private directory. A symbolic
-    /// link is written as a file holding its target, so no tool follows it
-    /// out of the revision.
-    pub fn write(tree: &dyn ManifestTree) -> Result<Self, RenderError> {
+    /// Write the files of `tree` at `paths` (files, or directories with
+    /// everything below them; `""` is the whole tree) under a fresh
+    /// private directory, at the same paths. A symbolic link is written as
+    /// a file holding its target, so no tool follows it out of the revision.
+    pub fn write(tree: &dyn ManifestTree, paths: &[&str]) -> Result<Self, RenderError> {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::Builder::new()
             .prefix("slipway-render-")
@@ -36,7 +37,18 @@ impl Workdir {
         let workdir = Workdir { dir };
         std::fs::create_dir(workdir.home()).map_err(|e| workdir_err("create", &e))?;
         let mut budget = Budget::default();
-        write_dir(tree, "", &workdir.repo(), 0, &mut budget)?;
+        for path in paths {
+            let to = workdir.repo().join(path);
+            match tree.node(path)? {
+                Some(Node::File(bytes)) => write_file(&to, &bytes, &mut budget)?,
+                Some(Node::Dir(_)) => write_dir(tree, path, &to, 0, &mut budget)?,
+                None => {
+                    return Err(RenderError::Missing {
+                        path: path.to_string(),
+                    });
+                }
+            }
+        }
         Ok(workdir)
     }
 
@@ -75,18 +87,23 @@ fn write_dir(
         let child = super::plain::child_path(path, &name);
         match tree.node(&child)? {
             Some(Node::Dir(_)) => write_dir(tree, &child, &to.join(&name), depth + 1, budget)?,
-            Some(Node::File(bytes)) => {
-                budget.bytes += bytes.len() as u64;
-                budget.files += 1;
-                if budget.bytes > MAX_TREE_BYTES || budget.files > MAX_TREE_FILES {
-                    return Err(RenderError::RevisionTooLarge);
-                }
-                std::fs::write(to.join(&name), bytes).map_err(|e| workdir_err("write", &e))?;
-            }
+            Some(Node::File(bytes)) => write_file(&to.join(&name), &bytes, budget)?,
             None => {}
         }
     }
     Ok(())
+}
+
+fn write_file(to: &Path, bytes: &[u8], budget: &mut Budget) -> Result<(), RenderError> {
+    budget.bytes += bytes.len() as u64;
+    budget.files += 1;
+    if budget.bytes > MAX_TREE_BYTES || budget.files > MAX_TREE_FILES {
+        return Err(RenderError::RevisionTooLarge);
+    }
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| workdir_err("write", &e))?;
+    }
+    std::fs::write(to, bytes).map_err(|e| workdir_err("write", &e))
 }
 
 fn workdir_err(action: &str, e: &std::io::Error) -> RenderError {
@@ -104,7 +121,7 @@ mod tests {
     fn every_file_of_the_revision_is_written_under_a_private_directory() {
         use std::os::unix::fs::PermissionsExt;
         let tree = MemoryTree::new([("a/b/c.yaml", "c"), ("top.txt", "t")]);
-        let workdir = Workdir::write(&tree).unwrap();
+        let workdir = Workdir::write(&tree, &[""]).unwrap();
         let repo = workdir.repo();
         assert_eq!(std::fs::read(repo.join("a/b/c.yaml")).unwrap(), b"c");
         assert_eq!(std::fs::read(repo.join("top.txt")).unwrap(), b"t");
@@ -117,5 +134,26 @@ mod tests {
         let root = repo.parent().unwrap().to_path_buf();
         drop(workdir);
         assert!(!root.exists(), "deleted when dropped");
+    }
+
+    #[test]
+    fn only_the_paths_asked_for_are_written() {
+        let tree = MemoryTree::new([
+            ("charts/web/Chart.yaml", "c"),
+            ("charts/web/templates/t.yaml", "t"),
+            ("envs/prod/values.yaml", "v"),
+            ("envs/prod/other.yaml", "o"),
+            ("secret.txt", "s"),
+        ]);
+        let workdir = Workdir::write(&tree, &["charts/web", "envs/prod/values.yaml"]).unwrap();
+        let repo = workdir.repo();
+        assert!(repo.join("charts/web/templates/t.yaml").is_file());
+        assert!(repo.join("envs/prod/values.yaml").is_file());
+        assert!(!repo.join("envs/prod/other.yaml").exists());
+        assert!(!repo.join("secret.txt").exists());
+        assert!(matches!(
+            Workdir::write(&tree, &["nope"]),
+            Err(RenderError::Missing { .. })
+        ));
     }
 }
