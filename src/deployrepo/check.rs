@@ -96,6 +96,30 @@ pub fn parse_lossless(file: &str, text: &str) -> Result<(Vec<Value>, YamlFile), 
     Ok((old_values, yaml))
 }
 
+/// The text of `yaml` after an edit (`text` itself when nothing `changed`),
+/// refused unless it differs from `old` only in the planned `fields`.
+pub fn edited_text(
+    file: &str,
+    text: &str,
+    yaml: &YamlFile,
+    old: &[Value],
+    changed: bool,
+    fields: &[PlannedField],
+) -> Result<String, EditError> {
+    let new_text = if changed {
+        yaml.to_string()
+    } else {
+        text.to_string()
+    };
+    only_planned_fields_changed(old, &new_text, fields).map_err(|detail| {
+        EditError::UnintendedChange {
+            file: file.to_string(),
+            detail,
+        }
+    })?;
+    Ok(new_text)
+}
+
 /// Whether `text` written as a plain scalar reads back as that same string.
 pub fn reads_as_string(text: &str) -> bool {
     matches!(serde_saphyr::from_str::<Value>(text), Ok(Value::String(s)) if s == text)

@@ -126,17 +126,8 @@ pub fn edit_manifest(file: &str, text: &str, image: &TargetImage) -> Result<File
     for (index, doc) in yaml.documents().enumerate() {
         planner.document(index, &doc, is_kustomization)?;
     }
-    let new_text = if planner.changes.is_empty() {
-        text.to_string()
-    } else {
-        yaml.to_string()
-    };
-    check::only_planned_fields_changed(&old_values, &new_text, &planner.fields).map_err(
-        |detail| EditError::UnintendedChange {
-            file: file.to_string(),
-            detail,
-        },
-    )?;
+    let changed = !planner.changes.is_empty();
+    let new_text = check::edited_text(file, text, &yaml, &old_values, changed, &planner.fields)?;
     check::every_matching_image_updated(&new_text, image).map_err(|(document, field)| {
         EditError::UneditableImage {
             file: file.to_string(),

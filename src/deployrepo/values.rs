@@ -206,17 +206,8 @@ pub fn edit_values(
             }
         }
     }
-    let new_text = if editor.changes.is_empty() {
-        text.to_string()
-    } else {
-        yaml.to_string()
-    };
-    check::only_planned_fields_changed(&old_values, &new_text, &editor.fields).map_err(
-        |detail| EditError::UnintendedChange {
-            file: file.to_string(),
-            detail,
-        },
-    )?;
+    let changed = !editor.changes.is_empty();
+    let new_text = check::edited_text(file, text, &yaml, &old_values, changed, &editor.fields)?;
     Ok(FileEdit {
         text: new_text,
         changes: editor.changes,
