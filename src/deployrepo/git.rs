@@ -159,6 +159,7 @@ impl Checkout {
                 Repository::init(dir).map_err(open_error)?
             }
         };
+        share_local_objects(&repo, url);
         Ok(Checkout {
             repo,
             url: url.to_string(),
@@ -423,6 +424,26 @@ impl Checkout {
             Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
             Err(source) => Err(history(source)),
         }
+    }
+}
+
+/// For a remote on this machine (a path or `file://`), read its objects in
+/// place, for this process only (nothing is written to the checkout), as
+/// `git clone --shared` would. libgit2's local transport walks the whole
+/// history of a fetched branch to find what to copy; with the objects
+/// shared, a fetch finds the new head already present and only moves refs.
+/// Best effort: without it, fetches copy objects as before.
+fn share_local_objects(repo: &Repository, url: &str) {
+    let Some(path) = push::local_path(url) else {
+        return;
+    };
+    let shared = Repository::open(&path).and_then(|remote| {
+        let objects = remote.path().join("objects");
+        repo.odb()?
+            .add_disk_alternate(&objects.display().to_string())
+    });
+    if let Err(e) = shared {
+        tracing::debug!(error = %e, "not sharing the local remote's objects");
     }
 }
 
