@@ -132,6 +132,7 @@ async fn slipway_run(repo: &Path) -> (Stats, Duration, Stats, Duration) {
         rollout_poll: Duration::from_millis(20),
         pod_limits: Default::default(),
         retries: Default::default(),
+        renderer: slipway::sync::render::Renderer::new(&Default::default()),
     };
     let sync = SyncLoop::new(
         ctx,

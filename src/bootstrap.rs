@@ -1,6 +1,7 @@
 //! The example deploy repository built into the binary, so that `slipway run`
 //! works on an empty directory: a bare repository created once in the state
-//! directory, holding `examples/deploy-repo` and the permissive default policy.
+//! directory, holding `examples/deploy-repo`: its apps (plain YAML, a
+//! kustomize overlay and a Helm chart), its policy and the policy's test cases.
 
 use std::path::Path;
 
@@ -14,7 +15,19 @@ pub const EXAMPLE_FILES: &[(&str, &str)] = &[
     ),
     (
         "policies/default.yaml",
-        include_str!("../policies/default.yaml"),
+        include_str!("../examples/deploy-repo/policies/default.yaml"),
+    ),
+    (
+        "policies/tests/default.yaml",
+        include_str!("../examples/deploy-repo/policies/tests/default.yaml"),
+    ),
+    (
+        "apps/api/dev/values.yaml",
+        include_str!("../examples/deploy-repo/apps/api/dev/values.yaml"),
+    ),
+    (
+        "apps/api/prod/values.yaml",
+        include_str!("../examples/deploy-repo/apps/api/prod/values.yaml"),
     ),
     (
         "apps/hello/dev/deployment.yaml",
@@ -25,6 +38,14 @@ pub const EXAMPLE_FILES: &[(&str, &str)] = &[
         include_str!("../examples/deploy-repo/apps/hello/dev/service.yaml"),
     ),
     (
+        "apps/hello/prod/deployment.yaml",
+        include_str!("../examples/deploy-repo/apps/hello/prod/deployment.yaml"),
+    ),
+    (
+        "apps/hello/prod/service.yaml",
+        include_str!("../examples/deploy-repo/apps/hello/prod/service.yaml"),
+    ),
+    (
         "apps/hello/staging/deployment.yaml",
         include_str!("../examples/deploy-repo/apps/hello/staging/deployment.yaml"),
     ),
@@ -33,12 +54,44 @@ pub const EXAMPLE_FILES: &[(&str, &str)] = &[
         include_str!("../examples/deploy-repo/apps/hello/staging/service.yaml"),
     ),
     (
-        "apps/hello/prod/deployment.yaml",
-        include_str!("../examples/deploy-repo/apps/hello/prod/deployment.yaml"),
+        "apps/shop/base/deployment.yaml",
+        include_str!("../examples/deploy-repo/apps/shop/base/deployment.yaml"),
     ),
     (
-        "apps/hello/prod/service.yaml",
-        include_str!("../examples/deploy-repo/apps/hello/prod/service.yaml"),
+        "apps/shop/base/kustomization.yaml",
+        include_str!("../examples/deploy-repo/apps/shop/base/kustomization.yaml"),
+    ),
+    (
+        "apps/shop/base/service.yaml",
+        include_str!("../examples/deploy-repo/apps/shop/base/service.yaml"),
+    ),
+    (
+        "apps/shop/overlays/dev/kustomization.yaml",
+        include_str!("../examples/deploy-repo/apps/shop/overlays/dev/kustomization.yaml"),
+    ),
+    (
+        "apps/shop/overlays/prod/kustomization.yaml",
+        include_str!("../examples/deploy-repo/apps/shop/overlays/prod/kustomization.yaml"),
+    ),
+    (
+        "apps/shop/overlays/prod/replicas.yaml",
+        include_str!("../examples/deploy-repo/apps/shop/overlays/prod/replicas.yaml"),
+    ),
+    (
+        "charts/api/Chart.yaml",
+        include_str!("../examples/deploy-repo/charts/api/Chart.yaml"),
+    ),
+    (
+        "charts/api/templates/deployment.yaml",
+        include_str!("../examples/deploy-repo/charts/api/templates/deployment.yaml"),
+    ),
+    (
+        "charts/api/templates/service.yaml",
+        include_str!("../examples/deploy-repo/charts/api/templates/service.yaml"),
+    ),
+    (
+        "charts/api/values.yaml",
+        include_str!("../examples/deploy-repo/charts/api/values.yaml"),
     ),
 ];
 

@@ -50,3 +50,51 @@ fn the_built_in_deploy_repo_passes_policy_check() {
     let code = slipway::policy::cli::check(dir.path(), &mut out);
     assert_eq!(code, 0, "{}", String::from_utf8_lossy(&out));
 }
+
+#[test]
+fn the_built_in_deploy_repo_is_the_example_directory_file_for_file() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/deploy-repo");
+    fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, root, out);
+            } else {
+                out.push(path.strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    let mut on_disk = Vec::new();
+    walk(&root, &root, &mut on_disk);
+    on_disk.sort();
+    let mut built_in: Vec<String> = slipway::bootstrap::EXAMPLE_FILES
+        .iter()
+        .map(|(file, _)| file.to_string())
+        .collect();
+    built_in.sort();
+    assert_eq!(built_in, on_disk);
+}
+
+#[test]
+fn the_example_deploy_repo_passes_its_own_policy_checks_and_tests() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/deploy-repo");
+    let mut out = Vec::new();
+    assert_eq!(
+        slipway::policy::cli::check(&root, &mut out),
+        0,
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    let mut out = Vec::new();
+    assert_eq!(
+        slipway::policy::cli::test(&root, &mut out),
+        0,
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out).contains("0 failed"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+}

@@ -1,5 +1,5 @@
 //! Fidelity of the Kubernetes API test server, checked with the real
-//! `kubectl` (install it with `.ci/install-kubectl.sh`; `$KUBECTL` overrides
+//! `kubectl` (install it with `.ci/install-kube-tools.sh`; `$KUBECTL` overrides
 //! the binary). These tests fail when kubectl is missing.
 
 mod support;
@@ -26,7 +26,7 @@ fn kubectl_binary() -> Result<PathBuf> {
     std::env::split_paths(&path)
         .map(|dir| dir.join("kubectl"))
         .find(|candidate| candidate.is_file())
-        .context("kubectl not found on PATH (and $KUBECTL unset): these fidelity tests need the real kubectl; install it with .ci/install-kubectl.sh")
+        .context("kubectl not found on PATH (and $KUBECTL unset): these fidelity tests need the real kubectl; install it with .ci/install-kube-tools.sh")
 }
 
 /// A server plus a kubectl configured for it, with its own cache directory.

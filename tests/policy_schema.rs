@@ -2,6 +2,10 @@
 
 use std::path::Path;
 
+#[path = "support/schema_fields.rs"]
+mod schema_fields;
+
+use schema_fields::{expected_fields, keys};
 use serde_json::Value;
 use slipway::policy::{Policy, PolicyError};
 use slipway::repoconfig::RepoConfig;
@@ -16,17 +20,6 @@ fn config() -> RepoConfig {
     RepoConfig::load(&path).unwrap()
 }
 
-fn keys(object: &Value) -> Vec<String> {
-    let mut keys: Vec<String> = object["properties"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .cloned()
-        .collect();
-    keys.sort();
-    keys
-}
-
 /// The field names the loader lists when it meets an unknown one in `section`.
 fn accepted_fields(section: Option<&str>) -> Vec<String> {
     let text = match section {
@@ -37,14 +30,7 @@ fn accepted_fields(section: Option<&str>) -> Vec<String> {
     let PolicyError::Parse { message, .. } = err else {
         panic!("expected a parse error, got {err}");
     };
-    let list = message.split("expected one of ").nth(1).unwrap();
-    let list = list.split(" (at").next().unwrap();
-    let mut fields: Vec<String> = list
-        .split(", ")
-        .map(|f| f.trim().trim_matches('`').to_string())
-        .collect();
-    fields.sort();
-    fields
+    expected_fields(&message)
 }
 
 #[test]

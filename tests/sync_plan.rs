@@ -5,6 +5,7 @@ mod sync_common;
 
 use slipway::store::sync_state::SyncPhase;
 use slipway::sync::cluster::ClusterTarget;
+use slipway::sync::reconcile::Target;
 use slipway::sync::runner::TargetOutcome;
 use sync_common::{DeployRepo, Harness, SLIPWAY_YAML, config_map, deployment};
 
@@ -82,30 +83,6 @@ roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster
 }
 
 #[tokio::test]
-async fn an_unsupported_kustomization_is_refused_with_its_file_and_key() {
-    let repo = DeployRepo::new(&[
-        ("slipway.yaml", SLIPWAY_YAML),
-        (
-            "envs/dev/kustomization.yaml",
-            "resources: [web.yaml]\nconfigMapGenerator: [{name: x}]\n",
-        ),
-        (
-            "envs/dev/web.yaml",
-            &deployment("web", "ghcr.io/acme/web:1.0.0"),
-        ),
-    ]);
-    let h = Harness::new(&repo, ClusterTarget::PlanOnly, None);
-    h.sync.sync_once().await.unwrap();
-    let status = h.store.sync_status("web", "dev").await.unwrap().unwrap();
-    assert_eq!(status.state, SyncPhase::Refused);
-    let error = status.last_error.unwrap();
-    assert!(
-        error.contains("envs/dev/kustomization.yaml") && error.contains("configMapGenerator"),
-        "{error}"
-    );
-}
-
-#[tokio::test]
 async fn an_older_revision_renders_from_its_own_tree() {
     let repo = DeployRepo::new(&[
         ("slipway.yaml", SLIPWAY_YAML),
@@ -124,7 +101,14 @@ async fn an_older_revision_renders_from_its_own_tree() {
     );
     let h = Harness::new(&repo, ClusterTarget::PlanOnly, None);
     assert_eq!(h.ctx.source.fetch().unwrap(), repo.head());
-    let old = slipway::sync::reconcile::render_at(&h.ctx.source, &first, "envs/dev")
+    let config = h.ctx.source.repo_config(&first).unwrap();
+    let app = config.apps["web"].clone();
+    let target = Target {
+        app_name: "web".into(),
+        env: app.environments[0].clone(),
+        app,
+    };
+    let old = slipway::sync::reconcile::render_at(&h.ctx, &first, &target)
         .await
         .unwrap()
         .unwrap();

@@ -10,6 +10,7 @@ use http_body_util::BodyExt;
 use slipway::secret::Secret;
 use slipway::store::Store;
 use slipway::store::sync_state::{SyncPhase, TargetStatus};
+use slipway::sync::render::tools::ToolVersions;
 use slipway::sync::status::{SyncHttpState, routes};
 use tokio::sync::Notify;
 use tower::ServiceExt;
@@ -34,7 +35,11 @@ fn fixture(token: Option<&str>) -> Fixture {
         300,
         token.map(Secret::new),
     )
-    .unwrap();
+    .unwrap()
+    .with_render_tools(Some(ToolVersions {
+        kustomize: Some("kustomize v5.6.0 (kubectl v1.33.9)".into()),
+        helm: None,
+    }));
     Fixture {
         _dir: dir,
         store,
@@ -139,6 +144,10 @@ async fn the_status_api_shows_revisions_state_and_history() {
     assert_eq!(code, StatusCode::OK);
     assert_eq!(list["apps"][0]["app"], "web");
     assert_eq!(list["apps"][0]["state"], "rolled_back");
+    assert_eq!(
+        list["render_tools"],
+        serde_json::json!({"kustomize": "kustomize v5.6.0 (kubectl v1.33.9)", "helm": null})
+    );
 
     let (code, one) = get_json(&f.router, "/api/v1/apps/web/dev", None).await;
     assert_eq!(code, StatusCode::OK);

@@ -2,9 +2,12 @@
 //! values and prove that only the intended fields differ.
 
 use std::fmt;
+use std::str::FromStr;
 
 use serde_json::Value;
+use yaml_edit::YamlFile;
 
+use super::edit::EditError;
 use super::image::{TargetImage, image_name};
 
 /// One step of a field path.
@@ -71,6 +74,50 @@ pub struct PlannedField {
 /// Parse every document of a YAML stream into plain values.
 pub fn parse_documents(text: &str) -> Result<Vec<Value>, String> {
     serde_saphyr::from_multiple::<Value>(text).map_err(|e| e.to_string())
+}
+
+/// The plain values of `text` (for the check after an edit) and its
+/// lossless syntax tree (to edit), refused unless the tree reproduces the
+/// text byte for byte.
+pub fn parse_lossless(file: &str, text: &str) -> Result<(Vec<Value>, YamlFile), EditError> {
+    let old_values = parse_documents(text).map_err(|message| EditError::ParseManifest {
+        file: file.to_string(),
+        message,
+    })?;
+    let yaml = YamlFile::from_str(text).map_err(|e| EditError::ParseManifest {
+        file: file.to_string(),
+        message: e.to_string(),
+    })?;
+    if yaml.to_string() != text {
+        return Err(EditError::NotLossless {
+            file: file.to_string(),
+        });
+    }
+    Ok((old_values, yaml))
+}
+
+/// The text of `yaml` after an edit (`text` itself when nothing `changed`),
+/// refused unless it differs from `old` only in the planned `fields`.
+pub fn edited_text(
+    file: &str,
+    text: &str,
+    yaml: &YamlFile,
+    old: &[Value],
+    changed: bool,
+    fields: &[PlannedField],
+) -> Result<String, EditError> {
+    let new_text = if changed {
+        yaml.to_string()
+    } else {
+        text.to_string()
+    };
+    only_planned_fields_changed(old, &new_text, fields).map_err(|detail| {
+        EditError::UnintendedChange {
+            file: file.to_string(),
+            detail,
+        }
+    })?;
+    Ok(new_text)
 }
 
 /// Whether `text` written as a plain scalar reads back as that same string.

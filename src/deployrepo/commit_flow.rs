@@ -205,7 +205,7 @@ pub(super) fn stage(
     let set = match manifests.entry(env.path.clone()) {
         std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
         std::collections::btree_map::Entry::Vacant(v) => {
-            v.insert(Manifests::read(root, &env.path).map_err(|e| stall(error_chain(&e)))?)
+            v.insert(Manifests::read(root, env).map_err(|e| stall(error_chain(&e)))?)
         }
     };
     let mut current = set.current_images(&prepared.image);
@@ -213,7 +213,7 @@ pub(super) fn stage(
         // Nothing here deploys the app (e.g. a kustomization without an
         // `images:` entry over a base elsewhere): saying "unchanged" would hide it.
         return Err(stall(format!(
-            "no manifest under {} references {}; add the image or a kustomization images: entry",
+            "no manifest under {} references {}; add the image, a kustomization images: entry, or the environment's helm_values",
             env.path,
             prepared.image.repository()
         )));

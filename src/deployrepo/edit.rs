@@ -7,9 +7,7 @@
 //! re-parsing the old and new text ([`super::check`]): if anything but the
 //! intended fields differs, the edit is refused.
 
-use std::str::FromStr;
-
-use yaml_edit::{Document, Mapping, Scalar, YamlFile, YamlNode};
+use yaml_edit::{Document, Mapping, Scalar, YamlNode};
 
 use super::check::{self, FieldPath, PlannedField};
 use super::image::{TargetImage, image_name, repository_part};
@@ -93,6 +91,18 @@ pub struct ImageChange {
     pub new_image: String,
 }
 
+impl ImageChange {
+    /// `Kind/name` of the object changed, or the kind alone when it has no
+    /// name (a Helm values file).
+    pub fn object(&self) -> String {
+        if self.name.is_empty() {
+            self.kind.clone()
+        } else {
+            format!("{}/{}", self.kind, self.name)
+        }
+    }
+}
+
 /// The result of editing one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileEdit {
@@ -105,19 +115,7 @@ pub struct FileEdit {
 /// Set `image` in every place of `text` that deploys its repository.
 /// `file` names the file in errors and in the change set.
 pub fn edit_manifest(file: &str, text: &str, image: &TargetImage) -> Result<FileEdit, EditError> {
-    let old_values = check::parse_documents(text).map_err(|message| EditError::ParseManifest {
-        file: file.to_string(),
-        message,
-    })?;
-    let yaml = YamlFile::from_str(text).map_err(|e| EditError::ParseManifest {
-        file: file.to_string(),
-        message: e.to_string(),
-    })?;
-    if yaml.to_string() != text {
-        return Err(EditError::NotLossless {
-            file: file.to_string(),
-        });
-    }
+    let (old_values, yaml) = check::parse_lossless(file, text)?;
     let is_kustomization = KUSTOMIZATION_FILES.iter().any(|n| file.ends_with(n));
     let mut planner = Planner {
         file,
@@ -128,17 +126,8 @@ pub fn edit_manifest(file: &str, text: &str, image: &TargetImage) -> Result<File
     for (index, doc) in yaml.documents().enumerate() {
         planner.document(index, &doc, is_kustomization)?;
     }
-    let new_text = if planner.changes.is_empty() {
-        text.to_string()
-    } else {
-        yaml.to_string()
-    };
-    check::only_planned_fields_changed(&old_values, &new_text, &planner.fields).map_err(
-        |detail| EditError::UnintendedChange {
-            file: file.to_string(),
-            detail,
-        },
-    )?;
+    let changed = !planner.changes.is_empty();
+    let new_text = check::edited_text(file, text, &yaml, &old_values, changed, &planner.fields)?;
     check::every_matching_image_updated(&new_text, image).map_err(|(document, field)| {
         EditError::UneditableImage {
             file: file.to_string(),
@@ -381,7 +370,7 @@ fn kustomize_reference(name: &str, entry: &Mapping) -> String {
 /// Plain text that YAML would read as something other than this string (a tag
 /// `1.10` reads as a number) is single-quoted. Validated references hold no
 /// quotes or escapes, so wrapping them is enough.
-fn set_scalar_keeping_style(scalar: &Scalar, value: &str) {
+pub(super) fn set_scalar_keeping_style(scalar: &Scalar, value: &str) {
     let raw = scalar.value();
     let text = if raw.starts_with('"') {
         format!("\"{value}\"")

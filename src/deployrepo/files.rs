@@ -2,9 +2,18 @@
 
 use std::path::{Path, PathBuf};
 
-use super::edit::{EditError, ImageChange, KUSTOMIZATION_FILES, edit_manifest};
-use super::image::TargetImage;
+use super::edit::{EditError, FileEdit, ImageChange, KUSTOMIZATION_FILES, edit_manifest};
+use super::image::{ImageName, TargetImage};
 use super::recheck::current_images;
+use super::values::{edit_values, is_values_file, values_images};
+use crate::repoconfig::{Environment, HelmValues};
+
+/// A directory holding this file is a Helm chart: its `templates/`, `crds/`
+/// and vendored `charts/` are not edited (templates are not YAML; a
+/// dependency's values are not the app's).
+const CHART_FILE: &str = "Chart.yaml";
+/// Directories of a chart the writer leaves alone.
+const CHART_INTERNALS: &[&str] = &["templates", "crds", "charts"];
 
 /// Most manifest files read from one environment directory.
 pub const MAX_MANIFEST_FILES: usize = 1_000;
@@ -50,14 +59,29 @@ pub enum FilesError {
     Edit(#[from] EditError),
 }
 
-/// One environment's manifests: relative path and text, in path order.
+/// One environment's manifests and Helm values files: relative path and
+/// text, in path order.
 pub struct Manifests {
     files: Vec<(String, String)>,
+    /// The environment's `helm_values`, with its file as a repository path.
+    values: Option<(String, HelmValues)>,
+}
+
+/// How a file is edited.
+enum FileRole<'a> {
+    /// Workloads and kustomizations.
+    Manifest,
+    /// Helm values: where the mapping says, or the common shapes.
+    Values(Option<&'a HelmValues>),
+    /// Values-shaped, but the environment's mapping names another file.
+    Skipped,
 }
 
 impl Manifests {
-    /// Read the YAML files under `env_path` (relative to `root`); symlinks are skipped.
-    pub fn read(root: &Path, env_path: &str) -> Result<Self, FilesError> {
+    /// Read the YAML files under `env`'s path (relative to `root`); symlinks
+    /// and a chart's templates, CRDs and vendored charts are skipped.
+    pub fn read(root: &Path, env: &Environment) -> Result<Self, FilesError> {
+        let env_path = env.path.as_str();
         let dir = root.join(env_path);
         if !dir.is_dir() {
             return Err(FilesError::MissingDirectory(env_path.to_string()));
@@ -86,7 +110,43 @@ impl Manifests {
             let text = std::fs::read_to_string(&path).map_err(read)?;
             files.push((relative, text));
         }
-        Ok(Manifests { files })
+        let values = env.helm_values.as_ref().map(|m| {
+            let file = Path::new(env_path).join(&m.file);
+            (file.to_string_lossy().replace('\\', "/"), m.clone())
+        });
+        Ok(Manifests { files, values })
+    }
+
+    fn role<'a>(&'a self, file: &str, text: &str) -> FileRole<'a> {
+        match &self.values {
+            Some((path, mapping)) if path == file => FileRole::Values(Some(mapping)),
+            _ if !is_values_file(file, text) => FileRole::Manifest,
+            Some(_) => FileRole::Skipped,
+            None => FileRole::Values(None),
+        }
+    }
+
+    /// The references to `name` that `text`, as the file `file` of this
+    /// environment, deploys.
+    pub fn images_in(&self, file: &str, text: &str, name: &ImageName) -> Vec<String> {
+        match self.role(file, text) {
+            FileRole::Manifest => current_images(file, text, name),
+            FileRole::Values(mapping) => values_images(text, name, mapping),
+            FileRole::Skipped => Vec::new(),
+        }
+    }
+
+    fn edit_file(
+        &self,
+        file: &str,
+        text: &str,
+        image: &TargetImage,
+    ) -> Result<Option<FileEdit>, EditError> {
+        match self.role(file, text) {
+            FileRole::Manifest => edit_manifest(file, text, image).map(Some),
+            FileRole::Values(mapping) => edit_values(file, text, image, mapping).map(Some),
+            FileRole::Skipped => Ok(None),
+        }
     }
 
     /// Relative paths of the files, in order.
@@ -97,7 +157,7 @@ impl Manifests {
     /// The app's image references in these files now.
     pub fn current_images(&self, image: &TargetImage) -> Vec<String> {
         self.candidates(image)
-            .flat_map(|(file, text)| current_images(file, text, image.name()))
+            .flat_map(|(file, text)| self.images_in(file, text, image.name()))
             .collect()
     }
 
@@ -108,8 +168,9 @@ impl Manifests {
             if !mentions(text, image) {
                 continue;
             }
-            let edit = edit_manifest(file, text, image)?;
-            if !edit.changes.is_empty() {
+            if let Some(edit) = self.edit_file(file, text, image)?
+                && !edit.changes.is_empty()
+            {
                 edited.push((index, edit));
             }
         }
@@ -181,12 +242,14 @@ fn collect(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<(), Files
         path: dir.display().to_string(),
         source,
     };
+    let chart = dir.join(CHART_FILE).is_file();
     for entry in std::fs::read_dir(dir).map_err(read)? {
         let entry = entry.map_err(read)?;
         let path = entry.path();
         let kind = entry.file_type().map_err(read)?;
-        let hidden = entry.file_name().to_string_lossy().starts_with('.');
-        if kind.is_symlink() || hidden {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let chart_internal = chart && kind.is_dir() && CHART_INTERNALS.contains(&name.as_str());
+        if kind.is_symlink() || name.starts_with('.') || chart_internal {
             continue;
         }
         if kind.is_dir() {

@@ -76,10 +76,9 @@ pub fn commit_message(committed: &[CommittedRequest<'_>], status_url: &str) -> S
             out.push_str("\n\n");
             for change in &one.changes {
                 out.push_str(&format!(
-                    "  {} {}/{} {}: {} -> {}\n",
+                    "  {} {} {}: {} -> {}\n",
                     change.file,
-                    change.kind,
-                    change.name,
+                    change.object(),
                     change.field,
                     change.old_image,
                     change.new_image
@@ -192,8 +191,12 @@ pub fn pull_request_body(
     );
     for c in changes {
         out.push_str(&format!(
-            "| `{}` | {}/{} | `{}` | `{}` | `{}` |\n",
-            c.file, c.kind, c.name, c.field, c.old_image, c.new_image
+            "| `{}` | {} | `{}` | `{}` | `{}` |\n",
+            c.file,
+            c.object(),
+            c.field,
+            c.old_image,
+            c.new_image
         ));
     }
     out.push_str(&format!(

@@ -16,6 +16,7 @@ pub mod pr_flow;
 pub mod recheck;
 pub mod request;
 pub mod settings;
+pub mod values;
 pub mod writer;
 
 pub use forge::{Forge, ForgeError, PullRequest, PullRequestSpec};

@@ -11,7 +11,6 @@ use super::files::Manifests;
 use super::forge::{PullRequestSpec, open_or_update};
 use super::git::{Checkout, GitError, OWNED_BRANCH_PREFIX};
 use super::message::{CommittedRequest, commit_message, pull_request_body, subject};
-use super::recheck::current_images;
 use super::request::{FailureKind, WriteFailure, WriteKey, WriteOutcome, Written, error_chain};
 use super::writer::{DeployWriter, Inner, Prepared};
 use crate::repoconfig::RepoConfig;
@@ -169,14 +168,14 @@ fn proposal_images(
     prepared: &Prepared,
 ) -> Result<Vec<String>, WriteFailure> {
     let env = resolve_environment(config, prepared).map_err(stall)?;
-    let manifests = Manifests::read(root, &env.path).map_err(|e| stall(error_chain(&e)))?;
+    let manifests = Manifests::read(root, env).map_err(|e| stall(error_chain(&e)))?;
     let mut images = Vec::new();
     for path in manifests.paths() {
         let blob = checkout
             .read_blob(tip, path)
             .map_err(|e| stall(error_chain(&e)))?;
         if let Some(text) = blob.and_then(|b| String::from_utf8(b).ok()) {
-            images.extend(current_images(path, &text, prepared.image.name()));
+            images.extend(manifests.images_in(path, &text, prepared.image.name()));
         }
     }
     Ok(images)

@@ -21,7 +21,7 @@ use super::metrics::SyncMetrics;
 use super::plan::{self, DesiredObject, ObjectRef};
 use super::podcheck::PodLimits;
 pub use super::prune::retire_target;
-use super::render::{self, RenderError, RenderedObject};
+use super::render::{RenderError, RenderedObject, Renderer};
 use super::report::Reporter;
 use super::retry::RetryRequests;
 use super::rollout::{self, Verdict};
@@ -50,6 +50,8 @@ pub struct SyncContext {
     pub pod_limits: PodLimits,
     /// Failed revisions a person asked to run again.
     pub retries: RetryRequests,
+    /// Renders kustomizations and Helm charts with the real tools.
+    pub renderer: Renderer,
 }
 
 /// One app/environment as `slipway.yaml` describes it.
@@ -102,19 +104,25 @@ impl ReconcileError {
     }
 }
 
-/// Render `path` at `revision` (blocking work, off the runtime).
+/// Render `target` at `revision`: the tree is read and written out off the
+/// runtime, then the tool (if any) runs. The inner error is a refusal of
+/// the revision's content; the outer one is worth a retry.
 pub async fn render_at(
-    source: &DeployRepoSource,
+    ctx: &SyncContext,
     revision: &str,
-    path: &str,
+    target: &Target,
 ) -> Result<Result<Vec<RenderedObject>, RenderError>, ReconcileError> {
-    let (source, revision, path) = (source.clone(), revision.to_string(), path.to_string());
-    let rendered = tokio::task::spawn_blocking(move || {
-        source.with_tree(&revision, |tree| render::render(tree, &path))
+    ctx.renderer.tools().await;
+    let (source, renderer) = (ctx.source.clone(), ctx.renderer.clone());
+    let (revision, target) = (revision.to_string(), target.clone());
+    let prepared = tokio::task::spawn_blocking(move || {
+        source.with_tree(&revision, |tree| {
+            renderer.prepare(tree, &target.app_name, &target.env)
+        })
     })
     .await
     .map_err(|_| ReconcileError::Task)??;
-    Ok(rendered)
+    Ok(ctx.renderer.finish(prepared).await)
 }
 
 /// Bring one app/environment to `revision` and return the status reached.
@@ -171,7 +179,7 @@ async fn reconcile_target(
         status.failed_reason = None;
         status.clear_error();
     }
-    let objects = match render_at(&ctx.source, revision, &target.env.path).await? {
+    let objects = match render_at(ctx, revision, target).await? {
         Ok(objects) => objects,
         Err(e) => {
             status.state = SyncPhase::Refused;
@@ -327,7 +335,7 @@ async fn hold_rolled_back(
         return Ok(());
     };
     let (app, env) = (target.app_name.as_str(), target.env.name.as_str());
-    let Ok(objects) = render_at(&ctx.source, &verified, &target.env.path).await? else {
+    let Ok(objects) = render_at(ctx, &verified, target).await? else {
         return Ok(());
     };
     let desired = plan::desired(

@@ -15,7 +15,7 @@ use super::fault;
 use super::metrics::VerdictLabels;
 use super::plan::{self, DesiredObject, ObjectRef};
 use super::reconcile::{ReconcileError, SyncContext, Target, converge, error_chain, render_at};
-use super::render::transform::pod_specs_mut;
+use super::render::objects::pod_specs_mut;
 use super::scope;
 use super::verdict::wait_for_rollout;
 use crate::event::{ImageRef, RolloutReported, RolloutVerdict};
@@ -194,7 +194,7 @@ async fn roll_back(
         return Ok(status);
     };
     let (app, env) = (target.app_name.as_str(), target.env.name.as_str());
-    let objects = match render_at(&ctx.source, &revision, &target.env.path).await? {
+    let objects = match render_at(ctx, &revision, target).await? {
         Ok(objects) => objects,
         Err(e) => {
             status.state = SyncPhase::Failed;

@@ -9,7 +9,7 @@
 use serde_json::Value;
 
 use super::render::RenderedObject;
-use super::render::transform::{is_cluster_scoped, kind_of};
+use super::render::objects::{is_cluster_scoped, kind_of};
 use crate::repoconfig::{App, Environment};
 
 /// Namespace for namespaced objects when neither the object nor the
@@ -159,6 +159,8 @@ mod tests {
             rollout_timeout_seconds: 60,
             create_namespace: true,
             recreate_on_immutable: false,
+            helm: None,
+            helm_values: None,
         }
     }
 

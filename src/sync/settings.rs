@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::podcheck::{DEFAULT_CRASH_LOOP_RESTARTS, DEFAULT_IMAGE_PULL_GRACE_SECS};
+use super::render::tools::RenderSettings;
 use crate::secret::SecretSource;
 
 /// Default seconds between polls of the deploy repository.
@@ -65,6 +66,9 @@ pub struct SyncSettings {
     /// `InvalidImageName` or `CreateContainerConfigError` before the rollout fails.
     #[serde(default = "default_image_pull_grace")]
     pub image_pull_grace_seconds: u64,
+    /// The tools that render kustomizations and Helm charts, and their limits.
+    #[serde(default)]
+    pub render: RenderSettings,
 }
 
 /// Where the per-app/environment Leases live and who holds them.
@@ -97,6 +101,7 @@ impl Default for SyncSettings {
             lease: None,
             crash_loop_restarts: DEFAULT_CRASH_LOOP_RESTARTS,
             image_pull_grace_seconds: DEFAULT_IMAGE_PULL_GRACE_SECS,
+            render: RenderSettings::default(),
         }
     }
 }

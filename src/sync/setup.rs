@@ -9,6 +9,7 @@ use super::lock::{LeaseConfig, RolloutLocks};
 use super::metrics::SyncMetrics;
 use super::podcheck::PodLimits;
 use super::reconcile::SyncContext;
+use super::render::Renderer;
 use super::report::{ReportError, Reporter};
 use super::retry::RetryRequests;
 use super::runner::SyncLoop;
@@ -99,7 +100,10 @@ pub async fn sync_role(
             image_pull_grace: Duration::from_secs(settings.image_pull_grace_seconds),
         },
         retries: RetryRequests::default(),
+        renderer: Renderer::new(&settings.render),
     };
+    ctx.renderer.tools().await;
+    let render_tools = ctx.renderer.versions();
     let sync_loop = SyncLoop::new(
         ctx,
         locks,
@@ -120,7 +124,8 @@ pub async fn sync_role(
         bearer,
     )?
     .with_push_secrets(secret::load_all(&settings.push_secrets)?)
-    .with_retries(sync_loop.retry_handle());
+    .with_retries(sync_loop.retry_handle())
+    .with_render_tools(render_tools);
     Ok(SyncRole { sync_loop, http })
 }
 

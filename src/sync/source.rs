@@ -194,6 +194,14 @@ struct GitTree<'r> {
 }
 
 impl ManifestTree for GitTree<'_> {
+    fn id_at(&self, path: &str) -> Option<String> {
+        if path.is_empty() {
+            return Some(self.tree.id().to_string());
+        }
+        let entry = self.tree.get_path(Path::new(path)).ok()?;
+        Some(entry.id().to_string())
+    }
+
     fn node(&self, path: &str) -> Result<Option<Node>, TreeError> {
         let backend = |e: git2::Error| TreeError::Backend {
             path: path.to_string(),

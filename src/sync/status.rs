@@ -17,6 +17,7 @@ use axum::routing::{get, post};
 use subtle::ConstantTimeEq;
 use tokio::sync::Notify;
 
+use super::render::tools::ToolVersions;
 use super::retry::RetryRequests;
 use crate::secret::Secret;
 use crate::store::{Store, StoreError};
@@ -42,6 +43,7 @@ pub struct SyncHttpState {
     bearer_token: Option<Arc<Secret>>,
     push_secrets: Arc<Vec<Secret>>,
     retries: RetryRequests,
+    render_tools: Option<ToolVersions>,
 }
 
 impl std::fmt::Debug for SyncHttpState {
@@ -87,6 +89,7 @@ impl SyncHttpState {
             bearer_token: bearer_token.map(Arc::new),
             push_secrets: Arc::default(),
             retries: RetryRequests::default(),
+            render_tools: None,
         })
     }
 
@@ -102,6 +105,12 @@ impl SyncHttpState {
     /// Hand `slipway retry` requests to the loop through `retries`.
     pub fn with_retries(mut self, retries: RetryRequests) -> Self {
         self.retries = retries;
+        self
+    }
+
+    /// Show the render tools' versions beside the apps.
+    pub fn with_render_tools(mut self, versions: Option<ToolVersions>) -> Self {
+        self.render_tools = versions;
         self
     }
 }
@@ -193,7 +202,10 @@ async fn list_apps(
         .sync_statuses()
         .await
         .map_err(HttpError::Store)?;
-    Ok(axum::Json(serde_json::json!({ "apps": apps })).into_response())
+    Ok(
+        axum::Json(serde_json::json!({ "apps": apps, "render_tools": state.render_tools }))
+            .into_response(),
+    )
 }
 
 /// The status of an app/environment sync knows, for an authorised caller.

@@ -16,7 +16,7 @@ pub enum Node {
 }
 
 /// Why the tree could not be read.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum TreeError {
     /// The backing store failed (a damaged git object database).
     #[error("read {path} from the tree: {message}")]
@@ -33,6 +33,15 @@ pub enum TreeError {
 pub trait ManifestTree {
     /// The node at `path`, or `None` when nothing is there.
     fn node(&self, path: &str) -> Result<Option<Node>, TreeError>;
+
+    /// An id of what is at `path` (`""`: the whole tree) that changes
+    /// whenever any file there does (a git tree or blob id), for
+    /// remembering what was rendered from it; `None` when the tree keeps
+    /// no ids or nothing is there.
+    fn id_at(&self, path: &str) -> Option<String> {
+        let _ = path;
+        None
+    }
 }
 
 /// A tree held in memory: file path to content.

@@ -12,6 +12,7 @@ use slipway::sync::cluster::ClusterTarget;
 use slipway::sync::lock::RolloutLocks;
 use slipway::sync::metrics::SyncMetrics;
 use slipway::sync::reconcile::SyncContext;
+use slipway::sync::render::Renderer;
 use slipway::sync::report::Reporter;
 use slipway::sync::runner::SyncLoop;
 use slipway::sync::source::DeployRepoSource;
@@ -122,6 +123,7 @@ impl Harness {
             rollout_poll: Duration::from_millis(50),
             pod_limits: Default::default(),
             retries: Default::default(),
+            renderer: Renderer::new(&Default::default()),
         };
         let sync = SyncLoop::new(ctx.clone(), locks, Duration::from_secs(3600), 4);
         Harness {

@@ -1,6 +1,8 @@
 use serde_json::json;
 
+use super::recipe::{HelmTemplate, Recipe, recipe};
 use super::*;
+use crate::repoconfig::{Environment, HelmRelease, WriteMode};
 use crate::sync::tree::MemoryTree;
 
 const DEPLOY: &str = "apiVersion: apps/v1
@@ -28,6 +30,20 @@ fn names(objects: &[RenderedObject]) -> Vec<String> {
         .collect()
 }
 
+fn env(path: &str, helm: Option<HelmRelease>) -> Environment {
+    Environment {
+        name: "prod".into(),
+        path: path.into(),
+        mode: WriteMode::Commit,
+        namespace: Some("web-prod".into()),
+        rollout_timeout_seconds: 60,
+        create_namespace: true,
+        recreate_on_immutable: false,
+        helm,
+        helm_values: None,
+    }
+}
+
 #[test]
 fn plain_directories_are_read_recursively_with_every_document() {
     let tree = MemoryTree::new([
@@ -45,7 +61,7 @@ fn plain_directories_are_read_recursively_with_every_document() {
             "apiVersion: v1\nkind: List\nitems:\n  - {apiVersion: v1, kind: Service, metadata: {name: s}}\n",
         ),
     ]);
-    let objects = render(&tree, "envs/dev").unwrap();
+    let objects = render_plain(&tree, "envs/dev").unwrap();
     assert_eq!(
         names(&objects),
         ["ConfigMap/a", "ConfigMap/b", "Service/s", "Secret/c"]
@@ -54,83 +70,123 @@ fn plain_directories_are_read_recursively_with_every_document() {
 }
 
 #[test]
-fn a_kustomization_applies_namespace_images_labels_and_annotations() {
-    let tree = MemoryTree::new([
+fn the_environment_path_decides_the_tool() {
+    let helm = |chart: Option<&str>, values: &[&str]| HelmRelease {
+        chart: chart.map(String::from),
+        values: values.iter().map(|v| v.to_string()).collect(),
+        release_name: None,
+        namespace: None,
+    };
+    let template = |chart: &str, values: &[&str]| {
+        Recipe::Helm(HelmTemplate {
+            chart: chart.into(),
+            values: values.iter().map(|v| v.to_string()).collect(),
+            release_name: "web".into(),
+            namespace: "web-prod".into(),
+        })
+    };
+    let cases = [
         (
-            "base/kustomization.yaml",
-            "resources: [deploy.yaml]\ncommonLabels: {team: a}\n",
-        ),
-        ("base/deploy.yaml", DEPLOY),
-        (
-            "envs/dev/kustomization.yaml",
-            "
-resources: [../../base, cm.yaml]
-namespace: web-dev
-images:
-  - { name: ghcr.io/acme/web, newTag: 2.0.0 }
-labels:
-  - pairs: { tier: front }
-commonAnnotations: { owner: web-team }
-",
+            "kustomization",
+            MemoryTree::new([("e/kustomization.yaml", "resources: []")]),
+            env("e", None),
+            Recipe::Kustomize {
+                dir: "e".into(),
+                file: "e/kustomization.yaml".into(),
+            },
         ),
         (
-            "envs/dev/cm.yaml",
-            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\n",
+            "Kustomization",
+            MemoryTree::new([("e/Kustomization", "resources: []")]),
+            env("e", None),
+            Recipe::Kustomize {
+                dir: "e".into(),
+                file: "e/Kustomization".into(),
+            },
         ),
-    ]);
-    let objects = render(&tree, "envs/dev").unwrap();
-    assert_eq!(names(&objects), ["Deployment/web", "ConfigMap/cfg"]);
-    let d = &objects[0].manifest;
-    assert_eq!(d["metadata"]["namespace"], "web-dev");
-    assert_eq!(
-        d["spec"]["template"]["spec"]["containers"][0]["image"],
-        "ghcr.io/acme/web:2.0.0"
-    );
-    assert_eq!(
-        d["spec"]["selector"]["matchLabels"],
-        json!({"app": "web", "team": "a"})
-    );
-    assert_eq!(
-        d["metadata"]["labels"],
-        json!({"team": "a", "tier": "front"})
-    );
-    assert_eq!(
-        d["spec"]["template"]["metadata"]["annotations"]["owner"],
-        "web-team"
-    );
-    assert_eq!(objects[1].manifest["metadata"]["namespace"], "web-dev");
+        (
+            "chart in the path",
+            MemoryTree::new([("e/Chart.yaml", "name: web")]),
+            env("e", None),
+            template("e", &[]),
+        ),
+        (
+            "chart named, values beside the environment",
+            MemoryTree::new([
+                ("charts/web/Chart.yaml", "name: web"),
+                ("envs/prod/values.yaml", "a: 1"),
+                ("envs/common.yaml", "a: 0"),
+            ]),
+            env(
+                "envs/prod",
+                Some(helm(Some("charts/web"), &["../common.yaml", "values.yaml"])),
+            ),
+            template("charts/web", &["envs/common.yaml", "envs/prod/values.yaml"]),
+        ),
+        (
+            "plain",
+            MemoryTree::new([("e/a.yaml", DEPLOY)]),
+            env("e", None),
+            Recipe::Plain { path: "e".into() },
+        ),
+    ];
+    for (name, tree, env, want) in cases {
+        assert_eq!(recipe(&tree, "web", &env).unwrap(), want, "{name}");
+    }
 }
 
 #[test]
-fn unsupported_kustomize_features_are_refused_with_file_and_key() {
+fn a_chart_that_is_not_there_is_refused_with_the_field() {
+    let tree = MemoryTree::new([("charts/web/Chart.yaml", "name: web"), ("e/a.yaml", DEPLOY)]);
+    let release = |chart: &str, values: &[&str]| HelmRelease {
+        chart: Some(chart.into()),
+        values: values.iter().map(|v| v.to_string()).collect(),
+        ..HelmRelease::default()
+    };
     let cases = [
         (
-            "generator",
-            "configMapGenerator: [{name: x}]\n",
-            "configMapGenerator",
-        ),
-        ("patches", "patches: [{path: p.yaml}]\n", "patches"),
-        ("helm", "helmCharts: [{name: x}]\n", "helmCharts"),
-        ("prefix", "namePrefix: x-\n", "namePrefix"),
-        (
-            "remote",
-            "resources: [https://github.com/acme/x//base]\n",
-            "remote resources",
+            "no chart",
+            release("charts/api", &[]),
+            "charts/api: `helm.chart`",
         ),
         (
-            "label fields",
-            "labels: [{pairs: {a: b}, fields: []}]\n",
-            "labels.fields",
+            "no values file",
+            release("charts/web", &["nope.yaml"]),
+            "e/nope.yaml: `helm.values`: no such values file",
+        ),
+        (
+            "values outside",
+            release("charts/web", &["../../x.yaml"]),
+            "leaves the repository",
         ),
     ];
-    for (name, text, needle) in cases {
-        let tree = MemoryTree::new([("k/kustomization.yaml", text)]);
-        let err = render(&tree, "k").expect_err(name).to_string();
-        assert!(
-            err.contains("k/kustomization.yaml") && err.contains(needle),
-            "{name}: {err}"
-        );
+    for (name, helm, needle) in cases {
+        let err = recipe(&tree, "web", &env("e", Some(helm)))
+            .expect_err(name)
+            .to_string();
+        assert!(err.contains(needle), "{name}: {err}");
     }
+}
+
+#[test]
+fn helm_output_names_the_template_of_each_object() {
+    let recipe = Recipe::Helm(HelmTemplate {
+        chart: "charts/web".into(),
+        values: Vec::new(),
+        release_name: "web".into(),
+        namespace: "default".into(),
+    });
+    let output = "---\n# Source: web/templates/service.yaml\napiVersion: v1\nkind: Service\nmetadata:\n  name: web\n---\n# Source: web/charts/db/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: db\ndata:\n  text: |\n    a\n    b\n";
+    let objects = recipe.parse(output.as_bytes()).unwrap();
+    let sources: Vec<&str> = objects.iter().map(|o| o.source.as_str()).collect();
+    assert_eq!(
+        sources,
+        [
+            "charts/web/templates/service.yaml",
+            "charts/web/charts/db/templates/cm.yaml"
+        ]
+    );
+    assert_eq!(objects[1].manifest["data"], json!({"text": "a\nb\n"}));
 }
 
 #[test]
@@ -152,36 +208,28 @@ fn broken_inputs_are_errors_that_name_the_file() {
             "metadata.name",
         ),
         (
-            "missing resource",
-            MemoryTree::new([("d/kustomization.yaml", "resources: [x.yaml]\n")]),
-            "x.yaml does not exist",
-        ),
-        (
-            "escaping resource",
-            MemoryTree::new([("d/kustomization.yaml", "resources: [../../x]\n")]),
-            "leaves the repository",
-        ),
-        (
-            "plain dir resource",
-            MemoryTree::new([
-                ("d/kustomization.yaml", "resources: [sub]\n"),
-                ("d/sub/a.yaml", DEPLOY),
-            ]),
-            "has no kustomization",
-        ),
-        (
             "missing path",
             MemoryTree::new([("x/a.yaml", DEPLOY)]),
             "not found",
         ),
-        (
-            "cycle",
-            MemoryTree::new([("d/kustomization.yaml", "resources: [.]\n")]),
-            "deeper",
-        ),
     ];
     for (name, tree, needle) in cases {
-        let err = render(&tree, "d").expect_err(name).to_string();
+        let err = render_plain(&tree, "d").expect_err(name).to_string();
         assert!(err.contains(needle), "{name}: {err}");
     }
+}
+
+#[tokio::test]
+async fn a_missing_tool_is_a_clear_refusal() {
+    let renderer = Renderer::with_tools(tools::RenderTools::default(), &Default::default());
+    let tree = MemoryTree::new([("e/kustomization.yaml", "resources: []")]);
+    let err = renderer
+        .render(&tree, "web", &env("e", None))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("e: rendering needs kustomize, which is not installed"),
+        "{err}"
+    );
 }
