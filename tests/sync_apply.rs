@@ -1,5 +1,5 @@
-//! Sync against the Kubernetes API test server: apply, no-op, prune, drift,
-//! scope refusal.
+//! Sync against the Kubernetes API test server: apply, no-op, prune, scope
+//! refusal.
 
 mod support;
 mod sync_common;
@@ -140,49 +140,6 @@ async fn an_object_removed_from_git_is_pruned_and_foreign_objects_are_kept() {
     );
     let inventory = h.store.sync_inventory("web", "dev").await.unwrap();
     assert!(inventory.iter().all(|e| e.object.name != "extra"));
-}
-
-#[tokio::test]
-async fn a_hand_edit_in_the_cluster_is_put_back_and_reported_as_drift() {
-    let repo = web_repo();
-    let (server, h, _inbox) = started(&repo).await;
-    h.sync.sync_once().await.unwrap();
-    let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
-        kube::Api::namespaced(server.client().unwrap(), "web-dev");
-    let edit = json!({"data": {"key": "edited by hand"}});
-    api.patch(
-        "web",
-        &kube::api::PatchParams::default(),
-        &kube::api::Patch::Merge(&edit),
-    )
-    .await
-    .unwrap();
-    server.reset_stats();
-    h.sync.sync_once().await.unwrap();
-    let live = server
-        .get_object("v1", "ConfigMap", Some("web-dev"), "web")
-        .unwrap();
-    assert_eq!(live["data"]["key"], "a", "put back");
-    assert_eq!(
-        server.stats().verb(Verb::Apply),
-        1,
-        "only the drifted object is applied"
-    );
-    let status = h.store.sync_status("web", "dev").await.unwrap().unwrap();
-    assert_eq!(status.state, SyncPhase::Drifted);
-    assert!(
-        status.drifted[0].contains("ConfigMap web-dev/web")
-            && status.drifted[0].contains("/data/key"),
-        "{:?}",
-        status.drifted
-    );
-    h.sync.sync_once().await.unwrap();
-    let status = h.store.sync_status("web", "dev").await.unwrap().unwrap();
-    assert_eq!(
-        status.state,
-        SyncPhase::Verified,
-        "drift cleared on the next clean pass"
-    );
 }
 
 #[tokio::test]

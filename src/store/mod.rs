@@ -239,6 +239,7 @@ const MIGRATIONS: &[&str] = &[
     sync_state::SCHEMA,
     facts::RUN_CLOCK_SCHEMA,
     inbox::NOT_BEFORE,
+    sync_state::OWNED_FORM,
 ];
 
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {

@@ -38,6 +38,11 @@ CREATE TABLE sync_history (
 CREATE INDEX sync_history_by_target ON sync_history (app, environment, seq);
 ";
 
+/// The server's form of the fields Slipway applied, per inventory object.
+pub const OWNED_FORM: &str = "
+ALTER TABLE sync_inventory ADD COLUMN owned_json TEXT;
+";
+
 /// Completed Job contents remembered per app/environment.
 pub const COMPLETED_JOBS_KEPT: usize = 200;
 

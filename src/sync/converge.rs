@@ -3,7 +3,7 @@
 //! what left git, and keep the inventory that makes an unchanged object
 //! cost nothing.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
@@ -11,13 +11,11 @@ use super::cluster::{KubeCluster, ObjectEvent};
 use super::dryrun::{self, Checked, Rejection};
 use super::fault::Fault;
 use super::metrics::SyncMetrics;
+use super::owned::OwnedForm;
 use super::plan::{self, DesiredObject, InventoryEntry, ObjectRef};
 use super::reconcile::{ReconcileError, SyncContext};
 use crate::repoconfig::Environment;
 use crate::store::sync_state::TargetStatus;
-
-/// `(apiVersion, kind, namespace)`: what one LIST reads.
-type GroupKey = (String, String, Option<String>);
 
 /// What converging changed.
 #[derive(Debug)]
@@ -83,7 +81,8 @@ pub async fn converge(
 ) -> Result<Converged, ReconcileError> {
     let inventory = ctx.store.sync_inventory(app, env).await?;
     let plan = plan::plan(desired, &inventory);
-    let (drifted, refreshed, drift_notes) = find_drift(cluster, app, env, plan.unchanged).await?;
+    let (drifted, refreshed, drift_notes) =
+        super::drift::find_drift(cluster, app, env, plan.unchanged).await?;
     ctx.store
         .update_sync_inventory(app, env, refreshed, Vec::new())
         .await?;
@@ -126,67 +125,6 @@ pub async fn converge(
         pruned,
         drifted: drift_notes.into_values().collect(),
     }))
-}
-
-/// Read the live objects of unchanged entries (one LIST per kind and
-/// namespace) and sort them into drifted ones and ones whose
-/// resourceVersion merely moved on. A Job gone since its content was
-/// applied ran (the TTL controller or its owner removed it): it is not
-/// created again; new content runs it again.
-async fn find_drift(
-    cluster: &KubeCluster,
-    app: &str,
-    env: &str,
-    unchanged: Vec<(DesiredObject, InventoryEntry)>,
-) -> Result<
-    (
-        Vec<DesiredObject>,
-        Vec<InventoryEntry>,
-        BTreeMap<String, String>,
-    ),
-    ReconcileError,
-> {
-    let mut groups: BTreeMap<GroupKey, Vec<(DesiredObject, InventoryEntry)>> = BTreeMap::new();
-    for (d, e) in unchanged {
-        let key = (
-            d.object.api_version.clone(),
-            d.object.kind.clone(),
-            d.object.namespace.clone(),
-        );
-        groups.entry(key).or_default().push((d, e));
-    }
-    let (mut drifted, mut refreshed, mut notes) = (Vec::new(), Vec::new(), BTreeMap::new());
-    for ((api_version, kind, namespace), members) in groups {
-        let live: HashMap<String, Value> = cluster
-            .list_owned(&api_version, &kind, namespace.as_deref(), app, env)
-            .await?;
-        for (d, mut entry) in members {
-            let found = live.get(&d.object.name);
-            let version = found
-                .and_then(|l| l.pointer("/metadata/resourceVersion"))
-                .and_then(Value::as_str);
-            let difference = match found {
-                None if d.object.kind == "Job" => None,
-                None => Some("missing or relabelled".to_string()),
-                Some(_) if version.is_some() && version == entry.resource_version.as_deref() => {
-                    None
-                }
-                Some(l) => plan::drift(&d.manifest, l),
-            };
-            match difference {
-                Some(field) => {
-                    notes.insert(d.object.key(), format!("{}: {field}", d.object));
-                    drifted.push(d);
-                }
-                None if found.is_some() && version != entry.resource_version.as_deref() => {
-                    entry.resource_version = version.map(String::from);
-                    refreshed.push(entry);
-                }
-                None => {}
-            }
-        }
-    }
-    Ok((drifted, refreshed, notes))
 }
 
 /// The real apply of a checked set, in order.
@@ -299,6 +237,7 @@ impl ApplyStep<'_> {
                 .pointer("/metadata/resourceVersion")
                 .and_then(Value::as_str)
                 .map(String::from),
+            owned: OwnedForm::of(&live, plan::FIELD_MANAGER),
         })
     }
 

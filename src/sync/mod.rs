@@ -2,11 +2,13 @@
 
 pub mod cluster;
 pub mod converge;
+pub mod drift;
 pub mod dryrun;
 pub mod failures;
 pub mod fault;
 pub mod lock;
 pub mod metrics;
+pub mod owned;
 pub mod plan;
 pub mod podcheck;
 pub mod prune;
