@@ -144,6 +144,10 @@ pub struct TargetStatus {
     /// Objects found drifted (and put back) in the last sync.
     #[serde(default)]
     pub drifted: Vec<String>,
+    /// Objects whose `spec.replicas` an autoscaler owns, as
+    /// `Kind namespace/name: spec.replicas left to HorizontalPodAutoscaler NAME`.
+    #[serde(default)]
+    pub autoscaled: Vec<String>,
     /// Without a cluster: what would be applied and pruned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<PlanSummary>,
@@ -174,6 +178,7 @@ impl TargetStatus {
             completed_jobs: Vec::new(),
             refused: Vec::new(),
             drifted: Vec::new(),
+            autoscaled: Vec::new(),
             plan: None,
             updated_at: now_rfc3339(),
         }

@@ -23,6 +23,7 @@ use tokio::sync::RwLock;
 
 pub use self::error::ClusterError;
 pub use self::events::{ObjectEvent, uid_of};
+use super::autoscale::{HANDOVER_MANAGER, HPA_API_VERSION, HPA_KIND};
 use super::plan::{
     DesiredObject, FIELD_MANAGER, LABEL_APP, LABEL_ENVIRONMENT, LABEL_MANAGED_BY, MANAGED_BY,
     ObjectRef,
@@ -152,6 +153,50 @@ impl KubeCluster {
                 source,
             })?;
         Ok(to_value(applied))
+    }
+
+    /// Apply `manifest` (the live `spec.replicas` of `desired`'s object)
+    /// under the field manager [`HANDOVER_MANAGER`], without forcing: the
+    /// field then stays when `slipway` stops applying it. A conflict means
+    /// another manager owns the field already, which keeps it just as well.
+    pub async fn hand_over(
+        &self,
+        desired: &DesiredObject,
+        manifest: &Value,
+    ) -> Result<(), ClusterError> {
+        let o = &desired.object;
+        let api = self
+            .api(&o.api_version, &o.kind, o.namespace.as_deref())
+            .await?;
+        let params = PatchParams::apply(HANDOVER_MANAGER);
+        match api.patch(&o.name, &params, &Patch::Apply(manifest)).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+            Err(source) => Err(ClusterError::ApplyObject {
+                file: desired.source.clone(),
+                object: o.to_string(),
+                dry_run: false,
+                source,
+            }),
+        }
+    }
+
+    /// The HorizontalPodAutoscalers in `namespace`; none when the cluster
+    /// does not serve `autoscaling/v2`.
+    pub async fn autoscalers(&self, namespace: &str) -> Result<Vec<Value>, ClusterError> {
+        let api = match self.api(HPA_API_VERSION, HPA_KIND, Some(namespace)).await {
+            Ok(api) => api,
+            Err(ClusterError::Discover { .. }) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let list = api
+            .list(&ListParams::default())
+            .await
+            .map_err(|source| ClusterError::Read {
+                what: format!("{HPA_KIND} in {namespace}"),
+                source,
+            })?;
+        Ok(list.items.into_iter().map(to_value).collect())
     }
 
     /// One object, or `None` when it does not exist.

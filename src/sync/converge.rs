@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
+use super::autoscale;
 use super::cluster::{KubeCluster, ObjectEvent};
 use super::dryrun::{self, Checked, Rejection};
 use super::fault::Fault;
@@ -26,6 +27,8 @@ pub struct Changes {
     pub pruned: usize,
     /// Drifted objects put back, with the first field that differed.
     pub drifted: Vec<String>,
+    /// Objects whose `spec.replicas` an autoscaler owns, with its name.
+    pub autoscaled: Vec<String>,
 }
 
 /// How converging went.
@@ -75,11 +78,12 @@ pub async fn converge(
     ctx: &SyncContext,
     cluster: &KubeCluster,
     (app, env): (&str, &str),
-    desired: Vec<DesiredObject>,
+    mut desired: Vec<DesiredObject>,
     revision: &str,
     options: &ConvergeOptions,
 ) -> Result<Converged, ReconcileError> {
     let inventory = ctx.store.sync_inventory(app, env).await?;
+    let autoscaled = leave_replicas_to_autoscalers(cluster, &mut desired).await?;
     let plan = plan::plan(desired, &inventory);
     let (drifted, refreshed, drift_notes) =
         super::drift::find_drift(cluster, app, env, plan.unchanged).await?;
@@ -100,6 +104,7 @@ pub async fn converge(
         .collect();
     to_apply.extend(drifted);
     to_apply.sort_by_key(|d| plan::apply_rank(&d.object.kind));
+    let handover = replicas_to_hand_over(&to_apply, &inventory);
     let mut recreate = BTreeSet::new();
     if !to_apply.is_empty() {
         if let Some(namespace) = &options.ensure_namespace {
@@ -117,6 +122,8 @@ pub async fn converge(
         revision,
         drift_notes: &drift_notes,
         recreate: &recreate,
+        handover: &handover,
+        autoscaled: &autoscaled,
     };
     let applied = step.apply_all(&to_apply).await?;
     let pruned = super::prune::prune_all(ctx, cluster, (app, env), &plan.prune, options).await?;
@@ -124,7 +131,48 @@ pub async fn converge(
         applied,
         pruned,
         drifted: drift_notes.into_values().collect(),
+        autoscaled: autoscaled.into_values().collect(),
     }))
+}
+
+/// Take `spec.replicas` out of the objects an autoscaler scales: those of
+/// HorizontalPodAutoscalers in the desired set, and in the namespaces of
+/// objects that set replicas.
+async fn leave_replicas_to_autoscalers(
+    cluster: &KubeCluster,
+    desired: &mut [DesiredObject],
+) -> Result<BTreeMap<String, String>, ReconcileError> {
+    let mut autoscalers: Vec<Value> = desired
+        .iter()
+        .filter(|d| autoscale::is_autoscaler(d))
+        .map(|d| d.manifest.clone())
+        .collect();
+    for namespace in autoscale::namespaces_with_replicas(desired) {
+        autoscalers.extend(cluster.autoscalers(&namespace).await?);
+    }
+    let targets = autoscale::scale_targets(&autoscalers);
+    Ok(autoscale::leave_replicas(desired, &targets))
+}
+
+/// Keys of the objects to apply that no longer set `spec.replicas` while
+/// Slipway owned it at their last apply: the field is handed over first.
+fn replicas_to_hand_over(
+    to_apply: &[DesiredObject],
+    inventory: &[InventoryEntry],
+) -> BTreeSet<String> {
+    let owned: BTreeMap<String, &InventoryEntry> =
+        inventory.iter().map(|e| (e.object.key(), e)).collect();
+    to_apply
+        .iter()
+        .filter(|d| d.manifest.pointer("/spec/replicas").is_none())
+        .map(|d| d.object.key())
+        .filter(|key| {
+            owned
+                .get(key)
+                .and_then(|e| e.owned.as_ref())
+                .is_some_and(|form| form.owns(&["spec", "replicas"]))
+        })
+        .collect()
 }
 
 /// The real apply of a checked set, in order.
@@ -135,6 +183,8 @@ struct ApplyStep<'a> {
     revision: &'a str,
     drift_notes: &'a BTreeMap<String, String>,
     recreate: &'a BTreeSet<String>,
+    handover: &'a BTreeSet<String>,
+    autoscaled: &'a BTreeMap<String, String>,
 }
 
 impl ApplyStep<'_> {
@@ -182,6 +232,7 @@ impl ApplyStep<'_> {
         if recreated {
             self.delete_for_recreate(&d.object).await?;
         }
+        let handed_over = self.handover.contains(&key) && self.hand_over_replicas(d).await?;
         let live = match self.cluster.apply(d, false).await {
             Ok(live) => live,
             Err(e) => {
@@ -208,6 +259,21 @@ impl ApplyStep<'_> {
                 action: "Apply",
                 note: format!("slipway put back {note} (revision {})", self.revision),
                 warning: true,
+            },
+            None if handed_over => ObjectEvent {
+                reason: "ReplicasHandedOver",
+                action: "Apply",
+                note: match self.autoscaled.get(&key) {
+                    Some(note) => format!(
+                        "slipway applied revision {} from {}; {note}",
+                        self.revision, d.source
+                    ),
+                    None => format!(
+                        "slipway applied revision {} from {}; spec.replicas left git and keeps its live value",
+                        self.revision, d.source
+                    ),
+                },
+                warning: false,
             },
             None if recreated => ObjectEvent {
                 reason: "Recreated",
@@ -239,6 +305,20 @@ impl ApplyStep<'_> {
                 .map(String::from),
             owned: OwnedForm::of(&live, plan::FIELD_MANAGER),
         })
+    }
+
+    /// Hand `spec.replicas` over before an apply without it, so the server
+    /// keeps the live value; `false` when the object has none to keep.
+    async fn hand_over_replicas(&self, d: &DesiredObject) -> Result<bool, ReconcileError> {
+        let Some(live) = self.cluster.get(&d.object).await? else {
+            return Ok(false);
+        };
+        let Some(manifest) = autoscale::handover_manifest(d, &live) else {
+            return Ok(false);
+        };
+        self.cluster.hand_over(d, &manifest).await?;
+        tracing::info!(object = %d.object, "handed spec.replicas over before applying without it");
+        Ok(true)
     }
 
     /// Delete an object whose immutable field changed, and wait until it is gone.

@@ -1,6 +1,8 @@
-//! Drift, judged on the server's form of the fields Slipway applied: a hand
-//! edit is put back; what the server normalised or defaulted, and fields
-//! another manager owns, are not drift.
+//! Field ownership. Drift is judged on the server's form of the fields
+//! Slipway applied: a hand edit is put back; what the server normalised or
+//! defaulted, and fields another manager owns, are not drift. The replicas
+//! of a workload a HorizontalPodAutoscaler scales are the autoscaler's, and
+//! replicas that leave git keep their live value.
 
 mod support;
 mod sync_common;
@@ -181,4 +183,144 @@ async fn a_hand_edit_in_the_cluster_is_put_back_and_reported_as_drift() {
         SyncPhase::Verified,
         "drift cleared on the next clean pass"
     );
+}
+
+const HPA: &str = "apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: { name: web }
+spec:
+  scaleTargetRef: { apiVersion: apps/v1, kind: Deployment, name: web }
+  minReplicas: 4
+  maxReplicas: 8
+";
+
+fn replicas(server: &KubeApiServer) -> Value {
+    server
+        .get_object("apps/v1", "Deployment", Some("web-dev"), "web")
+        .unwrap()["spec"]["replicas"]
+        .clone()
+}
+
+/// The autoscaler's controller at work: it writes the target's replicas
+/// (as kube-controller-manager does through the scale subresource).
+async fn autoscale_to(server: &KubeApiServer, n: u32) {
+    let patch = json!({"spec": {"replicas": n}});
+    let params = PatchParams {
+        field_manager: Some("kube-controller-manager".into()),
+        ..Default::default()
+    };
+    deployments(server)
+        .patch("web", &params, &Patch::Merge(&patch))
+        .await
+        .unwrap();
+}
+
+fn events_named(server: &KubeApiServer, reason: &str) -> Vec<Value> {
+    server
+        .list_objects("events.k8s.io/v1", "Event", Some("web-dev"))
+        .into_iter()
+        .filter(|e| e["reason"] == reason)
+        .collect()
+}
+
+/// Passes in which the autoscaler keeps scaling: sync applies nothing and
+/// leaves its replicas.
+async fn assert_autoscaler_keeps_replicas(server: &KubeApiServer, h: &Harness) {
+    server.reset_stats();
+    for n in [5, 6, 4] {
+        autoscale_to(server, n).await;
+        h.sync.sync_once().await.unwrap();
+        assert_eq!(replicas(server), json!(n));
+        let status = h.status().await;
+        assert_eq!(status.state, SyncPhase::Verified, "{:?}", status.drifted);
+        assert_eq!(
+            status.autoscaled,
+            ["Deployment web-dev/web: spec.replicas left to HorizontalPodAutoscaler web"]
+        );
+    }
+    assert_eq!(server.stats().verb(Verb::Apply), 0, "{:?}", server.stats());
+    assert_eq!(drift_events(server), 0);
+}
+
+#[tokio::test]
+async fn a_deployment_an_hpa_in_git_scales_is_never_scaled_back() {
+    let (_repo, server, h, _inbox) = started(&[
+        (
+            "envs/dev/web.yaml",
+            &deployment("web", "ghcr.io/acme/web:1.0.0"),
+        ),
+        ("envs/dev/hpa.yaml", HPA),
+    ])
+    .await;
+    autoscale_to(&server, 4).await;
+    assert_autoscaler_keeps_replicas(&server, &h).await;
+}
+
+#[tokio::test]
+async fn an_hpa_added_in_the_cluster_takes_the_replicas_over_without_a_dip() {
+    let (_repo, server, h, _inbox) = started(&[(
+        "envs/dev/web.yaml",
+        &deployment("web", "ghcr.io/acme/web:1.0.0"),
+    )])
+    .await;
+    assert_eq!(replicas(&server), json!(2));
+    let hpa: kube::api::DynamicObject = serde_saphyr::from_str(HPA).unwrap();
+    let resource = kube::api::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
+        "autoscaling",
+        "v2",
+        "HorizontalPodAutoscaler",
+    ));
+    kube::Api::<kube::api::DynamicObject>::namespaced_with(
+        server.client().unwrap(),
+        "web-dev",
+        &resource,
+    )
+    .create(&Default::default(), &hpa)
+    .await
+    .unwrap();
+    autoscale_to(&server, 4).await;
+    h.sync.sync_once().await.unwrap();
+    assert_eq!(replicas(&server), json!(4), "the autoscaler's value stays");
+    let handed = events_named(&server, "ReplicasHandedOver");
+    assert_eq!(handed.len(), 1, "{handed:?}");
+    assert!(
+        handed[0]["note"]
+            .as_str()
+            .unwrap()
+            .contains("spec.replicas left to HorizontalPodAutoscaler web"),
+        "{handed:?}"
+    );
+    assert_autoscaler_keeps_replicas(&server, &h).await;
+}
+
+#[tokio::test]
+async fn replicas_removed_from_git_keep_their_live_value() {
+    let manifest =
+        deployment("web", "ghcr.io/acme/web:1.0.0").replace("replicas: 2", "replicas: 3");
+    let (repo, server, h, _inbox) = started(&[("envs/dev/web.yaml", &manifest)]).await;
+    assert_eq!(replicas(&server), json!(3));
+    repo.commit(
+        &[(
+            "envs/dev/web.yaml",
+            &manifest.replace("  replicas: 3\n", ""),
+        )],
+        "let replicas go",
+    );
+    h.sync.sync_once().await.unwrap();
+    assert_eq!(replicas(&server), json!(3), "not reset to the default of 1");
+    let live = server
+        .get_object("apps/v1", "Deployment", Some("web-dev"), "web")
+        .unwrap();
+    let slipway = live["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["manager"] == "slipway")
+        .unwrap();
+    assert!(
+        slipway["fieldsV1"]["f:spec"].get("f:replicas").is_none(),
+        "slipway no longer owns spec.replicas: {slipway}"
+    );
+    assert_eq!(events_named(&server, "ReplicasHandedOver").len(), 1);
+    assert_eq!(h.status().await.state, SyncPhase::Verified);
 }
