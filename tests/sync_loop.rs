@@ -1,5 +1,6 @@
 //! The sync loop's triggers and mutual exclusion: a nudge starts a sync at
-//! once (not at the next poll), and a Lease keeps two replicas from rolling
+//! once (not at the next poll), a hand edit is put back as soon as its
+//! watch event arrives, and a Lease keeps two replicas from rolling
 //! out the same app/environment together.
 
 mod support;
@@ -75,6 +76,49 @@ async fn a_nudge_applies_a_new_commit_without_waiting_for_the_poll() {
         "applied after the nudge; the poll interval is an hour"
     );
     println!("nudge to applied: {latency:?}");
+    let _ = stop.send(());
+    running.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_hand_edit_is_put_back_on_its_watch_event_without_waiting_for_the_poll() {
+    let repo = DeployRepo::new(&[
+        ("slipway.yaml", SLIPWAY),
+        ("envs/dev/c.yaml", &config_map("c", "1")),
+    ]);
+    let server = KubeApiServer::start().await.unwrap();
+    let cluster = ClusterTarget::Kube(KubeCluster::new(server.client().unwrap()));
+    let h = Harness::new(&repo, cluster, None);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(h.sync.clone().run(async {
+        let _ = stopped.await;
+    }));
+    let value = |server: &KubeApiServer| {
+        server
+            .get_object("v1", "ConfigMap", Some("default"), "c")
+            .and_then(|c| c["data"]["key"].as_str().map(String::from))
+    };
+    let deadline = Instant::now() + PATIENCE;
+    while value(&server).as_deref() != Some("1") && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(server.client().unwrap(), "default");
+    let edit = serde_json::json!({"data": {"key": "by hand"}});
+    api.patch("c", &Default::default(), &kube::api::Patch::Merge(&edit))
+        .await
+        .unwrap();
+    let edited = Instant::now();
+    while value(&server).as_deref() != Some("1") && Instant::now() < edited + PATIENCE {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let latency = edited.elapsed();
+    assert_eq!(
+        value(&server).as_deref(),
+        Some("1"),
+        "put back on the watch event; the poll interval is an hour"
+    );
+    println!("hand edit to put back: {latency:?}");
     let _ = stop.send(());
     running.await.unwrap();
 }

@@ -41,14 +41,28 @@ fn deployments(server: &KubeApiServer) -> kube::Api<kube::api::DynamicObject> {
     kube::Api::namespaced_with(server.client().unwrap(), "web-dev", &resource)
 }
 
-/// Another writer (field manager `ops`) touches the object, so its
-/// resourceVersion moves and sync has to look at it again.
-async fn touch(server: &KubeApiServer, n: u32) {
-    let patch = json!({"metadata": {"annotations": {"ops.example.com/touched": n.to_string()}}});
-    deployments(server)
-        .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
+/// The Deployment `web` as sync's cache will see it after `patch` by
+/// `params`' field manager: the cache has caught up on return.
+async fn patch_deployment(
+    server: &KubeApiServer,
+    h: &Harness,
+    params: &PatchParams,
+    patch: &Patch<Value>,
+) {
+    let patched = deployments(server)
+        .patch("web", params, patch)
         .await
         .unwrap();
+    let version = patched.metadata.resource_version.unwrap();
+    h.until_cached(("apps/v1", "Deployment"), ("web-dev", "web"), &version)
+        .await;
+}
+
+/// Another writer touches the object, so its resourceVersion moves and
+/// sync has to look at it again.
+async fn touch(server: &KubeApiServer, h: &Harness, n: u32) {
+    let patch = json!({"metadata": {"annotations": {"ops.example.com/touched": n.to_string()}}});
+    patch_deployment(server, h, &PatchParams::default(), &Patch::Merge(patch)).await;
 }
 
 fn drift_events(server: &KubeApiServer) -> usize {
@@ -71,7 +85,7 @@ fn live_container(server: &KubeApiServer) -> Value {
 async fn assert_no_drift_over_passes(server: &KubeApiServer, h: &Harness) {
     server.reset_stats();
     for n in 0..3 {
-        touch(server, n).await;
+        touch(server, h, n).await;
         h.sync.sync_once().await.unwrap();
         let status = h.status().await;
         assert_eq!(status.state, SyncPhase::Verified, "{:?}", status.drifted);
@@ -107,10 +121,13 @@ async fn another_managers_env_var_is_kept_and_is_not_drift() {
         "metadata": {"name": "web", "namespace": "web-dev"},
         "spec": {"template": {"spec": {"containers": [{"name": "web",
             "env": [{"name": "ALICE_DEBUG", "value": "1"}]}]}}}});
-    deployments(&server)
-        .patch("web", &PatchParams::apply("alice"), &Patch::Apply(&alice))
-        .await
-        .unwrap();
+    patch_deployment(
+        &server,
+        &h,
+        &PatchParams::apply("alice"),
+        &Patch::Apply(alice),
+    )
+    .await;
     assert_no_drift_over_passes(&server, &h).await;
     let env: Vec<Value> = live_container(&server)["env"]
         .as_array()
@@ -155,9 +172,13 @@ async fn a_hand_edit_in_the_cluster_is_put_back_and_reported_as_drift() {
     let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
         kube::Api::namespaced(server.client().unwrap(), "web-dev");
     let edit = json!({"data": {"key": "edited by hand"}});
-    api.patch("web", &PatchParams::default(), &Patch::Merge(&edit))
+    let edited = api
+        .patch("web", &PatchParams::default(), &Patch::Merge(&edit))
         .await
         .unwrap();
+    let version = edited.metadata.resource_version.unwrap();
+    h.until_cached(("v1", "ConfigMap"), ("web-dev", "web"), &version)
+        .await;
     server.reset_stats();
     h.sync.sync_once().await.unwrap();
     let live = server
@@ -203,16 +224,13 @@ fn replicas(server: &KubeApiServer) -> Value {
 
 /// The autoscaler's controller at work: it writes the target's replicas
 /// (as kube-controller-manager does through the scale subresource).
-async fn autoscale_to(server: &KubeApiServer, n: u32) {
+async fn autoscale_to(server: &KubeApiServer, h: &Harness, n: u32) {
     let patch = json!({"spec": {"replicas": n}});
     let params = PatchParams {
         field_manager: Some("kube-controller-manager".into()),
         ..Default::default()
     };
-    deployments(server)
-        .patch("web", &params, &Patch::Merge(&patch))
-        .await
-        .unwrap();
+    patch_deployment(server, h, &params, &Patch::Merge(patch)).await;
 }
 
 fn events_named(server: &KubeApiServer, reason: &str) -> Vec<Value> {
@@ -228,7 +246,7 @@ fn events_named(server: &KubeApiServer, reason: &str) -> Vec<Value> {
 async fn assert_autoscaler_keeps_replicas(server: &KubeApiServer, h: &Harness) {
     server.reset_stats();
     for n in [5, 6, 4] {
-        autoscale_to(server, n).await;
+        autoscale_to(server, h, n).await;
         h.sync.sync_once().await.unwrap();
         assert_eq!(replicas(server), json!(n));
         let status = h.status().await;
@@ -252,7 +270,7 @@ async fn a_deployment_an_hpa_in_git_scales_is_never_scaled_back() {
         ("envs/dev/hpa.yaml", HPA),
     ])
     .await;
-    autoscale_to(&server, 4).await;
+    autoscale_to(&server, &h, 4).await;
     assert_autoscaler_keeps_replicas(&server, &h).await;
 }
 
@@ -278,7 +296,16 @@ async fn an_hpa_added_in_the_cluster_takes_the_replicas_over_without_a_dip() {
     .create(&Default::default(), &hpa)
     .await
     .unwrap();
-    autoscale_to(&server, 4).await;
+    let cluster = h.cluster();
+    let deadline = tokio::time::Instant::now() + sync_common::CACHE_WAIT;
+    while cluster.autoscalers("web-dev").await.unwrap().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the HPA never reached the cache"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    autoscale_to(&server, &h, 4).await;
     h.sync.sync_once().await.unwrap();
     assert_eq!(replicas(&server), json!(4), "the autoscaler's value stays");
     let handed = events_named(&server, "ReplicasHandedOver");

@@ -126,6 +126,13 @@ pub async fn converge(
         autoscaled: &autoscaled,
     };
     let applied = step.apply_all(&to_apply).await?;
+    let kinds: BTreeSet<(&str, &str)> = to_apply
+        .iter()
+        .map(|d| (d.object.api_version.as_str(), d.object.kind.as_str()))
+        .collect();
+    for (api_version, kind) in kinds {
+        cluster.watch_owned(api_version, kind).await;
+    }
     let pruned = super::prune::prune_all(ctx, cluster, (app, env), &plan.prune, options).await?;
     Ok(Converged::Applied(Changes {
         applied,

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::cluster::KubeCluster;
 use super::owned::OwnedForm;
-use super::plan::{DesiredObject, FIELD_MANAGER, InventoryEntry};
+use super::plan::{self, DesiredObject, FIELD_MANAGER, InventoryEntry};
 use super::reconcile::ReconcileError;
 
 /// `(apiVersion, kind, namespace)`: what one LIST reads.
@@ -24,8 +24,8 @@ pub type DriftFound = (
     BTreeMap<String, String>,
 );
 
-/// Read the live objects of unchanged entries (one LIST per kind and
-/// namespace) and sort them into drifted ones and ones whose
+/// Read the live objects of unchanged entries (from the watch-fed cache;
+/// what looks drifted there is confirmed with a GET) and sort them into drifted ones and ones whose
 /// resourceVersion merely moved on. A Job gone since its content was
 /// applied ran (the TTL controller or its owner removed it): it is not
 /// created again; new content runs it again.
@@ -47,29 +47,23 @@ pub async fn find_drift(
     let (mut drifted, mut refreshed, mut notes) = (Vec::new(), Vec::new(), BTreeMap::new());
     for ((api_version, kind, namespace), members) in groups {
         let live: HashMap<String, Value> = cluster
-            .list_owned(&api_version, &kind, namespace.as_deref(), app, env)
+            .owned_live(&api_version, &kind, namespace.as_deref(), (app, env))
             .await?;
         for (d, mut entry) in members {
-            let found = live.get(&d.object.name);
+            let mut found = live.get(&d.object.name).cloned();
+            let mut difference = judge(cluster, &d, &mut entry, found.as_ref()).await?;
+            if difference.is_some() {
+                // The watch may lag the server: confirm with a GET.
+                found = cluster
+                    .get(&d.object)
+                    .await?
+                    .filter(|l| plan::owned_by(l, app, env));
+                difference = judge(cluster, &d, &mut entry, found.as_ref()).await?;
+            }
             let version = found
+                .as_ref()
                 .and_then(|l| l.pointer("/metadata/resourceVersion"))
                 .and_then(Value::as_str);
-            let difference = match found {
-                None if d.object.kind == "Job" => None,
-                None => Some("missing or relabelled".to_string()),
-                Some(_) if version.is_some() && version == entry.resource_version.as_deref() => {
-                    None
-                }
-                Some(l) => {
-                    if entry.owned.is_none() {
-                        entry.owned = reference(cluster, &d).await?;
-                    }
-                    match &entry.owned {
-                        Some(form) => form.drift(l),
-                        None => Some(format!("no field applied by {FIELD_MANAGER}")),
-                    }
-                }
-            };
             match difference {
                 Some(field) => {
                     notes.insert(d.object.key(), format!("{}: {field}", d.object));
@@ -84,6 +78,32 @@ pub async fn find_drift(
         }
     }
     Ok((drifted, refreshed, notes))
+}
+
+/// The first field of `d` that differs in `found` (its live object), or
+/// why it counts as drifted; `None` when it holds what Slipway applied.
+async fn judge(
+    cluster: &KubeCluster,
+    d: &DesiredObject,
+    entry: &mut InventoryEntry,
+    found: Option<&Value>,
+) -> Result<Option<String>, ReconcileError> {
+    let Some(live) = found else {
+        return Ok((d.object.kind != "Job").then(|| "missing or relabelled".to_string()));
+    };
+    let version = live
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str);
+    if version.is_some() && version == entry.resource_version.as_deref() {
+        return Ok(None);
+    }
+    if entry.owned.is_none() {
+        entry.owned = reference(cluster, d).await?;
+    }
+    Ok(match &entry.owned {
+        Some(form) => form.drift(live),
+        None => Some(format!("no field applied by {FIELD_MANAGER}")),
+    })
 }
 
 /// The server's form of `d` when the inventory has none (it was recorded

@@ -1,0 +1,145 @@
+//! A watch-fed cache of the cluster: one kube-runtime reflector per kind
+//! Slipway applies, on `app.kubernetes.io/managed-by=slipway` across
+//! namespaces, and one on HorizontalPodAutoscalers (which nobody labels for
+//! Slipway). Each starts with one LIST and then follows a WATCH, so a pass
+//! that changes nothing reads the cluster without a request.
+//!
+//! A watch lags the server by a moment: what the cache says is drift is
+//! confirmed with a GET before anything is written (see `sync::drift`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::api::{Api, DynamicObject};
+use kube::discovery::ApiResource;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use tokio::sync::Notify;
+use tokio::task::AbortHandle;
+
+use super::ClusterError;
+
+/// How long the first LIST of a new reflector may take before the pass
+/// gives up (and is retried with backoff).
+pub const CACHE_SYNC_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `(apiVersion, kind)`.
+type KindKey = (String, String);
+
+/// The reflectors, started on first use; their tasks stop with the last
+/// clone of the cache.
+#[derive(Default)]
+pub struct WatchCache {
+    stores: Mutex<HashMap<KindKey, Store<DynamicObject>>>,
+    tasks: Mutex<Vec<AbortHandle>>,
+    changed: Arc<Notify>,
+}
+
+impl Drop for WatchCache {
+    fn drop(&mut self) {
+        let tasks = self.tasks.get_mut().unwrap_or_else(|p| p.into_inner());
+        for task in tasks.drain(..) {
+            task.abort();
+        }
+    }
+}
+
+impl WatchCache {
+    /// Woken when a watched object's content changes (a new `generation`,
+    /// or any change of a kind without status), deletions included: what
+    /// may be drift. Status-only updates do not wake it.
+    pub fn changes(&self) -> Arc<Notify> {
+        self.changed.clone()
+    }
+
+    /// The store of `resource`'s objects matching `selector` (empty: all),
+    /// across namespaces; started and filled by its first LIST when new.
+    pub async fn store(
+        &self,
+        client: &kube::Client,
+        (api_version, resource): (&str, &ApiResource),
+        selector: &str,
+    ) -> Result<Store<DynamicObject>, ClusterError> {
+        let store = self.start(client, (api_version, resource), selector);
+        match tokio::time::timeout(CACHE_SYNC_TIMEOUT, store.wait_until_ready()).await {
+            Ok(Ok(())) => Ok(store),
+            _ => Err(ClusterError::CacheNotReady {
+                what: format!("{} {}", api_version, resource.kind),
+            }),
+        }
+    }
+
+    fn stores_lock(&self) -> std::sync::MutexGuard<'_, HashMap<KindKey, Store<DynamicObject>>> {
+        self.stores.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The store of `resource`, started when new; it fills in the
+    /// background.
+    pub fn start(
+        &self,
+        client: &kube::Client,
+        (api_version, resource): (&str, &ApiResource),
+        selector: &str,
+    ) -> Store<DynamicObject> {
+        let key = (api_version.to_string(), resource.kind.clone());
+        let mut stores = self.stores_lock();
+        if let Some(store) = stores.get(&key) {
+            return store.clone();
+        }
+        let writer = reflector::store::Writer::new(resource.clone());
+        let store = writer.as_reader();
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), resource);
+        let mut config = watcher::Config::default();
+        if !selector.is_empty() {
+            config = config.labels(selector);
+        }
+        let kind = key.1.clone();
+        let changed = self.changed.clone();
+        let mut seen: HashMap<String, u64> = HashMap::new();
+        let stream = watcher(api, config)
+            .default_backoff()
+            .reflect(writer)
+            .for_each(move |event| {
+                match event {
+                    Ok(watcher::Event::Apply(o)) => {
+                        let uid = o.metadata.uid.clone().unwrap_or_default();
+                        let content = content_mark(&o);
+                        if seen.insert(uid, content) != Some(content) {
+                            changed.notify_one();
+                        }
+                    }
+                    Ok(watcher::Event::Delete(o)) => {
+                        seen.remove(o.metadata.uid.as_deref().unwrap_or_default());
+                        changed.notify_one();
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(%kind, error = %e, "watch failed; retrying"),
+                }
+                futures::future::ready(())
+            });
+        let task = tokio::spawn(stream);
+        self.tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(task.abort_handle());
+        stores.insert(key, store.clone());
+        store
+    }
+}
+
+/// What changes with an object's content but not with its status: its
+/// `generation` (for kinds that keep one), labels and annotations; for a
+/// kind without `generation` (a ConfigMap) its whole body.
+fn content_mark(o: &DynamicObject) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    let m = &o.metadata;
+    match m.generation {
+        Some(generation) => generation.hash(&mut hasher),
+        None => o.data.to_string().hash(&mut hasher),
+    }
+    format!("{:?}{:?}", m.labels, m.annotations).hash(&mut hasher);
+    hasher.finish()
+}
