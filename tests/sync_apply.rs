@@ -7,7 +7,7 @@ mod sync_common;
 use serde_json::json;
 use slipway::store::sync_state::SyncPhase;
 use slipway::sync::cluster::{ClusterTarget, KubeCluster};
-use support::kube_api::KubeApiServer;
+use support::kube_api::{KubeApiServer, Verb};
 use sync_common::{DeployRepo, Harness, ReportInbox, SLIPWAY_YAML, config_map, deployment};
 
 async fn started(repo: &DeployRepo) -> (KubeApiServer, Harness, ReportInbox) {
@@ -73,12 +73,22 @@ async fn a_first_sync_applies_everything_labelled_and_reports_it_verified() {
             .is_some()
     );
     let events = server.list_objects("events.k8s.io/v1", "Event", Some("web-dev"));
+    assert_eq!(events.len(), 1, "one Event for the pass: {events:?}");
+    assert_eq!(events[0]["reason"], "Applied");
+    assert_eq!(events[0]["type"], "Normal");
+    assert_eq!(
+        events[0]["regarding"]["kind"], "Deployment",
+        "on the workload"
+    );
+    assert_eq!(events[0]["regarding"]["name"], "web");
     assert!(
-        events.iter().any(|e| e["reason"] == "Applied"
-            && e["type"] == "Normal"
-            && e["regarding"]["name"] == "web"
-            && e["regarding"]["kind"] == "Deployment"),
-        "an Event on the changed object: {events:?}"
+        events[0]["note"].as_str().unwrap().contains("4 objects"),
+        "{events:?}"
+    );
+    let stats = server.stats();
+    assert!(
+        stats.writes() <= 4 + 2,
+        "writes at most the objects changed and two: {stats:?}"
     );
     assert_eq!(inbox.verdicts(), ["verified"]);
     assert_eq!(inbox.last()["image"]["tag"], "1.0.0");
@@ -267,4 +277,29 @@ async fn an_environment_removed_from_slipway_yaml_is_pruned_and_forgotten() {
     );
     let history = h.store.sync_history("web", "dev").await.unwrap();
     assert_eq!(history[0].state, "removed");
+}
+
+#[tokio::test]
+async fn one_changed_image_costs_a_handful_of_requests() {
+    let repo = web_repo();
+    let (server, h, _inbox) = started(&repo).await;
+    h.sync.sync_once().await.unwrap();
+    h.sync.sync_once().await.unwrap();
+    repo.commit(
+        &[(
+            "envs/dev/web.yaml",
+            &deployment("web", "ghcr.io/acme/web:1.0.1"),
+        )],
+        "bump",
+    );
+    server.reset_stats();
+    h.sync.sync_once().await.unwrap();
+    let stats = server.stats();
+    assert_eq!(h.status().await.state, SyncPhase::Verified);
+    assert_eq!(stats.writes(), 2, "the apply and its Event: {stats:?}");
+    assert_eq!(
+        stats.verb(Verb::List),
+        stats.verb_on("pods", Verb::List) * 2,
+        "no LIST but the rollout's pods and ReplicaSets: {stats:?}"
+    );
 }

@@ -7,13 +7,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
+use super::apply::ApplyStep;
 use super::autoscale;
-use super::cluster::{KubeCluster, ObjectEvent};
+use super::cluster::KubeCluster;
 use super::dryrun::{self, Checked, Rejection};
-use super::fault::Fault;
 use super::metrics::SyncMetrics;
-use super::owned::OwnedForm;
-use super::plan::{self, DesiredObject, InventoryEntry, ObjectRef};
+use super::plan::{self, DesiredObject, InventoryEntry};
 use super::reconcile::{ReconcileError, SyncContext};
 use crate::repoconfig::Environment;
 use crate::store::sync_state::TargetStatus;
@@ -85,6 +84,13 @@ pub async fn converge(
     let inventory = ctx.store.sync_inventory(app, env).await?;
     let autoscaled = leave_replicas_to_autoscalers(cluster, &mut desired).await?;
     let plan = plan::plan(desired, &inventory);
+    let workload = plan
+        .unchanged
+        .iter()
+        .map(|(d, _)| &d.object)
+        .chain(plan.apply.iter().map(|d| &d.object))
+        .find(|o| super::verify::WAITED_KINDS.contains(&o.kind.as_str()))
+        .cloned();
     let (drifted, refreshed, drift_notes) =
         super::drift::find_drift(cluster, app, env, plan.unchanged).await?;
     ctx.store
@@ -120,6 +126,7 @@ pub async fn converge(
         cluster,
         target: (app, env),
         revision,
+        workload: workload.as_ref(),
         drift_notes: &drift_notes,
         recreate: &recreate,
         handover: &handover,
@@ -180,184 +187,4 @@ fn replicas_to_hand_over(
                 .is_some_and(|form| form.owns(&["spec", "replicas"]))
         })
         .collect()
-}
-
-/// The real apply of a checked set, in order.
-struct ApplyStep<'a> {
-    ctx: &'a SyncContext,
-    cluster: &'a KubeCluster,
-    target: (&'a str, &'a str),
-    revision: &'a str,
-    drift_notes: &'a BTreeMap<String, String>,
-    recreate: &'a BTreeSet<String>,
-    handover: &'a BTreeSet<String>,
-    autoscaled: &'a BTreeMap<String, String>,
-}
-
-impl ApplyStep<'_> {
-    /// Apply `objects` in order; what was applied is recorded even when a
-    /// later object fails, so it is pruned if it leaves git.
-    async fn apply_all(
-        &self,
-        objects: &[DesiredObject],
-    ) -> Result<BTreeSet<String>, ReconcileError> {
-        let (app, env) = self.target;
-        let mut applied = Vec::new();
-        let mut failure = None;
-        for d in objects {
-            match self.apply_one(d, objects).await {
-                Ok(entry) => applied.push(entry),
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            }
-        }
-        let keys = applied.iter().map(|e| e.object.key()).collect();
-        self.ctx
-            .metrics
-            .applies
-            .get_or_create(&SyncMetrics::target(app, env))
-            .inc_by(applied.len() as u64);
-        self.ctx
-            .store
-            .update_sync_inventory(app, env, applied, Vec::new())
-            .await?;
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(keys),
-        }
-    }
-
-    async fn apply_one(
-        &self,
-        d: &DesiredObject,
-        objects: &[DesiredObject],
-    ) -> Result<InventoryEntry, ReconcileError> {
-        let key = d.object.key();
-        let recreated = self.recreate.contains(&key);
-        if recreated {
-            self.delete_for_recreate(&d.object).await?;
-        }
-        let handed_over = self.handover.contains(&key) && self.hand_over_replicas(d).await?;
-        let live = match self.cluster.apply(d, false).await {
-            Ok(live) => live,
-            Err(e) => {
-                if e.fault() == Fault::Content {
-                    let note = e.summary();
-                    tracing::warn!(object = %d.object, error = %super::reconcile::error_chain(&e), "apply rejected");
-                    let event = ObjectEvent {
-                        reason: "ApplyRejected",
-                        action: "Apply",
-                        note,
-                        warning: true,
-                    };
-                    self.cluster.event(&d.object, None, event).await;
-                }
-                return Err(e.into());
-            }
-        };
-        if d.object.kind == "CustomResourceDefinition" {
-            self.await_crd(d, objects).await?;
-        }
-        let event = match self.drift_notes.get(&key) {
-            Some(note) => ObjectEvent {
-                reason: "DriftCorrected",
-                action: "Apply",
-                note: format!("slipway put back {note} (revision {})", self.revision),
-                warning: true,
-            },
-            None if handed_over => ObjectEvent {
-                reason: "ReplicasHandedOver",
-                action: "Apply",
-                note: match self.autoscaled.get(&key) {
-                    Some(note) => format!(
-                        "slipway applied revision {} from {}; {note}",
-                        self.revision, d.source
-                    ),
-                    None => format!(
-                        "slipway applied revision {} from {}; spec.replicas left git and keeps its live value",
-                        self.revision, d.source
-                    ),
-                },
-                warning: false,
-            },
-            None if recreated => ObjectEvent {
-                reason: "Recreated",
-                action: "Apply",
-                note: format!(
-                    "slipway deleted and re-created it for revision {} from {} (an immutable field changed)",
-                    self.revision, d.source
-                ),
-                warning: true,
-            },
-            None => ObjectEvent {
-                reason: "Applied",
-                action: "Apply",
-                note: format!(
-                    "slipway applied revision {} from {}",
-                    self.revision, d.source
-                ),
-                warning: false,
-            },
-        };
-        let uid = super::cluster::uid_of(&live);
-        self.cluster.event(&d.object, uid, event).await;
-        Ok(InventoryEntry {
-            object: d.object.clone(),
-            hash: d.hash.clone(),
-            resource_version: live
-                .pointer("/metadata/resourceVersion")
-                .and_then(Value::as_str)
-                .map(String::from),
-            owned: OwnedForm::of(&live, plan::FIELD_MANAGER),
-        })
-    }
-
-    /// Hand `spec.replicas` over before an apply without it, so the server
-    /// keeps the live value; `false` when the object has none to keep.
-    async fn hand_over_replicas(&self, d: &DesiredObject) -> Result<bool, ReconcileError> {
-        let Some(live) = self.cluster.get(&d.object).await? else {
-            return Ok(false);
-        };
-        let Some(manifest) = autoscale::handover_manifest(d, &live) else {
-            return Ok(false);
-        };
-        self.cluster.hand_over(d, &manifest).await?;
-        tracing::info!(object = %d.object, "handed spec.replicas over before applying without it");
-        Ok(true)
-    }
-
-    /// Delete an object whose immutable field changed, and wait until it is gone.
-    async fn delete_for_recreate(&self, object: &ObjectRef) -> Result<(), ReconcileError> {
-        let Some(live) = self.cluster.get(object).await? else {
-            return Ok(());
-        };
-        tracing::warn!(%object, revision = self.revision, "deleting to re-create: an immutable field changed");
-        self.cluster.delete(object).await?;
-        if let Some(uid) = super::cluster::uid_of(&live) {
-            self.cluster.wait_deleted(object, uid).await?;
-        }
-        Ok(())
-    }
-
-    /// After a CRD is applied: wait until it is established, then until
-    /// discovery serves the kinds this revision uses from it.
-    async fn await_crd(
-        &self,
-        crd: &DesiredObject,
-        objects: &[DesiredObject],
-    ) -> Result<(), ReconcileError> {
-        self.cluster.wait_established(&crd.object.name).await?;
-        let mut kinds = BTreeSet::new();
-        for d in objects {
-            let defined = dryrun::defined_by_crd_in(d, std::slice::from_ref(crd));
-            if defined && kinds.insert((d.object.api_version.clone(), d.object.kind.clone())) {
-                self.cluster
-                    .wait_served(&d.object.api_version, &d.object.kind)
-                    .await?;
-            }
-        }
-        Ok(())
-    }
 }

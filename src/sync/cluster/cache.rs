@@ -32,9 +32,16 @@ type KindKey = (String, String);
 /// clone of the cache.
 #[derive(Default)]
 pub struct WatchCache {
-    stores: Mutex<HashMap<KindKey, Store<DynamicObject>>>,
+    stores: Mutex<HashMap<KindKey, Watched>>,
     tasks: Mutex<Vec<AbortHandle>>,
     changed: Arc<Notify>,
+}
+
+/// One reflector's store, and whether its first LIST completed.
+#[derive(Clone)]
+struct Watched {
+    store: Store<DynamicObject>,
+    ready: Arc<tokio::sync::OnceCell<()>>,
 }
 
 impl Drop for WatchCache {
@@ -62,31 +69,50 @@ impl WatchCache {
         (api_version, resource): (&str, &ApiResource),
         selector: &str,
     ) -> Result<Store<DynamicObject>, ClusterError> {
-        let store = self.start(client, (api_version, resource), selector);
-        match tokio::time::timeout(CACHE_SYNC_TIMEOUT, store.wait_until_ready()).await {
-            Ok(Ok(())) => Ok(store),
-            _ => Err(ClusterError::CacheNotReady {
-                what: format!("{} {}", api_version, resource.kind),
-            }),
-        }
+        let watched = self.watched(client, (api_version, resource), selector);
+        // One waiter at a time: the store's readiness signal wakes only the
+        // last task that polled it, so the others wait on the OnceCell.
+        watched
+            .ready
+            .get_or_try_init(|| async {
+                match tokio::time::timeout(CACHE_SYNC_TIMEOUT, watched.store.wait_until_ready())
+                    .await
+                {
+                    Ok(Ok(())) => Ok(()),
+                    _ => Err(ClusterError::CacheNotReady {
+                        what: format!("{} {}", api_version, resource.kind),
+                    }),
+                }
+            })
+            .await?;
+        Ok(watched.store)
     }
 
-    fn stores_lock(&self) -> std::sync::MutexGuard<'_, HashMap<KindKey, Store<DynamicObject>>> {
+    fn stores_lock(&self) -> std::sync::MutexGuard<'_, HashMap<KindKey, Watched>> {
         self.stores.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The store of `resource`, started when new; it fills in the
-    /// background.
+    /// Start watching `resource` when it is not watched yet; the store
+    /// fills in the background.
     pub fn start(
         &self,
         client: &kube::Client,
         (api_version, resource): (&str, &ApiResource),
         selector: &str,
-    ) -> Store<DynamicObject> {
+    ) {
+        self.watched(client, (api_version, resource), selector);
+    }
+
+    fn watched(
+        &self,
+        client: &kube::Client,
+        (api_version, resource): (&str, &ApiResource),
+        selector: &str,
+    ) -> Watched {
         let key = (api_version.to_string(), resource.kind.clone());
         let mut stores = self.stores_lock();
-        if let Some(store) = stores.get(&key) {
-            return store.clone();
+        if let Some(watched) = stores.get(&key) {
+            return watched.clone();
         }
         let writer = reflector::store::Writer::new(resource.clone());
         let store = writer.as_reader();
@@ -124,8 +150,12 @@ impl WatchCache {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(task.abort_handle());
-        stores.insert(key, store.clone());
-        store
+        let watched = Watched {
+            store,
+            ready: Arc::default(),
+        };
+        stores.insert(key, watched.clone());
+        watched
     }
 }
 
