@@ -246,6 +246,22 @@ impl KubeCluster {
             .collect())
     }
 
+    /// One object Slipway manages, from the watch-fed cache (no request
+    /// once its kind is watched); `None` when the cache does not hold it.
+    pub async fn cached(&self, o: &ObjectRef) -> Result<Option<Value>, ClusterError> {
+        let (resource, _) = self.resource(&o.api_version, &o.kind).await?;
+        let selector = format!("{LABEL_MANAGED_BY}={MANAGED_BY}");
+        let store = self
+            .cache
+            .store(&self.client, (&o.api_version, &resource), &selector)
+            .await?;
+        let mut key = kube::runtime::reflector::ObjectRef::new_with(&o.name, resource);
+        if let Some(ns) = &o.namespace {
+            key = key.within(ns);
+        }
+        Ok(store.get(&key).map(|found| to_value((*found).clone())))
+    }
+
     /// Start watching the objects Slipway manages of a kind, so that the
     /// next pass finds them cached; a kind discovery does not know is left
     /// for that pass to report.
