@@ -55,8 +55,9 @@ impl Drop for WatchCache {
 
 impl WatchCache {
     /// Woken when a watched object's content changes (a new `generation`,
-    /// or any change of a kind without status), deletions included: what
-    /// may be drift. Status-only updates do not wake it.
+    /// labels or annotations, or any change of a kind without status),
+    /// deletions included, and after each (re)list: what may be drift.
+    /// Status-only updates do not wake it.
     pub fn changes(&self) -> Arc<Notify> {
         self.changed.clone()
     }
@@ -140,7 +141,14 @@ impl WatchCache {
                         seen.remove(o.metadata.uid.as_deref().unwrap_or_default());
                         changed.notify_one();
                     }
-                    Ok(_) => {}
+                    Ok(watcher::Event::InitApply(o)) => {
+                        let uid = o.metadata.uid.clone().unwrap_or_default();
+                        seen.insert(uid, content_mark(&o));
+                    }
+                    // A (re)list may hold changes made before the watch
+                    // started or while it was down: look once.
+                    Ok(watcher::Event::InitDone) => changed.notify_one(),
+                    Ok(watcher::Event::Init) => {}
                     Err(e) => tracing::warn!(%kind, error = %e, "watch failed; retrying"),
                 }
                 futures::future::ready(())
