@@ -351,3 +351,33 @@ async fn replicas_removed_from_git_keep_their_live_value() {
     assert_eq!(events_named(&server, "ReplicasHandedOver").len(), 1);
     assert_eq!(h.status().await.state, SyncPhase::Verified);
 }
+
+#[tokio::test]
+async fn an_inventory_without_the_servers_form_gets_it_from_one_dry_run() {
+    let manifest = deployment("web", "ghcr.io/acme/web:1.0.0").replace(
+        "          image: ghcr.io/acme/web:1.0.0\n",
+        "          image: ghcr.io/acme/web:1.0.0\n          resources: { requests: { cpu: \"0.5\" } }\n",
+    );
+    let (_repo, server, h, _inbox) = started(&[("envs/dev/web.yaml", &manifest)]).await;
+    // As recorded before the reference was kept.
+    let older: Vec<_> = h
+        .store
+        .sync_inventory("web", "dev")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|mut e| {
+            e.owned = None;
+            e
+        })
+        .collect();
+    h.store
+        .update_sync_inventory("web", "dev", older, vec![])
+        .await
+        .unwrap();
+    assert_no_drift_over_passes(&server, &h).await;
+    let stats = server.stats();
+    assert_eq!(stats.verb(Verb::DryRun), 1, "once, then kept: {stats:?}");
+    let kept = h.store.sync_inventory("web", "dev").await.unwrap();
+    assert!(kept.iter().all(|e| e.owned.is_some()));
+}
