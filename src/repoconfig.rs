@@ -28,6 +28,7 @@ pub const DEFAULT_KINDS: &[&str] = &[
     "ConfigMap",
     "Secret",
     "ServiceAccount",
+    "HorizontalPodAutoscaler",
 ];
 
 /// How a change reaches an environment's branch.

@@ -276,7 +276,15 @@ async fn render_metrics(State((_, metrics)): State<(Store, Arc<Metrics>)>) -> Re
 }
 
 fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(token) = &state.api_token else {
+    authorize_bearer(state.api_token.as_ref(), headers)
+}
+
+/// The bearer-token check of both roles' status APIs: `Authorization:
+/// Bearer <token>` compared with [`verify_token`] (constant time over
+/// SHA-256 digests, so neither the token nor its length leaks); any
+/// request passes when no token is configured.
+pub fn authorize_bearer(token: Option<&Secret>, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(token) = token else {
         return Ok(());
     };
     let presented = headers
@@ -313,4 +321,34 @@ async fn get_delivery(
     authorize(&state, &headers)?;
     let delivery = state.store.delivery(id).await?.ok_or(ApiError::NotFound)?;
     Ok(Json(delivery).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_check_takes_only_the_exact_token() {
+        let token = Secret::new("s3cret-token");
+        let rows: &[(&str, Option<&str>, bool)] = &[
+            ("the token", Some("Bearer s3cret-token"), true),
+            ("no header", None, false),
+            ("a prefix of it", Some("Bearer s3cret"), false),
+            ("it and more", Some("Bearer s3cret-token-and-more"), false),
+            ("an empty token", Some("Bearer "), false),
+            ("another scheme", Some("Basic s3cret-token"), false),
+        ];
+        for (name, header, ok) in rows {
+            let mut headers = HeaderMap::new();
+            if let Some(value) = header {
+                headers.insert(header::AUTHORIZATION, value.parse().unwrap());
+            }
+            assert_eq!(
+                authorize_bearer(Some(&token), &headers).is_ok(),
+                *ok,
+                "{name}"
+            );
+        }
+        assert!(authorize_bearer(None, &HeaderMap::new()).is_ok());
+    }
 }

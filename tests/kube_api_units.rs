@@ -11,6 +11,8 @@ mod fieldset_tests;
 mod managed_tests;
 #[path = "support/kube_api/merge_tests.rs"]
 mod merge_tests;
+#[path = "support/kube_api/quantity_tests.rs"]
+mod quantity_tests;
 #[path = "support/kube_api/rollout_tests.rs"]
 mod rollout_tests;
 #[path = "support/kube_api/selectors_tests.rs"]

@@ -1,5 +1,6 @@
 //! The sync loop's triggers and mutual exclusion: a nudge starts a sync at
-//! once (not at the next poll), and a Lease keeps two replicas from rolling
+//! once (not at the next poll), a hand edit is put back as soon as its
+//! watch event arrives, and a Lease keeps two replicas from rolling
 //! out the same app/environment together.
 
 mod support;
@@ -33,50 +34,88 @@ fn leases(server: &KubeApiServer, identity: &str) -> RolloutLocks {
     }))
 }
 
-#[tokio::test]
-async fn a_nudge_applies_a_new_commit_without_waiting_for_the_poll() {
-    let repo = DeployRepo::new(&[
-        ("slipway.yaml", SLIPWAY),
-        ("envs/dev/c.yaml", &config_map("c", "1")),
-    ]);
-    let server = KubeApiServer::start().await.unwrap();
-    let cluster = ClusterTarget::Kube(KubeCluster::new(server.client().unwrap()));
-    let h = Harness::new(&repo, cluster, None);
-    let nudge = h.sync.nudge_handle();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(h.sync.clone().run(async {
-        let _ = stopped.await;
-    }));
-    let value = |server: &KubeApiServer| {
-        server
+/// A running loop (the poll interval is an hour) over one ConfigMap `c`,
+/// after its first pass applied it.
+struct RunningLoop {
+    repo: DeployRepo,
+    server: KubeApiServer,
+    nudge: std::sync::Arc<tokio::sync::Notify>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    running: tokio::task::JoinHandle<()>,
+}
+
+impl RunningLoop {
+    async fn start() -> Self {
+        let repo = DeployRepo::new(&[
+            ("slipway.yaml", SLIPWAY),
+            ("envs/dev/c.yaml", &config_map("c", "1")),
+        ]);
+        let server = KubeApiServer::start().await.unwrap();
+        let cluster = ClusterTarget::Kube(KubeCluster::new(server.client().unwrap()));
+        let h = Harness::new(&repo, cluster, None);
+        let nudge = h.sync.nudge_handle();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = tokio::spawn(h.sync.clone().run(async {
+            let _ = stopped.await;
+        }));
+        let started = RunningLoop {
+            repo,
+            server,
+            nudge,
+            stop,
+            running,
+        };
+        let latency = started.until_value("1").await;
+        println!("start to applied: {latency:?}");
+        started
+    }
+
+    fn value(&self) -> Option<String> {
+        self.server
             .get_object("v1", "ConfigMap", Some("default"), "c")
             .and_then(|c| c["data"]["key"].as_str().map(String::from))
-    };
-    let deadline = Instant::now() + PATIENCE;
-    while value(&server).as_deref() != Some("1") && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(
-        value(&server).as_deref(),
-        Some("1"),
-        "the first pass runs at start"
-    );
 
-    repo.commit(&[("envs/dev/c.yaml", &config_map("c", "2"))], "change");
-    let nudged = Instant::now();
-    nudge.notify_one();
-    while value(&server).as_deref() != Some("2") && Instant::now() < nudged + PATIENCE {
-        tokio::time::sleep(Duration::from_millis(5)).await;
+    /// Wait (at most [`PATIENCE`]) until `c` holds `want`; how long it took.
+    async fn until_value(&self, want: &str) -> Duration {
+        let since = Instant::now();
+        while self.value().as_deref() != Some(want) && since.elapsed() < PATIENCE {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(self.value().as_deref(), Some(want));
+        since.elapsed()
     }
-    let latency = nudged.elapsed();
-    assert_eq!(
-        value(&server).as_deref(),
-        Some("2"),
-        "applied after the nudge; the poll interval is an hour"
-    );
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.running.await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_nudge_applies_a_new_commit_without_waiting_for_the_poll() {
+    let running = RunningLoop::start().await;
+    running
+        .repo
+        .commit(&[("envs/dev/c.yaml", &config_map("c", "2"))], "change");
+    running.nudge.notify_one();
+    let latency = running.until_value("2").await;
     println!("nudge to applied: {latency:?}");
-    let _ = stop.send(());
-    running.await.unwrap();
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_hand_edit_is_put_back_on_its_watch_event_without_waiting_for_the_poll() {
+    let running = RunningLoop::start().await;
+    let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(running.server.client().unwrap(), "default");
+    let edit = serde_json::json!({"data": {"key": "by hand"}});
+    api.patch("c", &Default::default(), &kube::api::Patch::Merge(&edit))
+        .await
+        .unwrap();
+    let latency = running.until_value("1").await;
+    println!("hand edit to put back: {latency:?}");
+    running.stop().await;
 }
 
 #[tokio::test]

@@ -119,13 +119,17 @@ async fn bad_rollouts_are_rolled_back_reported_and_not_retried() {
         let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
             kube::Api::namespaced(server.client().unwrap(), "web-dev");
         let edit = serde_json::json!({"spec": {"replicas": 7}});
-        api.patch(
-            "web",
-            &kube::api::PatchParams::default(),
-            &kube::api::Patch::Merge(&edit),
-        )
-        .await
-        .unwrap();
+        let edited = api
+            .patch(
+                "web",
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(&edit),
+            )
+            .await
+            .unwrap();
+        let version = edited.metadata.resource_version.unwrap();
+        h.until_cached(("apps/v1", "Deployment"), ("web-dev", "web"), &version)
+            .await;
         h.sync.sync_once().await.unwrap();
         let live = server
             .get_object("apps/v1", "Deployment", Some("web-dev"), "web")

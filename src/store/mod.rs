@@ -241,6 +241,7 @@ const MIGRATIONS: &[&str] = &[
     facts::RUN_CLOCK_SCHEMA,
     inbox::NOT_BEFORE,
     outbox::SCHEMA,
+    sync_state::OWNED_FORM,
 ];
 
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {

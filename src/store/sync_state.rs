@@ -38,6 +38,11 @@ CREATE TABLE sync_history (
 CREATE INDEX sync_history_by_target ON sync_history (app, environment, seq);
 ";
 
+/// The server's form of the fields Slipway applied, per inventory object.
+pub const OWNED_FORM: &str = "
+ALTER TABLE sync_inventory ADD COLUMN owned_json TEXT;
+";
+
 /// Completed Job contents remembered per app/environment.
 pub const COMPLETED_JOBS_KEPT: usize = 200;
 
@@ -139,6 +144,10 @@ pub struct TargetStatus {
     /// Objects found drifted (and put back) in the last sync.
     #[serde(default)]
     pub drifted: Vec<String>,
+    /// Objects whose `spec.replicas` an autoscaler owns, as
+    /// `Kind namespace/name: spec.replicas left to HorizontalPodAutoscaler NAME`.
+    #[serde(default)]
+    pub autoscaled: Vec<String>,
     /// Without a cluster: what would be applied and pruned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<PlanSummary>,
@@ -169,6 +178,7 @@ impl TargetStatus {
             completed_jobs: Vec::new(),
             refused: Vec::new(),
             drifted: Vec::new(),
+            autoscaled: Vec::new(),
             plan: None,
             updated_at: now_rfc3339(),
         }

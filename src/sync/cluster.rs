@@ -5,6 +5,7 @@
 //! cluster, sync still renders and records what it would do (`planned`), so
 //! a missing cluster is never a silent no-op.
 
+mod cache;
 mod error;
 mod events;
 mod wait;
@@ -21,8 +22,10 @@ use kube::runtime::events::{Recorder, Reporter};
 use serde_json::Value;
 use tokio::sync::RwLock;
 
+pub use self::cache::{CACHE_SYNC_TIMEOUT, WatchCache};
 pub use self::error::ClusterError;
 pub use self::events::{ObjectEvent, uid_of};
+use super::autoscale::{HANDOVER_MANAGER, HPA_API_VERSION, HPA_KIND};
 use super::plan::{
     DesiredObject, FIELD_MANAGER, LABEL_APP, LABEL_ENVIRONMENT, LABEL_MANAGED_BY, MANAGED_BY,
     ObjectRef,
@@ -46,6 +49,7 @@ pub struct KubeCluster {
     client: kube::Client,
     resources: Arc<RwLock<HashMap<KindKey, (ApiResource, bool)>>>,
     recorder: Arc<Recorder>,
+    cache: Arc<WatchCache>,
 }
 
 impl KubeCluster {
@@ -61,6 +65,7 @@ impl KubeCluster {
             recorder: Arc::new(Recorder::new(client.clone(), reporter)),
             client,
             resources: Arc::default(),
+            cache: Arc::default(),
         }
     }
 
@@ -154,6 +159,52 @@ impl KubeCluster {
         Ok(to_value(applied))
     }
 
+    /// Apply `manifest` (the live `spec.replicas` of `desired`'s object)
+    /// under the field manager [`HANDOVER_MANAGER`], without forcing: the
+    /// field then stays when `slipway` stops applying it. A conflict means
+    /// another manager owns the field already, which keeps it just as well.
+    pub async fn hand_over(
+        &self,
+        desired: &DesiredObject,
+        manifest: &Value,
+    ) -> Result<(), ClusterError> {
+        let o = &desired.object;
+        let api = self
+            .api(&o.api_version, &o.kind, o.namespace.as_deref())
+            .await?;
+        let params = PatchParams::apply(HANDOVER_MANAGER);
+        match api.patch(&o.name, &params, &Patch::Apply(manifest)).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+            Err(source) => Err(ClusterError::ApplyObject {
+                file: desired.source.clone(),
+                object: o.to_string(),
+                dry_run: false,
+                source,
+            }),
+        }
+    }
+
+    /// The HorizontalPodAutoscalers in `namespace`, from the watch-fed
+    /// cache; none when the cluster does not serve `autoscaling/v2`.
+    pub async fn autoscalers(&self, namespace: &str) -> Result<Vec<Value>, ClusterError> {
+        let resource = match self.resource(HPA_API_VERSION, HPA_KIND).await {
+            Ok((resource, _)) => resource,
+            Err(ClusterError::Discover { .. }) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let store = self
+            .cache
+            .store(&self.client, (HPA_API_VERSION, &resource), "")
+            .await?;
+        Ok(store
+            .state()
+            .into_iter()
+            .filter(|o| o.metadata.namespace.as_deref() == Some(namespace))
+            .map(|o| to_value((*o).clone()))
+            .collect())
+    }
+
     /// One object, or `None` when it does not exist.
     pub async fn get(&self, o: &ObjectRef) -> Result<Option<Value>, ClusterError> {
         let api = self
@@ -170,29 +221,62 @@ impl KubeCluster {
     }
 
     /// Objects of one kind in one namespace labelled for this app/environment,
-    /// by name.
-    pub async fn list_owned(
+    /// by name, from the watch-fed cache (no request once it is filled).
+    pub async fn owned_live(
         &self,
         api_version: &str,
         kind: &str,
         namespace: Option<&str>,
-        app: &str,
-        environment: &str,
+        (app, environment): (&str, &str),
     ) -> Result<HashMap<String, Value>, ClusterError> {
-        let api = self.api(api_version, kind, namespace).await?;
-        let selector = format!("{LABEL_APP}={app},{LABEL_ENVIRONMENT}={environment}");
-        let list = api
-            .list(&ListParams::default().labels(&selector))
-            .await
-            .map_err(|source| ClusterError::Read {
-                what: format!("{kind} in {}", namespace.unwrap_or("the cluster")),
-                source,
-            })?;
-        Ok(list
-            .items
+        let (resource, _) = self.resource(api_version, kind).await?;
+        let selector = format!("{LABEL_MANAGED_BY}={MANAGED_BY}");
+        let store = self
+            .cache
+            .store(&self.client, (api_version, &resource), &selector)
+            .await?;
+        let label = |o: &DynamicObject, k: &str| o.metadata.labels.as_ref()?.get(k).cloned();
+        Ok(store
+            .state()
             .into_iter()
-            .filter_map(|o| Some((o.metadata.name.clone()?, to_value(o))))
+            .filter(|o| o.metadata.namespace.as_deref() == namespace)
+            .filter(|o| label(o, LABEL_APP).as_deref() == Some(app))
+            .filter(|o| label(o, LABEL_ENVIRONMENT).as_deref() == Some(environment))
+            .filter_map(|o| Some((o.metadata.name.clone()?, to_value((*o).clone()))))
             .collect())
+    }
+
+    /// One object Slipway manages, from the watch-fed cache (no request
+    /// once its kind is watched); `None` when the cache does not hold it.
+    pub async fn cached(&self, o: &ObjectRef) -> Result<Option<Value>, ClusterError> {
+        let (resource, _) = self.resource(&o.api_version, &o.kind).await?;
+        let selector = format!("{LABEL_MANAGED_BY}={MANAGED_BY}");
+        let store = self
+            .cache
+            .store(&self.client, (&o.api_version, &resource), &selector)
+            .await?;
+        let mut key = kube::runtime::reflector::ObjectRef::new_with(&o.name, resource);
+        if let Some(ns) = &o.namespace {
+            key = key.within(ns);
+        }
+        Ok(store.get(&key).map(|found| to_value((*found).clone())))
+    }
+
+    /// Start watching the objects Slipway manages of a kind, so that the
+    /// next pass finds them cached; a kind discovery does not know is left
+    /// for that pass to report.
+    pub async fn watch_owned(&self, api_version: &str, kind: &str) {
+        if let Ok((resource, _)) = self.resource(api_version, kind).await {
+            let selector = format!("{LABEL_MANAGED_BY}={MANAGED_BY}");
+            self.cache
+                .start(&self.client, (api_version, &resource), &selector);
+        }
+    }
+
+    /// Woken when an object Slipway manages changes content (not status),
+    /// once its kind is watched: what may be drift.
+    pub fn changes(&self) -> Arc<tokio::sync::Notify> {
+        self.cache.changes()
     }
 
     /// Delete an object (its dependents in the background); `true` when it

@@ -3,21 +3,19 @@
 //! what left git, and keep the inventory that makes an unchanged object
 //! cost nothing.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::cluster::{KubeCluster, ObjectEvent};
+use super::apply::ApplyStep;
+use super::autoscale;
+use super::cluster::KubeCluster;
 use super::dryrun::{self, Checked, Rejection};
-use super::fault::Fault;
 use super::metrics::SyncMetrics;
-use super::plan::{self, DesiredObject, InventoryEntry, ObjectRef};
+use super::plan::{self, DesiredObject, InventoryEntry};
 use super::reconcile::{ReconcileError, SyncContext};
 use crate::repoconfig::Environment;
 use crate::store::sync_state::TargetStatus;
-
-/// `(apiVersion, kind, namespace)`: what one LIST reads.
-type GroupKey = (String, String, Option<String>);
 
 /// What converging changed.
 #[derive(Debug)]
@@ -28,6 +26,8 @@ pub struct Changes {
     pub pruned: usize,
     /// Drifted objects put back, with the first field that differed.
     pub drifted: Vec<String>,
+    /// Objects whose `spec.replicas` an autoscaler owns, with its name.
+    pub autoscaled: Vec<String>,
 }
 
 /// How converging went.
@@ -77,13 +77,22 @@ pub async fn converge(
     ctx: &SyncContext,
     cluster: &KubeCluster,
     (app, env): (&str, &str),
-    desired: Vec<DesiredObject>,
+    mut desired: Vec<DesiredObject>,
     revision: &str,
     options: &ConvergeOptions,
 ) -> Result<Converged, ReconcileError> {
     let inventory = ctx.store.sync_inventory(app, env).await?;
+    let autoscaled = leave_replicas_to_autoscalers(cluster, &mut desired).await?;
     let plan = plan::plan(desired, &inventory);
-    let (drifted, refreshed, drift_notes) = find_drift(cluster, app, env, plan.unchanged).await?;
+    let workload = plan
+        .unchanged
+        .iter()
+        .map(|(d, _)| &d.object)
+        .chain(plan.apply.iter().map(|d| &d.object))
+        .find(|o| super::verify::WAITED_KINDS.contains(&o.kind.as_str()))
+        .cloned();
+    let (drifted, refreshed, drift_notes) =
+        super::drift::find_drift(cluster, app, env, plan.unchanged).await?;
     ctx.store
         .update_sync_inventory(app, env, refreshed, Vec::new())
         .await?;
@@ -101,6 +110,7 @@ pub async fn converge(
         .collect();
     to_apply.extend(drifted);
     to_apply.sort_by_key(|d| plan::apply_rank(&d.object.kind));
+    let handover = replicas_to_hand_over(&to_apply, &inventory);
     let mut recreate = BTreeSet::new();
     if !to_apply.is_empty() {
         if let Some(namespace) = &options.ensure_namespace {
@@ -116,222 +126,65 @@ pub async fn converge(
         cluster,
         target: (app, env),
         revision,
+        workload: workload.as_ref(),
         drift_notes: &drift_notes,
         recreate: &recreate,
+        handover: &handover,
+        autoscaled: &autoscaled,
     };
     let applied = step.apply_all(&to_apply).await?;
+    let kinds: BTreeSet<(&str, &str)> = to_apply
+        .iter()
+        .map(|d| (d.object.api_version.as_str(), d.object.kind.as_str()))
+        .collect();
+    for (api_version, kind) in kinds {
+        cluster.watch_owned(api_version, kind).await;
+    }
     let pruned = super::prune::prune_all(ctx, cluster, (app, env), &plan.prune, options).await?;
     Ok(Converged::Applied(Changes {
         applied,
         pruned,
         drifted: drift_notes.into_values().collect(),
+        autoscaled: autoscaled.into_values().collect(),
     }))
 }
 
-/// Read the live objects of unchanged entries (one LIST per kind and
-/// namespace) and sort them into drifted ones and ones whose
-/// resourceVersion merely moved on. A Job gone since its content was
-/// applied ran (the TTL controller or its owner removed it): it is not
-/// created again; new content runs it again.
-async fn find_drift(
+/// Take `spec.replicas` out of the objects an autoscaler scales: those of
+/// HorizontalPodAutoscalers in the desired set, and in the namespaces of
+/// objects that set replicas.
+async fn leave_replicas_to_autoscalers(
     cluster: &KubeCluster,
-    app: &str,
-    env: &str,
-    unchanged: Vec<(DesiredObject, InventoryEntry)>,
-) -> Result<
-    (
-        Vec<DesiredObject>,
-        Vec<InventoryEntry>,
-        BTreeMap<String, String>,
-    ),
-    ReconcileError,
-> {
-    let mut groups: BTreeMap<GroupKey, Vec<(DesiredObject, InventoryEntry)>> = BTreeMap::new();
-    for (d, e) in unchanged {
-        let key = (
-            d.object.api_version.clone(),
-            d.object.kind.clone(),
-            d.object.namespace.clone(),
-        );
-        groups.entry(key).or_default().push((d, e));
+    desired: &mut [DesiredObject],
+) -> Result<BTreeMap<String, String>, ReconcileError> {
+    let mut autoscalers: Vec<Value> = desired
+        .iter()
+        .filter(|d| autoscale::is_autoscaler(d))
+        .map(|d| d.manifest.clone())
+        .collect();
+    for namespace in autoscale::namespaces_with_replicas(desired) {
+        autoscalers.extend(cluster.autoscalers(&namespace).await?);
     }
-    let (mut drifted, mut refreshed, mut notes) = (Vec::new(), Vec::new(), BTreeMap::new());
-    for ((api_version, kind, namespace), members) in groups {
-        let live: HashMap<String, Value> = cluster
-            .list_owned(&api_version, &kind, namespace.as_deref(), app, env)
-            .await?;
-        for (d, mut entry) in members {
-            let found = live.get(&d.object.name);
-            let version = found
-                .and_then(|l| l.pointer("/metadata/resourceVersion"))
-                .and_then(Value::as_str);
-            let difference = match found {
-                None if d.object.kind == "Job" => None,
-                None => Some("missing or relabelled".to_string()),
-                Some(_) if version.is_some() && version == entry.resource_version.as_deref() => {
-                    None
-                }
-                Some(l) => plan::drift(&d.manifest, l),
-            };
-            match difference {
-                Some(field) => {
-                    notes.insert(d.object.key(), format!("{}: {field}", d.object));
-                    drifted.push(d);
-                }
-                None if found.is_some() && version != entry.resource_version.as_deref() => {
-                    entry.resource_version = version.map(String::from);
-                    refreshed.push(entry);
-                }
-                None => {}
-            }
-        }
-    }
-    Ok((drifted, refreshed, notes))
+    let targets = autoscale::scale_targets(&autoscalers);
+    Ok(autoscale::leave_replicas(desired, &targets))
 }
 
-/// The real apply of a checked set, in order.
-struct ApplyStep<'a> {
-    ctx: &'a SyncContext,
-    cluster: &'a KubeCluster,
-    target: (&'a str, &'a str),
-    revision: &'a str,
-    drift_notes: &'a BTreeMap<String, String>,
-    recreate: &'a BTreeSet<String>,
-}
-
-impl ApplyStep<'_> {
-    /// Apply `objects` in order; what was applied is recorded even when a
-    /// later object fails, so it is pruned if it leaves git.
-    async fn apply_all(
-        &self,
-        objects: &[DesiredObject],
-    ) -> Result<BTreeSet<String>, ReconcileError> {
-        let (app, env) = self.target;
-        let mut applied = Vec::new();
-        let mut failure = None;
-        for d in objects {
-            match self.apply_one(d, objects).await {
-                Ok(entry) => applied.push(entry),
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            }
-        }
-        let keys = applied.iter().map(|e| e.object.key()).collect();
-        self.ctx
-            .metrics
-            .applies
-            .get_or_create(&SyncMetrics::target(app, env))
-            .inc_by(applied.len() as u64);
-        self.ctx
-            .store
-            .update_sync_inventory(app, env, applied, Vec::new())
-            .await?;
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(keys),
-        }
-    }
-
-    async fn apply_one(
-        &self,
-        d: &DesiredObject,
-        objects: &[DesiredObject],
-    ) -> Result<InventoryEntry, ReconcileError> {
-        let key = d.object.key();
-        let recreated = self.recreate.contains(&key);
-        if recreated {
-            self.delete_for_recreate(&d.object).await?;
-        }
-        let live = match self.cluster.apply(d, false).await {
-            Ok(live) => live,
-            Err(e) => {
-                if e.fault() == Fault::Content {
-                    let note = e.summary();
-                    tracing::warn!(object = %d.object, error = %super::reconcile::error_chain(&e), "apply rejected");
-                    let event = ObjectEvent {
-                        reason: "ApplyRejected",
-                        action: "Apply",
-                        note,
-                        warning: true,
-                    };
-                    self.cluster.event(&d.object, None, event).await;
-                }
-                return Err(e.into());
-            }
-        };
-        if d.object.kind == "CustomResourceDefinition" {
-            self.await_crd(d, objects).await?;
-        }
-        let event = match self.drift_notes.get(&key) {
-            Some(note) => ObjectEvent {
-                reason: "DriftCorrected",
-                action: "Apply",
-                note: format!("slipway put back {note} (revision {})", self.revision),
-                warning: true,
-            },
-            None if recreated => ObjectEvent {
-                reason: "Recreated",
-                action: "Apply",
-                note: format!(
-                    "slipway deleted and re-created it for revision {} from {} (an immutable field changed)",
-                    self.revision, d.source
-                ),
-                warning: true,
-            },
-            None => ObjectEvent {
-                reason: "Applied",
-                action: "Apply",
-                note: format!(
-                    "slipway applied revision {} from {}",
-                    self.revision, d.source
-                ),
-                warning: false,
-            },
-        };
-        let uid = super::cluster::uid_of(&live);
-        self.cluster.event(&d.object, uid, event).await;
-        Ok(InventoryEntry {
-            object: d.object.clone(),
-            hash: d.hash.clone(),
-            resource_version: live
-                .pointer("/metadata/resourceVersion")
-                .and_then(Value::as_str)
-                .map(String::from),
+/// Keys of the objects to apply that no longer set `spec.replicas` while
+/// Slipway owned it at their last apply: the field is handed over first.
+fn replicas_to_hand_over(
+    to_apply: &[DesiredObject],
+    inventory: &[InventoryEntry],
+) -> BTreeSet<String> {
+    let owned: BTreeMap<String, &InventoryEntry> =
+        inventory.iter().map(|e| (e.object.key(), e)).collect();
+    to_apply
+        .iter()
+        .filter(|d| d.manifest.pointer("/spec/replicas").is_none())
+        .map(|d| d.object.key())
+        .filter(|key| {
+            owned
+                .get(key)
+                .and_then(|e| e.owned.as_ref())
+                .is_some_and(|form| form.owns(&["spec", "replicas"]))
         })
-    }
-
-    /// Delete an object whose immutable field changed, and wait until it is gone.
-    async fn delete_for_recreate(&self, object: &ObjectRef) -> Result<(), ReconcileError> {
-        let Some(live) = self.cluster.get(object).await? else {
-            return Ok(());
-        };
-        tracing::warn!(%object, revision = self.revision, "deleting to re-create: an immutable field changed");
-        self.cluster.delete(object).await?;
-        if let Some(uid) = super::cluster::uid_of(&live) {
-            self.cluster.wait_deleted(object, uid).await?;
-        }
-        Ok(())
-    }
-
-    /// After a CRD is applied: wait until it is established, then until
-    /// discovery serves the kinds this revision uses from it.
-    async fn await_crd(
-        &self,
-        crd: &DesiredObject,
-        objects: &[DesiredObject],
-    ) -> Result<(), ReconcileError> {
-        self.cluster.wait_established(&crd.object.name).await?;
-        let mut kinds = BTreeSet::new();
-        for d in objects {
-            let defined = dryrun::defined_by_crd_in(d, std::slice::from_ref(crd));
-            if defined && kinds.insert((d.object.api_version.clone(), d.object.kind.clone())) {
-                self.cluster
-                    .wait_served(&d.object.api_version, &d.object.kind)
-                    .await?;
-            }
-        }
-        Ok(())
-    }
+        .collect()
 }

@@ -1,12 +1,16 @@
 //! The sync role: render, diff, server-side apply, verify, roll back.
 
+mod apply;
+pub mod autoscale;
 pub mod cluster;
 pub mod converge;
+pub mod drift;
 pub mod dryrun;
 pub mod failures;
 pub mod fault;
 pub mod lock;
 pub mod metrics;
+pub mod owned;
 pub mod plan;
 pub mod podcheck;
 pub mod prune;

@@ -1,6 +1,6 @@
 //! The plan of a sync, computed purely: which objects to apply, which are
-//! unchanged since the last apply, which to prune, and whether a live object
-//! drifted from what Slipway applied.
+//! unchanged since the last apply, and which to prune. Whether a live object
+//! drifted is judged in [`super::owned`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::owned::OwnedForm;
 use super::render::RenderedObject;
 
 /// Field manager of every server-side apply.
@@ -98,6 +99,9 @@ pub struct InventoryEntry {
     pub hash: String,
     /// `metadata.resourceVersion` the cluster answered with, when known.
     pub resource_version: Option<String>,
+    /// The server's form of the fields Slipway applied (from the answer to
+    /// the apply or to a dry run of it): the reference drift is judged on.
+    pub owned: Option<OwnedForm>,
 }
 
 /// Label the objects as Slipway's for this app/environment, hash them and
@@ -208,56 +212,6 @@ pub fn owned_by(live: &Value, app: &str, environment: &str) -> bool {
     label(LABEL_MANAGED_BY) == Some(MANAGED_BY)
         && label(LABEL_APP) == Some(app)
         && label(LABEL_ENVIRONMENT) == Some(environment)
-}
-
-/// The first field Slipway manages whose live value differs from the
-/// desired one, as a JSON pointer; `None` when the live object matches.
-/// Fields the server adds (defaults, status) are not drift.
-pub fn drift(desired: &Value, live: &Value) -> Option<String> {
-    let mut path = String::new();
-    first_difference(desired, live, &mut path, 0).then_some(path)
-}
-
-fn first_difference(desired: &Value, live: &Value, path: &mut String, depth: usize) -> bool {
-    match (desired, live) {
-        (Value::Object(d), Value::Object(l)) => {
-            for (k, dv) in d {
-                // The API server turns `stringData` into `data`; it never reads back.
-                // List items carry no apiVersion or kind; both are the object's identity anyway.
-                if depth == 0 && matches!(k.as_str(), "stringData" | "apiVersion" | "kind") {
-                    continue;
-                }
-                let len = path.len();
-                path.push('/');
-                path.push_str(k);
-                let differs = match l.get(k) {
-                    Some(lv) => first_difference(dv, lv, path, depth + 1),
-                    None => !dv.is_null(),
-                };
-                if differs {
-                    return true;
-                }
-                path.truncate(len);
-            }
-            false
-        }
-        (Value::Array(d), Value::Array(l)) => {
-            if d.len() != l.len() {
-                return true;
-            }
-            for (i, (dv, lv)) in d.iter().zip(l).enumerate() {
-                let len = path.len();
-                path.push_str(&format!("/{i}"));
-                if first_difference(dv, lv, path, depth + 1) {
-                    return true;
-                }
-                path.truncate(len);
-            }
-            false
-        }
-        (Value::Number(d), Value::Number(l)) => d.as_f64() != l.as_f64(),
-        (d, l) => d != l,
-    }
 }
 
 #[cfg(test)]

@@ -293,6 +293,7 @@ async fn apply_target(
         Err(e) => return Err(e),
     };
     status.drifted = changes.drifted.clone();
+    status.autoscaled = changes.autoscaled.clone();
     status.plan = None;
     let new_content = status.applied_hash.as_deref() != Some(content.as_str());
     if new_content || status.rollout_started_at.is_some() {
@@ -345,7 +346,10 @@ async fn hold_rolled_back(
     );
     let options = ConvergeOptions::of(&target.env, status);
     match converge(ctx, cluster, (app, env), desired, &verified, &options).await? {
-        Converged::Applied(changes) => status.drifted = changes.drifted,
+        Converged::Applied(changes) => {
+            status.drifted = changes.drifted;
+            status.autoscaled = changes.autoscaled;
+        }
         Converged::Rejected(rejection) => return Err(rejection.error.into()),
     }
     Ok(())

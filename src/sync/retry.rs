@@ -18,6 +18,23 @@ pub fn backoff(attempt: u32, ceiling: Duration) -> Duration {
         .min(ceiling)
 }
 
+/// Pause before a pass that a watch event (possible drift) starts.
+pub const WATCH_PAUSE_FIRST: Duration = Duration::from_millis(200);
+
+/// Watch events closer together than this count as one streak: another
+/// controller fighting over a field, or a burst of changes.
+pub const WATCH_STREAK_WINDOW: Duration = Duration::from_secs(10);
+
+/// Pause before the pass a watch event starts, `streak` events into a
+/// streak (0 for the first): [`WATCH_PAUSE_FIRST`], doubling along the
+/// streak, never longer than `ceiling` (the poll interval). Drift is put
+/// back within a second, and a fight with another controller slows down.
+pub fn watch_pause(streak: u32, ceiling: Duration) -> Duration {
+    WATCH_PAUSE_FIRST
+        .saturating_mul(1 << streak.min(16))
+        .min(ceiling)
+}
+
 /// App/environments whose failed revision a person asked to run again;
 /// shared by the status API (which asks) and the sync loop (which answers).
 #[derive(Debug, Clone, Default)]
@@ -56,6 +73,26 @@ mod tests {
                 backoff(attempt, ceiling),
                 Duration::from_secs(seconds),
                 "attempt {attempt}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_pause_after_a_watch_event_doubles_along_a_streak() {
+        let ceiling = Duration::from_secs(30);
+        let cases = [
+            (0, 200),
+            (1, 400),
+            (3, 1_600),
+            (7, 25_600),
+            (8, 30_000),
+            (99, 30_000),
+        ];
+        for (streak, millis) in cases {
+            assert_eq!(
+                watch_pause(streak, ceiling),
+                Duration::from_millis(millis),
+                "streak {streak}"
             );
         }
     }

@@ -9,12 +9,14 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
+use super::cluster::ClusterTarget;
 use super::lock::RolloutLocks;
 use super::reconcile::{
     ReconcileError, SyncContext, Target, error_chain, retire_target, sync_target,
 };
-use super::retry::{RetryRequests, backoff};
+use super::retry::{RetryRequests, WATCH_STREAK_WINDOW, backoff, watch_pause};
 use super::source::SourceError;
 use crate::store::sync_state::TargetStatus;
 
@@ -254,10 +256,23 @@ impl SyncLoop {
     }
 
     /// Run until `shutdown` completes: a pass at start, then on every poll
-    /// tick and nudge. Rollouts in progress at shutdown are abandoned; their
-    /// state is `progressing` and the next start waits for them again.
+    /// tick, nudge and watch event of a managed object whose content
+    /// changed (after [`watch_pause`]). Rollouts in progress at shutdown are
+    /// abandoned; their state is `progressing` and the next start waits for
+    /// them again.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
+        let changes = match &self.ctx.cluster {
+            ClusterTarget::Kube(cluster) => Some(cluster.changes()),
+            ClusterTarget::PlanOnly => None,
+        };
+        let changed = || async {
+            match &changes {
+                Some(changes) => changes.notified().await,
+                None => std::future::pending().await,
+            }
+        };
+        let (mut streak, mut last_change): (u32, Option<Instant>) = (0, None);
         let mut running = JoinSet::new();
         loop {
             while running.try_join_next().is_some() {}
@@ -266,6 +281,16 @@ impl SyncLoop {
                 _ = &mut shutdown => break,
                 _ = tokio::time::sleep(self.poll) => {}
                 _ = self.nudge.notified() => {}
+                _ = changed() => {
+                    let now = Instant::now();
+                    let close = last_change.is_some_and(|t| now - t < WATCH_STREAK_WINDOW);
+                    streak = if close { streak.saturating_add(1) } else { 0 };
+                    last_change = Some(now);
+                    tokio::select! {
+                        _ = &mut shutdown => break,
+                        _ = tokio::time::sleep(watch_pause(streak, self.poll)) => {}
+                    }
+                }
             }
         }
         running.abort_all();

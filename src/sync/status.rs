@@ -14,13 +14,14 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use subtle::ConstantTimeEq;
 use tokio::sync::Notify;
 
 use super::render::tools::ToolVersions;
 use super::retry::RetryRequests;
 use crate::secret::Secret;
-use crate::store::{Store, StoreError};
+use crate::server::{ApiError, authorize_bearer};
+use crate::store::Store;
+use crate::webhook::Rejection;
 use crate::webhook::signature::{
     SignatureError, StandardHeaders, StandardKey, verify_hub_signature, verify_standard,
     verify_token,
@@ -132,76 +133,16 @@ pub fn routes(state: SyncHttpState) -> Router {
         .with_state(state)
 }
 
-/// An HTTP failure: a status and a short JSON body without secrets.
-#[derive(Debug, thiserror::Error)]
-pub enum HttpError {
-    /// No or wrong bearer token.
-    #[error("unauthorized")]
-    Unauthorized,
-    /// Nothing synced under that name.
-    #[error("not found")]
-    NotFound,
-    /// A nudge without the Standard Webhooks headers.
-    #[error("missing webhook headers")]
-    MissingHeaders,
-    /// A nudge whose timestamp is outside the tolerance.
-    #[error("timestamp outside tolerance")]
-    Stale,
-    /// A nudge whose signature matches no secret.
-    #[error("invalid signature")]
-    BadSignature,
-    /// The store failed.
-    #[error("store unavailable")]
-    Store(#[source] StoreError),
-}
-
-impl IntoResponse for HttpError {
-    fn into_response(self) -> Response {
-        let code = match &self {
-            HttpError::Unauthorized | HttpError::BadSignature | HttpError::Stale => {
-                StatusCode::UNAUTHORIZED
-            }
-            HttpError::NotFound => StatusCode::NOT_FOUND,
-            HttpError::MissingHeaders => StatusCode::BAD_REQUEST,
-            HttpError::Store(e) => {
-                tracing::error!(error = %super::reconcile::error_chain(e), "status API");
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-        };
-        (
-            code,
-            axum::Json(serde_json::json!({"error": self.to_string()})),
-        )
-            .into_response()
-    }
-}
-
-fn authorize(state: &SyncHttpState, headers: &HeaderMap) -> Result<(), HttpError> {
-    let Some(token) = &state.bearer_token else {
-        return Ok(());
-    };
-    let given = headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    if bool::from(given.as_bytes().ct_eq(token.expose().as_bytes())) {
-        Ok(())
-    } else {
-        Err(HttpError::Unauthorized)
-    }
+fn authorize(state: &SyncHttpState, headers: &HeaderMap) -> Result<(), ApiError> {
+    authorize_bearer(state.bearer_token.as_deref(), headers)
 }
 
 async fn list_apps(
     State(state): State<SyncHttpState>,
     headers: HeaderMap,
-) -> Result<Response, HttpError> {
+) -> Result<Response, ApiError> {
     authorize(&state, &headers)?;
-    let apps = state
-        .store
-        .sync_statuses()
-        .await
-        .map_err(HttpError::Store)?;
+    let apps = state.store.sync_statuses().await.map_err(ApiError::Store)?;
     Ok(
         axum::Json(serde_json::json!({ "apps": apps, "render_tools": state.render_tools }))
             .into_response(),
@@ -214,27 +155,27 @@ async fn known_status(
     headers: &HeaderMap,
     app: &str,
     env: &str,
-) -> Result<crate::store::sync_state::TargetStatus, HttpError> {
+) -> Result<crate::store::sync_state::TargetStatus, ApiError> {
     authorize(state, headers)?;
     state
         .store
         .sync_status(app, env)
         .await
-        .map_err(HttpError::Store)?
-        .ok_or(HttpError::NotFound)
+        .map_err(ApiError::Store)?
+        .ok_or(ApiError::NotFound)
 }
 
 async fn show_app(
     State(state): State<SyncHttpState>,
     Path((app, env)): Path<(String, String)>,
     headers: HeaderMap,
-) -> Result<Response, HttpError> {
+) -> Result<Response, ApiError> {
     let status = known_status(&state, &headers, &app, &env).await?;
     let history = state
         .store
         .sync_history(&app, &env)
         .await
-        .map_err(HttpError::Store)?;
+        .map_err(ApiError::Store)?;
     let mut body = serde_json::to_value(status).unwrap_or_default();
     body["history"] = serde_json::to_value(history).unwrap_or_default();
     Ok(axum::Json(body).into_response())
@@ -246,7 +187,7 @@ async fn retry(
     State(state): State<SyncHttpState>,
     Path((app, env)): Path<(String, String)>,
     headers: HeaderMap,
-) -> Result<Response, HttpError> {
+) -> Result<Response, ApiError> {
     let status = known_status(&state, &headers, &app, &env).await?;
     state.retries.request(&app, &env);
     state.nudge.notify_one();
@@ -265,10 +206,10 @@ async fn nudge(
     State(state): State<SyncHttpState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<StatusCode, HttpError> {
+) -> Result<StatusCode, ApiError> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let (Some(id), Some(timestamp)) = (header("webhook-id"), header("webhook-timestamp")) else {
-        return Err(HttpError::MissingHeaders);
+        return Err(missing_headers());
     };
     let sent = StandardHeaders {
         id,
@@ -282,14 +223,15 @@ async fn nudge(
     Ok(StatusCode::ACCEPTED)
 }
 
-fn refusal(e: SignatureError) -> HttpError {
+fn refusal(e: SignatureError) -> ApiError {
     match e {
-        SignatureError::Missing => HttpError::MissingHeaders,
-        SignatureError::Stale => HttpError::Stale,
-        SignatureError::Malformed | SignatureError::Mismatch | SignatureError::Claims => {
-            HttpError::BadSignature
-        }
+        SignatureError::Missing => missing_headers(),
+        other => ApiError::Rejected(Rejection::Unauthorized(other)),
     }
+}
+
+fn missing_headers() -> ApiError {
+    ApiError::Rejected(Rejection::BadRequest("missing webhook headers".into()))
 }
 
 /// The deploy repo's own push webhook: GitHub (`X-Hub-Signature-256`, HMAC
@@ -299,7 +241,7 @@ async fn push(
     State(state): State<SyncHttpState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<StatusCode, HttpError> {
+) -> Result<StatusCode, ApiError> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let event = if let Some(signature) = header("x-hub-signature-256") {
         verify_hub_signature(&state.push_secrets, Some(signature), &body).map_err(refusal)?;
@@ -308,7 +250,7 @@ async fn push(
         verify_token(&state.push_secrets, Some(token)).map_err(refusal)?;
         header("x-gitlab-event")
     } else {
-        return Err(HttpError::MissingHeaders);
+        return Err(missing_headers());
     };
     match event {
         Some("push" | "Push Hook") => {

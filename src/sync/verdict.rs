@@ -2,7 +2,8 @@
 //! them failed, its new pods crash-looping or stuck on their image, or the
 //! deadline passed. Jobs are watched (kube-runtime's `await_condition`), so
 //! a Job the TTL controller deletes right after it finishes is still seen
-//! finishing; other workloads are read every poll.
+//! finishing; other workloads are read every poll from the watch-fed cache
+//! (a GET confirms what it suggests).
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
@@ -106,10 +107,7 @@ pub async fn wait_for_rollout(
             let (health, live) = if object.kind == "Job" {
                 jobs.health(object).await?
             } else {
-                match cluster.get(object).await? {
-                    Some(live) => (verify::health(&live), Some(live)),
-                    None => (Health::Progressing("not found".into()), None),
-                }
+                workload_health(cluster, object).await?
             };
             match health {
                 Health::Ready => {}
@@ -147,6 +145,23 @@ pub async fn wait_for_rollout(
             .min(deadline.saturating_duration_since(Instant::now()));
         tokio::time::sleep(pause).await;
     }
+}
+
+/// A workload's health from the watch-fed cache; a verdict the cache
+/// suggests (ready or failed) is confirmed with a GET, since the cache may
+/// still hold the object as it was before this pass's apply.
+async fn workload_health(
+    cluster: &KubeCluster,
+    object: &ObjectRef,
+) -> Result<(Health, Option<Value>), ReconcileError> {
+    let cached = cluster.cached(object).await?;
+    if let Some(Health::Progressing(why)) = cached.as_ref().map(verify::health) {
+        return Ok((Health::Progressing(why), cached));
+    }
+    Ok(match cluster.get(object).await? {
+        Some(live) => (verify::health(&live), Some(live)),
+        None => (Health::Progressing("not found".into()), None),
+    })
 }
 
 fn failed(object: &ObjectRef, cause: String) -> Verdict {

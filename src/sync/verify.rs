@@ -1,6 +1,8 @@
 //! Rollout verification: pure predicates over the status the cluster reports,
 //! the same checks `kubectl rollout status` makes.
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::core::Selector;
 use serde_json::Value;
 
 /// Where one object's rollout stands.
@@ -207,17 +209,31 @@ pub fn pod_reasons(pods: &[Value]) -> Vec<String> {
     reasons
 }
 
-/// The pod label selector of a workload, as `k=v,k=v`.
+/// The pod label selector of a workload in the API's text form, through
+/// kube's [`Selector`]: `spec.selector` with its `matchLabels` and
+/// `matchExpressions` (`app=web,tier in (edge,front)`), else the pod
+/// template's labels; `None` when it would select every pod.
 pub fn pod_selector(live: &Value) -> Option<String> {
-    let labels = live
-        .pointer("/spec/selector/matchLabels")
-        .or_else(|| live.pointer("/spec/template/metadata/labels"))?
-        .as_object()?;
-    let parts: Vec<String> = labels
-        .iter()
-        .filter_map(|(k, v)| v.as_str().map(|v| format!("{k}={v}")))
-        .collect();
-    (!parts.is_empty()).then(|| parts.join(","))
+    let from_spec = live
+        .pointer("/spec/selector")
+        .and_then(|s| serde_json::from_value::<LabelSelector>(s.clone()).ok())
+        .and_then(|s| Selector::try_from(s).ok());
+    let from_template = || {
+        let labels = live
+            .pointer("/spec/template/metadata/labels")?
+            .as_object()?;
+        Some(
+            labels
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect::<Selector>(),
+        )
+    };
+    let selector = from_spec
+        .filter(|s| !s.selects_all())
+        .or_else(from_template)
+        .filter(|s| !s.selects_all())?;
+    Some(selector.to_string())
 }
 
 #[cfg(test)]

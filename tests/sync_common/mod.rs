@@ -253,3 +253,48 @@ impl ReportInbox {
 pub fn reporter(url: &str) -> Reporter {
     Reporter::new(url, &slipway::secret::Secret::new(REPORT_SECRET)).unwrap()
 }
+
+/// How long a test waits for sync's watch-fed cache to see a change it made.
+pub const CACHE_WAIT: Duration = Duration::from_secs(5);
+
+impl Harness {
+    /// The cluster sync reaches.
+    pub fn cluster(&self) -> slipway::sync::cluster::KubeCluster {
+        match &self.ctx.cluster {
+            ClusterTarget::Kube(cluster) => cluster.clone(),
+            ClusterTarget::PlanOnly => panic!("the harness has no cluster"),
+        }
+    }
+
+    /// Wait until sync's watch-fed cache holds resourceVersion `version` of
+    /// `web`/`dev`'s object `kind` `name` in `namespace`: the watch event of
+    /// a change the test made arrived, as it does before the pass that
+    /// event starts.
+    pub async fn until_cached(
+        &self,
+        (api_version, kind): (&str, &str),
+        (namespace, name): (&str, &str),
+        version: &str,
+    ) {
+        let cluster = self.cluster();
+        let deadline = tokio::time::Instant::now() + CACHE_WAIT;
+        loop {
+            let live = cluster
+                .owned_live(api_version, kind, Some(namespace), ("web", "dev"))
+                .await
+                .unwrap();
+            let cached = live
+                .get(name)
+                .and_then(|o| o.pointer("/metadata/resourceVersion"))
+                .and_then(serde_json::Value::as_str);
+            if cached == Some(version) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the cache never saw {kind} {name} at {version}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}

@@ -1,5 +1,6 @@
 //! The inventory: the objects Slipway applied per app/environment, with
-//! the hash of each manifest and the resourceVersion the server answered.
+//! the hash of each manifest, the resourceVersion the server answered and
+//! the server's form of the fields Slipway owns (the reference for drift).
 
 use rusqlite::params;
 
@@ -17,7 +18,7 @@ impl Store {
         let (app, environment) = (app.to_string(), environment.to_string());
         self.read(move |conn| {
             let mut s = conn.prepare(
-                "SELECT object_json, manifest_hash, resource_version FROM sync_inventory
+                "SELECT object_json, manifest_hash, resource_version, owned_json FROM sync_inventory
                  WHERE app = ?1 AND environment = ?2 ORDER BY object_key",
             )?;
             let rows = s.query_map(params![app, environment], |r| {
@@ -25,16 +26,22 @@ impl Store {
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
                     r.get::<_, Option<String>>(2)?,
+                    r.get::<_, Option<String>>(3)?,
                 ))
             })?;
             let mut out = Vec::new();
             for row in rows {
-                let (object, hash, resource_version) = row?;
+                let (object, hash, resource_version, owned) = row?;
                 let object: ObjectRef = decode("inventory object", &object)?;
+                let owned = match owned {
+                    Some(json) => Some(decode("inventory owned form", &json)?),
+                    None => None,
+                };
                 out.push(InventoryEntry {
                     object,
                     hash,
                     resource_version,
+                    owned,
                 });
             }
             Ok(out)
@@ -57,12 +64,16 @@ impl Store {
         let (app, environment) = (app.to_string(), environment.to_string());
         self.write(move |conn| {
             for e in &upsert {
+                let owned = match &e.owned {
+                    Some(form) => Some(encode("inventory owned form", form)?),
+                    None => None,
+                };
                 conn.execute(
-                    "INSERT INTO sync_inventory (app, environment, object_key, object_json, manifest_hash, resource_version)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                    "INSERT INTO sync_inventory (app, environment, object_key, object_json, manifest_hash, resource_version, owned_json)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                      ON CONFLICT (app, environment, object_key)
-                     DO UPDATE SET object_json = ?4, manifest_hash = ?5, resource_version = ?6",
-                    params![app, environment, e.object.key(), encode("inventory object", &e.object)?, e.hash, e.resource_version],
+                     DO UPDATE SET object_json = ?4, manifest_hash = ?5, resource_version = ?6, owned_json = ?7",
+                    params![app, environment, e.object.key(), encode("inventory object", &e.object)?, e.hash, e.resource_version, owned],
                 )?;
             }
             for object in &remove {

@@ -42,6 +42,10 @@ async fn the_inventory_records_applies_and_forgets_prunes() {
         object: object(name),
         hash: hash.into(),
         resource_version: Some("1".into()),
+        owned: Some(crate::sync::owned::OwnedForm {
+            fields: serde_json::json!({"f:data": {"f:k": {}}}),
+            values: serde_json::json!({"data": {"k": hash}}),
+        }),
     };
     store
         .update_sync_inventory(

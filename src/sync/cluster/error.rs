@@ -66,6 +66,12 @@ pub enum ClusterError {
         /// The namespace.
         namespace: String,
     },
+    /// A watch of the cluster could not list its kind in time.
+    #[error("watch {what}: the first list did not complete")]
+    CacheNotReady {
+        /// The apiVersion and kind watched.
+        what: String,
+    },
     /// Waiting on the cluster (a CRD to be established, its kinds to be
     /// served, an object to be gone) took longer than allowed or failed.
     #[error("wait for {what}")]
@@ -139,6 +145,7 @@ impl ClusterError {
                 "namespace"
             }
             ClusterError::Wait { .. } => "wait",
+            ClusterError::CacheNotReady { .. } => "watch",
         }
     }
 }

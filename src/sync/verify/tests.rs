@@ -160,3 +160,16 @@ fn the_pod_selector_comes_from_match_labels() {
     assert_eq!(pod_selector(&live).as_deref(), Some("app=web,tier=front"));
     assert_eq!(pod_selector(&json!({"spec": {}})), None);
 }
+
+#[test]
+fn the_pod_selector_keeps_match_expressions() {
+    let live = json!({"spec": {"selector": {"matchLabels": {"app": "web"}, "matchExpressions": [
+        {"key": "tier", "operator": "In", "values": ["front", "edge"]},
+        {"key": "canary", "operator": "DoesNotExist"}]}}});
+    assert_eq!(
+        pod_selector(&live).as_deref(),
+        Some("app=web,tier in (edge,front),!canary")
+    );
+    let template_only = json!({"spec": {"template": {"metadata": {"labels": {"app": "web"}}}}});
+    assert_eq!(pod_selector(&template_only).as_deref(), Some("app=web"));
+}

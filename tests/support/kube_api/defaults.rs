@@ -1,7 +1,8 @@
 //! The defaults the real API server fills in on every write, for the fields
 //! a sync loop is likely to compare: Deployment strategy and limits, pod
 //! template settings, container pull policy and port protocols, Service type.
-//! Defaulted fields belong to no manager, as on a real server.
+//! Defaulted fields belong to no manager, as on a real server. Resource
+//! quantities are stored in their canonical form (see [`super::quantity`]).
 
 use serde_json::{Value, json};
 
@@ -86,6 +87,7 @@ fn service_ip(object: &Value) -> String {
 
 /// Applies the defaults of `resource` to `object` (main endpoint writes).
 pub fn apply_defaults(resource: &ResourceType, object: &mut Value) {
+    super::quantity::normalise_resources(object);
     let cluster_ip = service_ip(object);
     let Some(spec) = object.get_mut("spec").filter(|s| s.is_object()) else {
         return;

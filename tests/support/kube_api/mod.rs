@@ -32,6 +32,7 @@ pub(crate) mod fieldset;
 pub(crate) mod managed;
 pub(crate) mod merge;
 pub(crate) mod meta;
+pub(crate) mod quantity;
 pub(crate) mod reads;
 pub(crate) mod resources;
 pub(crate) mod rollout;
