@@ -392,24 +392,11 @@ impl Checkout {
     /// in order; `None` where a path is absent. Two commits with the same ids
     /// hold the same content there.
     pub fn entry_ids(&self, oid: Oid, paths: &[&str]) -> Result<Vec<Option<Oid>>, GitError> {
-        let history = |source| GitError::ReadHistory { source };
-        let tree = self
-            .repo
-            .find_commit(oid)
-            .and_then(|c| c.tree())
-            .map_err(history)?;
-        paths
-            .iter()
-            .map(|path| match tree.get_path(Path::new(path)) {
-                Ok(entry) => Ok(Some(entry.id())),
-                Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
-                Err(source) => Err(history(source)),
-            })
-            .collect()
+        paths.iter().map(|path| self.entry_id(oid, path)).collect()
     }
 
-    /// Read a file of the commit `oid` without touching the working tree.
-    pub fn read_blob(&self, oid: Oid, path: &str) -> Result<Option<Vec<u8>>, GitError> {
+    /// The object id of `path` in the commit `oid`; `None` when absent.
+    fn entry_id(&self, oid: Oid, path: &str) -> Result<Option<Oid>, GitError> {
         let history = |source| GitError::ReadHistory { source };
         let tree = self
             .repo
@@ -417,13 +404,22 @@ impl Checkout {
             .and_then(|c| c.tree())
             .map_err(history)?;
         match tree.get_path(Path::new(path)) {
-            Ok(entry) => {
-                let blob = self.repo.find_blob(entry.id()).map_err(history)?;
-                Ok(Some(blob.content().to_vec()))
-            }
+            Ok(entry) => Ok(Some(entry.id())),
             Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
             Err(source) => Err(history(source)),
         }
+    }
+
+    /// Read a file of the commit `oid` without touching the working tree.
+    pub fn read_blob(&self, oid: Oid, path: &str) -> Result<Option<Vec<u8>>, GitError> {
+        let Some(id) = self.entry_id(oid, path)? else {
+            return Ok(None);
+        };
+        let blob = self
+            .repo
+            .find_blob(id)
+            .map_err(|source| GitError::ReadHistory { source })?;
+        Ok(Some(blob.content().to_vec()))
     }
 }
 
