@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod owned;
 pub mod plan;
 pub mod podcheck;
+pub mod progressive;
 pub mod prune;
 pub mod reconcile;
 pub mod render;
