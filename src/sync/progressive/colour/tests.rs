@@ -41,16 +41,19 @@ fn shop() -> Vec<DesiredObject> {
     ])
 }
 
+/// Name, listed Services, preview, then the Services, workloads and others expected.
+type SplitCase<'a> = (
+    &'a str,
+    Option<Vec<String>>,
+    Option<&'a str>,
+    Vec<&'a str>,
+    Vec<&'a str>,
+    Vec<&'a str>,
+);
+
 #[test]
 fn the_split_finds_the_switched_services_and_the_workloads_they_select() {
-    let cases: [(
-        &str,
-        Option<Vec<String>>,
-        Option<&str>,
-        Vec<&str>,
-        Vec<&str>,
-        Vec<&str>,
-    ); 3] = [
+    let cases: [SplitCase; 3] = [
         (
             "every selecting Service",
             None,
