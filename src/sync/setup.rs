@@ -100,6 +100,7 @@ pub async fn sync_role(
             image_pull_grace: Duration::from_secs(settings.image_pull_grace_seconds),
         },
         retries: RetryRequests::default(),
+        rollouts: Default::default(),
         renderer: Renderer::new(&settings.render),
     };
     ctx.renderer.tools().await;

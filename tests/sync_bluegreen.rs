@@ -1,0 +1,411 @@
+//! Blue-green rollouts against the API test server and its simulated pods:
+//! the new colour runs beside the old one without traffic, the Services
+//! switch in one step once it is verified, the old colour drains and goes;
+//! failures and aborts clean up, and a sync stopped in any phase resumes or
+//! cleans up and ends with exactly one colour serving.
+
+mod support;
+mod sync_common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use slipway::store::rollout::{RolloutEnd, RolloutPhase};
+use slipway::store::sync_state::{SyncPhase, TargetStatus};
+use slipway::sync::cluster::{ClusterTarget, KubeCluster};
+use slipway::sync::progressive::LABEL_REVISION;
+use support::kube_api::{KubeApiServer, ServerConfig};
+use sync_common::{DeployRepo, Harness, ReportInbox, config_map, deployment, reporter};
+
+/// Upper bound on waiting for a phase; a guard, not a timing assertion.
+const WAIT_LIMIT: Duration = Duration::from_secs(20);
+
+fn slipway_yaml(strategy: &str) -> String {
+    format!(
+        "
+apps:
+  web:
+    image: ghcr.io/acme/web
+    kinds: [Namespace, Deployment, Service, ConfigMap]
+    environments:
+      - name: dev
+        path: envs/dev
+        namespace: web-dev
+        rollout_timeout_seconds: 5
+        strategy: {strategy}
+"
+    )
+}
+
+const AUTO: &str = "{blue_green: {drain_seconds: 1}}";
+const MANUAL: &str = "{blue_green: {drain_seconds: 1, auto_promote: false}}";
+const SERVICE: &str = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  selector: {app: web}\n  ports: [{port: 80}]\n";
+
+fn repo(strategy: &str, image: &str) -> DeployRepo {
+    DeployRepo::new(&[
+        ("slipway.yaml", &slipway_yaml(strategy)),
+        (
+            "envs/dev/ns.yaml",
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: web-dev}\n",
+        ),
+        ("envs/dev/web.yaml", &deployment("web", image)),
+        ("envs/dev/svc.yaml", SERVICE),
+    ])
+}
+
+fn bump(repo: &DeployRepo, image: &str) -> String {
+    repo.commit(&[("envs/dev/web.yaml", &deployment("web", image))], "bump")
+}
+
+struct World {
+    server: KubeApiServer,
+    harness: Harness,
+    inbox: ReportInbox,
+}
+
+async fn world(repo: &DeployRepo) -> World {
+    let config = ServerConfig {
+        rollout_delay: Duration::from_millis(50),
+        ..ServerConfig::default()
+    };
+    let server = KubeApiServer::start_with(config).await.unwrap();
+    let (inbox, url) = ReportInbox::start().await;
+    let cluster = ClusterTarget::Kube(KubeCluster::new(server.client().unwrap()));
+    let harness = Harness::new(repo, cluster, Some(reporter(&url)));
+    World {
+        server,
+        harness,
+        inbox,
+    }
+}
+
+impl World {
+    /// The revision the Service `web` selects, when it exists.
+    fn serving(&self) -> Option<String> {
+        let service = self
+            .server
+            .get_object("v1", "Service", Some("web-dev"), "web")?;
+        Some(
+            service
+                .pointer(&format!(
+                    "/spec/selector/{}",
+                    LABEL_REVISION.replace('/', "~1")
+                ))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+        )
+    }
+
+    /// Names of the Deployments in the namespace.
+    fn deployments(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .server
+            .list_objects("apps/v1", "Deployment", Some("web-dev"))
+            .iter()
+            .filter_map(|d| d.pointer("/metadata/name").and_then(Value::as_str))
+            .map(String::from)
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn available(&self, name: &str) -> bool {
+        self.server
+            .get_object("apps/v1", "Deployment", Some("web-dev"), name)
+            .and_then(|d| {
+                d.pointer("/status/availableReplicas")
+                    .and_then(Value::as_i64)
+            })
+            .is_some_and(|n| n >= 2)
+    }
+
+    async fn status(&self) -> TargetStatus {
+        self.harness.status().await
+    }
+
+    /// The stable colour's revision in the record.
+    async fn stable(&self) -> String {
+        let status = self.status().await;
+        status
+            .rollout
+            .and_then(|r| r.stable)
+            .map(|s| s.revision)
+            .unwrap_or_default()
+    }
+
+    /// Run passes in the background until the record reaches `phase`.
+    async fn until_phase(&self, phase: RolloutPhase) {
+        let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
+        loop {
+            let status = self.harness.store.sync_status("web", "dev").await.unwrap();
+            if status
+                .and_then(|s| s.rollout)
+                .is_some_and(|r| r.phase == phase)
+            {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "never reached {phase:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// What the Service selected, seen every few milliseconds while a pass ran:
+/// each observation is (selected revision, whether its colour was available).
+#[derive(Clone, Default)]
+struct TrafficLog(Arc<Mutex<Vec<(String, bool)>>>);
+
+impl TrafficLog {
+    fn watch(world: &Arc<World>) -> (Self, tokio::task::JoinHandle<()>) {
+        let log = TrafficLog::default();
+        let (kept, world) = (log.clone(), world.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                if let Some(revision) = world.serving() {
+                    let ready = revision.is_empty() || world.available(&format!("web-{revision}"));
+                    kept.0.lock().unwrap().push((revision, ready));
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        (log, task)
+    }
+
+    fn revisions(&self) -> Vec<String> {
+        let mut seen: Vec<String> = Vec::new();
+        for (revision, _) in self.0.lock().unwrap().iter() {
+            if seen.last() != Some(revision) {
+                seen.push(revision.clone());
+            }
+        }
+        seen
+    }
+
+    fn never_unready(&self) -> bool {
+        self.0.lock().unwrap().iter().all(|(_, ready)| *ready)
+    }
+}
+
+#[tokio::test]
+async fn a_new_colour_is_verified_switched_to_and_the_old_one_drained() {
+    let repo = repo(AUTO, "ghcr.io/acme/web:1.0.0");
+    let world = Arc::new(world(&repo).await);
+    world.harness.sync.sync_once().await.unwrap();
+    let first = world.stable().await;
+    assert_eq!(first.len(), 10, "a revision hash");
+    assert_eq!(world.deployments(), [format!("web-{first}")]);
+    assert_eq!(world.serving().as_deref(), Some(first.as_str()));
+    assert_eq!(world.status().await.state, SyncPhase::Verified);
+
+    let revision = bump(&repo, "ghcr.io/acme/web:2.0.0");
+    let (log, watcher) = TrafficLog::watch(&world);
+    world.harness.sync.sync_once().await.unwrap();
+    watcher.abort();
+    let second = world.stable().await;
+    assert_ne!(second, first);
+    assert_eq!(
+        log.revisions(),
+        [first.clone(), second.clone()],
+        "one switch"
+    );
+    assert!(
+        log.never_unready(),
+        "traffic only ever reached an available colour"
+    );
+    assert_eq!(
+        world.deployments(),
+        [format!("web-{second}")],
+        "the old colour is gone"
+    );
+    let status = world.status().await;
+    assert_eq!(status.state, SyncPhase::Verified);
+    assert_eq!(status.verified_revision.as_deref(), Some(revision.as_str()));
+    let record = status.rollout.unwrap();
+    assert_eq!(
+        (record.phase, record.end),
+        (RolloutPhase::Idle, Some(RolloutEnd::Promoted))
+    );
+    assert_eq!(
+        world.inbox.verdicts().last().map(String::as_str),
+        Some("verified")
+    );
+
+    // A change outside the pod template is applied in place: no new colour.
+    repo.commit(&[("envs/dev/cm.yaml", &config_map("extra", "x"))], "config");
+    world.harness.sync.sync_once().await.unwrap();
+    assert_eq!(world.stable().await, second);
+    assert_eq!(world.deployments(), [format!("web-{second}")]);
+}
+
+#[tokio::test]
+async fn a_failure_before_the_switch_never_moves_traffic() {
+    let repo = repo(AUTO, "ghcr.io/acme/web:1.0.0");
+    let world = Arc::new(world(&repo).await);
+    world.harness.sync.sync_once().await.unwrap();
+    let first = world.stable().await;
+
+    bump(&repo, "ghcr.io/acme/web:2.0.0-crash");
+    let (log, watcher) = TrafficLog::watch(&world);
+    world.harness.sync.sync_once().await.unwrap();
+    watcher.abort();
+    assert_eq!(
+        log.revisions(),
+        [first.clone()],
+        "the Service never left the old colour"
+    );
+    assert_eq!(
+        world.deployments(),
+        [format!("web-{first}")],
+        "the new colour is deleted"
+    );
+    let status = world.status().await;
+    assert_eq!(
+        status.state,
+        SyncPhase::RolledBack,
+        "{:?}",
+        status.last_error
+    );
+    assert!(
+        status
+            .failed_reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("CrashLoopBackOff"),
+        "{:?}",
+        status.failed_reason
+    );
+    let record = status.rollout.unwrap();
+    assert_eq!(record.end, Some(RolloutEnd::Failed));
+    assert!(record.candidate.is_none());
+    assert_eq!(
+        world.inbox.verdicts().last().map(String::as_str),
+        Some("failed")
+    );
+
+    // Held: the next pass does not try the same content again.
+    world.harness.sync.sync_once().await.unwrap();
+    assert_eq!(world.deployments(), [format!("web-{first}")]);
+    assert_eq!(world.status().await.state, SyncPhase::RolledBack);
+}
+
+#[tokio::test]
+async fn a_paused_rollout_waits_for_promote_and_an_abort_cleans_it_up() {
+    let repo = repo(MANUAL, "ghcr.io/acme/web:1.0.0");
+    let world = Arc::new(world(&repo).await);
+    world.harness.sync.sync_once().await.unwrap();
+    let first = world.stable().await;
+    assert_eq!(
+        world.serving().as_deref(),
+        Some(first.as_str()),
+        "the first colour needs no promote"
+    );
+
+    bump(&repo, "ghcr.io/acme/web:2.0.0");
+    world.harness.sync.sync_once().await.unwrap();
+    let status = world.status().await;
+    assert_eq!(status.state, SyncPhase::Paused);
+    let record = status.rollout.unwrap();
+    let candidate = record.candidate.unwrap().revision;
+    assert_eq!(record.phase, RolloutPhase::Paused);
+    assert_eq!(world.serving().as_deref(), Some(first.as_str()));
+    assert_eq!(world.deployments().len(), 2, "both colours run");
+
+    world.harness.ctx.rollouts.abort.request("web", "dev");
+    world.harness.sync.sync_once().await.unwrap();
+    assert_eq!(world.serving().as_deref(), Some(first.as_str()));
+    assert_eq!(world.deployments(), [format!("web-{first}")]);
+    let status = world.status().await;
+    assert_eq!(
+        status.rollout.as_ref().unwrap().end,
+        Some(RolloutEnd::Aborted)
+    );
+    assert_eq!(status.state, SyncPhase::RolledBack);
+
+    // `slipway retry` runs it again; this time it is promoted.
+    world.harness.ctx.retries.request("web", "dev");
+    world.harness.sync.sync_once().await.unwrap();
+    assert_eq!(world.status().await.state, SyncPhase::Paused);
+    world.harness.ctx.rollouts.promote.request("web", "dev");
+    world.harness.sync.sync_once().await.unwrap();
+    assert_eq!(world.serving().as_deref(), Some(candidate.as_str()));
+    assert_eq!(world.deployments(), [format!("web-{candidate}")]);
+    assert_eq!(world.status().await.state, SyncPhase::Verified);
+}
+
+#[tokio::test]
+async fn an_abort_during_the_drain_switches_back_then_deletes_the_new_colour() {
+    let repo = repo(
+        "{blue_green: {drain_seconds: 30}}",
+        "ghcr.io/acme/web:1.0.0",
+    );
+    let world = Arc::new(world(&repo).await);
+    world.harness.sync.sync_once().await.unwrap();
+    let first = world.stable().await;
+
+    bump(&repo, "ghcr.io/acme/web:2.0.0");
+    let pass = tokio::spawn({
+        let world = world.clone();
+        async move { world.harness.sync.sync_once().await.unwrap() }
+    });
+    world.until_phase(RolloutPhase::Draining).await;
+    assert_ne!(world.serving().as_deref(), Some(first.as_str()), "switched");
+    world.harness.ctx.rollouts.abort.request("web", "dev");
+    pass.await.unwrap();
+    assert_eq!(
+        world.serving().as_deref(),
+        Some(first.as_str()),
+        "switched back"
+    );
+    assert_eq!(world.deployments(), [format!("web-{first}")]);
+    let status = world.status().await;
+    assert_eq!(status.rollout.unwrap().end, Some(RolloutEnd::Aborted));
+    assert_eq!(status.state, SyncPhase::RolledBack);
+}
+
+#[tokio::test]
+async fn a_new_colour_that_fails_during_the_drain_is_switched_away_from() {
+    let repo = repo(
+        "{blue_green: {drain_seconds: 30}}",
+        "ghcr.io/acme/web:1.0.0",
+    );
+    let world = Arc::new(world(&repo).await);
+    world.harness.sync.sync_once().await.unwrap();
+    let first = world.stable().await;
+
+    bump(&repo, "ghcr.io/acme/web:2.0.0");
+    let pass = tokio::spawn({
+        let world = world.clone();
+        async move { world.harness.sync.sync_once().await.unwrap() }
+    });
+    world.until_phase(RolloutPhase::Draining).await;
+    let candidate = world.serving().unwrap();
+    let client = world.server.client().unwrap();
+    let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(client, "web-dev");
+    deployments
+        .delete(&format!("web-{candidate}"), &Default::default())
+        .await
+        .unwrap();
+    pass.await.unwrap();
+    assert_eq!(
+        world.serving().as_deref(),
+        Some(first.as_str()),
+        "switched back"
+    );
+    assert_eq!(world.deployments(), [format!("web-{first}")]);
+    let status = world.status().await;
+    assert!(
+        status
+            .failed_reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("deleted during the drain"),
+        "{:?}",
+        status.failed_reason
+    );
+}
