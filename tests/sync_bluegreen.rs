@@ -255,7 +255,7 @@ async fn a_failure_before_the_switch_never_moves_traffic() {
     watcher.abort();
     assert_eq!(
         log.revisions(),
-        [first.clone()],
+        std::slice::from_ref(&first),
         "the Service never left the old colour"
     );
     assert_eq!(
