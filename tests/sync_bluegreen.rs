@@ -409,3 +409,205 @@ async fn a_new_colour_that_fails_during_the_drain_is_switched_away_from() {
         status.failed_reason
     );
 }
+
+/// Stop a pass the way a crash would: at whatever await point it reached
+/// once the stored record shows `phase`. Everything sync knows is in the
+/// store and the cluster, so a new pass is a restarted sync.
+async fn crash_in(world: &Arc<World>, phase: RolloutPhase) {
+    let pass = tokio::spawn({
+        let world = world.clone();
+        async move { world.harness.sync.sync_once().await.unwrap() }
+    });
+    world.until_phase(phase).await;
+    pass.abort();
+    let _ = pass.await;
+}
+
+/// Rewrite the stored record's phase: a crash right after storing it,
+/// before its step touched the cluster.
+async fn stored_phase(world: &World, phase: RolloutPhase, end: Option<RolloutEnd>) {
+    let mut status = world.status().await;
+    let record = status.rollout.as_mut().unwrap();
+    record.phase = phase;
+    if end.is_some() {
+        record.end = end;
+        record.cause = Some("crashed test".into());
+    }
+    world.harness.store.put_sync_status(status).await.unwrap();
+}
+
+/// One colour serves, it is the only Deployment, and nothing is in flight.
+async fn exactly_one_colour(world: &World, want: &str, case: &str) {
+    let serving = world.serving().unwrap_or_default();
+    assert_eq!(
+        serving, want,
+        "{case}: the Service selects the expected colour"
+    );
+    assert_eq!(
+        world.deployments(),
+        [format!("web-{want}")],
+        "{case}: no stale colour"
+    );
+    let record = world.status().await.rollout.unwrap();
+    assert_eq!(record.phase, RolloutPhase::Idle, "{case}");
+    assert!(record.candidate.is_none(), "{case}");
+}
+
+#[tokio::test]
+async fn a_sync_stopped_in_any_phase_resumes_or_cleans_up_on_restart() {
+    // (case, where it stops, a stored phase to rewrite to, whether the new colour ends up serving)
+    let cases: [(
+        &str,
+        RolloutPhase,
+        Option<(RolloutPhase, Option<RolloutEnd>)>,
+        bool,
+    ); 5] = [
+        ("deploying", RolloutPhase::Deploying, None, true),
+        (
+            "switching",
+            RolloutPhase::Deploying,
+            Some((RolloutPhase::Switching, None)),
+            true,
+        ),
+        ("draining", RolloutPhase::Draining, None, true),
+        (
+            "cleaning up before the switch",
+            RolloutPhase::Deploying,
+            Some((RolloutPhase::CleaningUp, Some(RolloutEnd::Failed))),
+            false,
+        ),
+        (
+            "cleaning up after the switch",
+            RolloutPhase::Draining,
+            Some((RolloutPhase::CleaningUp, Some(RolloutEnd::Aborted))),
+            false,
+        ),
+    ];
+    for (case, stop, rewrite, promoted) in cases {
+        let repo = repo("{blue_green: {drain_seconds: 2}}", "ghcr.io/acme/web:1.0.0");
+        let world = Arc::new(world(&repo).await);
+        world.harness.sync.sync_once().await.unwrap();
+        let first = world.stable().await;
+        bump(&repo, "ghcr.io/acme/web:2.0.0");
+        crash_in(&world, stop).await;
+        let candidate = world
+            .status()
+            .await
+            .rollout
+            .unwrap()
+            .candidate
+            .unwrap()
+            .revision;
+        if let Some((phase, end)) = rewrite {
+            stored_phase(&world, phase, end).await;
+        }
+        world.harness.sync.sync_once().await.unwrap();
+        let want = if promoted { &candidate } else { &first };
+        exactly_one_colour(&world, want, case).await;
+    }
+}
+
+#[tokio::test]
+async fn a_newer_revision_waits_for_the_cleanup_then_starts_from_a_clean_state() {
+    let repo = repo(AUTO, "ghcr.io/acme/web:1.0.0");
+    let world = Arc::new(world(&repo).await);
+    world.harness.sync.sync_once().await.unwrap();
+    bump(&repo, "ghcr.io/acme/web:2.0.0-crash");
+    crash_in(&world, RolloutPhase::Deploying).await;
+    stored_phase(&world, RolloutPhase::CleaningUp, Some(RolloutEnd::Failed)).await;
+    let failed = world
+        .status()
+        .await
+        .rollout
+        .unwrap()
+        .candidate
+        .unwrap()
+        .revision;
+
+    bump(&repo, "ghcr.io/acme/web:3.0.0");
+    let (log, watcher) = TrafficLog::watch(&world);
+    world.harness.sync.sync_once().await.unwrap();
+    watcher.abort();
+    let newest = world.stable().await;
+    assert!(
+        !log.revisions().contains(&failed),
+        "the failed colour never served"
+    );
+    exactly_one_colour(&world, &newest, "after the cleanup").await;
+    assert_eq!(world.status().await.state, SyncPhase::Verified);
+}
+
+#[tokio::test]
+async fn a_newer_revision_before_the_switch_supersedes_the_one_in_flight() {
+    let repo = repo(MANUAL, "ghcr.io/acme/web:1.0.0");
+    let world = Arc::new(world(&repo).await);
+    world.harness.sync.sync_once().await.unwrap();
+    bump(&repo, "ghcr.io/acme/web:2.0.0");
+    world.harness.sync.sync_once().await.unwrap();
+    let paused = world
+        .status()
+        .await
+        .rollout
+        .unwrap()
+        .candidate
+        .unwrap()
+        .revision;
+
+    bump(&repo, "ghcr.io/acme/web:3.0.0");
+    world.harness.sync.sync_once().await.unwrap();
+    let record = world.status().await.rollout.unwrap();
+    assert_eq!(record.phase, RolloutPhase::Paused);
+    let newest = record.candidate.unwrap().revision;
+    assert_ne!(newest, paused);
+    assert!(
+        !world.deployments().contains(&format!("web-{paused}")),
+        "the superseded colour is gone"
+    );
+    assert_eq!(world.deployments().len(), 2);
+}
+
+#[tokio::test]
+async fn a_workload_that_predates_the_strategy_is_adopted_without_traffic_to_the_new_revision() {
+    let repo = repo("rolling", "ghcr.io/acme/web:1.0.0");
+    let world = Arc::new(world(&repo).await);
+    world.harness.sync.sync_once().await.unwrap();
+    assert_eq!(world.deployments(), ["web"]);
+    assert_eq!(world.serving().as_deref(), Some(""), "git's own selector");
+
+    repo.commit(
+        &[
+            ("slipway.yaml", &slipway_yaml(AUTO)),
+            (
+                "envs/dev/web.yaml",
+                &deployment("web", "ghcr.io/acme/web:2.0.0"),
+            ),
+        ],
+        "blue-green, and a new image",
+    );
+    let (log, watcher) = TrafficLog::watch(&world);
+    world.harness.sync.sync_once().await.unwrap();
+    watcher.abort();
+    let stable = world.stable().await;
+    exactly_one_colour(&world, &stable, "adopted").await;
+    let seen = log.revisions();
+    assert_eq!(
+        seen.len(),
+        3,
+        "git's selector, the verified revision's colour, the new one: {seen:?}"
+    );
+    assert_eq!(seen[0], "");
+    assert!(log.never_unready());
+    let live = world
+        .server
+        .get_object(
+            "apps/v1",
+            "Deployment",
+            Some("web-dev"),
+            &format!("web-{stable}"),
+        )
+        .unwrap();
+    assert_eq!(
+        live["spec"]["template"]["spec"]["containers"][0]["image"],
+        "ghcr.io/acme/web:2.0.0"
+    );
+}
