@@ -453,15 +453,19 @@ async fn exactly_one_colour(world: &World, want: &str, case: &str) {
     assert!(record.candidate.is_none(), "{case}");
 }
 
+/// Case, the phase it stops in, a stored phase (and end) to rewrite to,
+/// and whether the new colour ends up serving.
+type CrashCase = (
+    &'static str,
+    RolloutPhase,
+    Option<(RolloutPhase, Option<RolloutEnd>)>,
+    bool,
+);
+
 #[tokio::test]
 async fn a_sync_stopped_in_any_phase_resumes_or_cleans_up_on_restart() {
     // (case, where it stops, a stored phase to rewrite to, whether the new colour ends up serving)
-    let cases: [(
-        &str,
-        RolloutPhase,
-        Option<(RolloutPhase, Option<RolloutEnd>)>,
-        bool,
-    ); 5] = [
+    let cases: [CrashCase; 5] = [
         ("deploying", RolloutPhase::Deploying, None, true),
         (
             "switching",
