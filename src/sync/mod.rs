@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod converge;
 pub mod drift;
 pub mod dryrun;
+pub mod evidence;
 pub mod failures;
 pub mod fault;
 pub mod lock;
