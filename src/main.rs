@@ -76,6 +76,9 @@ enum Command {
     /// Run an app/environment's failed (rolled back or rejected) revision
     /// again, and retry a cluster problem now, through sync's status API.
     Retry(RetryArgs),
+    /// Print an app/environment's pods' logs (`pod/container: ` before each
+    /// line) through sync's status API; `-f` keeps following.
+    Logs(LogsArgs),
     /// Promote the image verified in the previous environment into `--to`.
     Promote {
         /// App name from slipway.yaml.
@@ -110,6 +113,35 @@ struct RetryArgs {
     /// Environment name.
     #[arg(long)]
     env: String,
+    /// Base URL of the sync role (or of `slipway run`).
+    #[arg(
+        long,
+        env = "SLIPWAY_SYNC_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    url: String,
+    /// Environment variable holding the status API bearer token, if one is required.
+    #[arg(long, default_value = "SLIPWAY_API_TOKEN")]
+    token_env: String,
+}
+
+#[derive(clap::Args)]
+struct LogsArgs {
+    /// App name from slipway.yaml.
+    app: String,
+    /// Environment name.
+    #[arg(long)]
+    env: String,
+    /// Keep streaming new lines until interrupted.
+    #[arg(short, long)]
+    follow: bool,
+    /// During a progressive rollout, only the new (candidate) or the old
+    /// (stable) revision's pods; all of them when absent.
+    #[arg(long, value_enum)]
+    revision: Option<slipway::sync::logs::Revision>,
+    /// Only the last N lines of each container.
+    #[arg(long)]
+    tail: Option<i64>,
     /// Base URL of the sync role (or of `slipway run`).
     #[arg(
         long,
@@ -266,6 +298,25 @@ async fn retry(args: RetryArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn logs(args: LogsArgs) -> anyhow::Result<()> {
+    let token = std::env::var(&args.token_env).ok().map(Secret::new);
+    let request = slipway::operator::LogsRequest {
+        follow: args.follow,
+        revision: args.revision.map(|r| r.as_str().to_string()),
+        tail: args.tail,
+    };
+    let mut out = std::io::stdout();
+    slipway::operator::stream_logs(
+        &args.url,
+        (&args.app, &args.env),
+        &request,
+        token.as_ref(),
+        &mut out,
+    )
+    .await?;
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_json);
@@ -297,6 +348,7 @@ fn main() -> ExitCode {
             } => run(config, state_dir, listen).await,
             Command::Status(args) => status(args).await,
             Command::Retry(args) => retry(args).await,
+            Command::Logs(args) => logs(args).await,
             Command::Rollback {
                 app,
                 env,

@@ -10,6 +10,7 @@ pub mod evidence;
 pub mod failures;
 pub mod fault;
 pub mod lock;
+pub mod logs;
 pub mod metrics;
 pub mod owned;
 pub mod plan;
