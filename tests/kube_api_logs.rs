@@ -27,7 +27,7 @@ async fn start() -> Result<(KubeApiServer, kube::Client)> {
 }
 
 /// Deploy `name` with one replica of `image` and return its pod once the
-/// rollout's last step has written it (`waiting` says how it should look).
+/// rollout has brought it to the state `ready` accepts.
 async fn deploy(
     client: &kube::Client,
     name: &str,
@@ -53,7 +53,7 @@ async fn deploy(
         let list = pods
             .list(&ListParams::default().labels(&format!("app={name}")))
             .await?;
-        if let Some(pod) = list.items.into_iter().find(|p| ready(p)) {
+        if let Some(pod) = list.items.into_iter().find(&ready) {
             return Ok(pod);
         }
         anyhow::ensure!(
