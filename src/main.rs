@@ -75,7 +75,7 @@ enum Command {
     },
     /// Run an app/environment's failed (rolled back or rejected) revision
     /// again, and retry a cluster problem now, through sync's status API.
-    Retry(RetryArgs),
+    Retry(SyncAppTarget),
     /// Print an app/environment's pods' logs (`pod/container: ` before each
     /// line) through sync's status API; `-f` keeps following.
     Logs(LogsArgs),
@@ -106,8 +106,9 @@ struct OperatorTarget {
     secret_file: PathBuf,
 }
 
+/// An app/environment on sync's status API, and how to reach it.
 #[derive(clap::Args)]
-struct RetryArgs {
+struct SyncAppTarget {
     /// App name from slipway.yaml.
     app: String,
     /// Environment name.
@@ -125,13 +126,17 @@ struct RetryArgs {
     token_env: String,
 }
 
+impl SyncAppTarget {
+    /// The bearer token, when its variable is set.
+    fn token(&self) -> Option<Secret> {
+        std::env::var(&self.token_env).ok().map(Secret::new)
+    }
+}
+
 #[derive(clap::Args)]
 struct LogsArgs {
-    /// App name from slipway.yaml.
-    app: String,
-    /// Environment name.
-    #[arg(long)]
-    env: String,
+    #[command(flatten)]
+    target: SyncAppTarget,
     /// Keep streaming new lines until interrupted.
     #[arg(short, long)]
     follow: bool,
@@ -142,16 +147,6 @@ struct LogsArgs {
     /// Only the last N lines of each container.
     #[arg(long)]
     tail: Option<i64>,
-    /// Base URL of the sync role (or of `slipway run`).
-    #[arg(
-        long,
-        env = "SLIPWAY_SYNC_URL",
-        default_value = "http://127.0.0.1:8080"
-    )]
-    url: String,
-    /// Environment variable holding the status API bearer token, if one is required.
-    #[arg(long, default_value = "SLIPWAY_API_TOKEN")]
-    token_env: String,
 }
 
 #[derive(clap::Args)]
@@ -289,8 +284,8 @@ async fn status(args: StatusArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn retry(args: RetryArgs) -> anyhow::Result<()> {
-    let token = std::env::var(&args.token_env).ok().map(Secret::new);
+async fn retry(args: SyncAppTarget) -> anyhow::Result<()> {
+    let token = args.token();
     let answer =
         slipway::operator::request_retry(&args.url, &args.app, &args.env, token.as_ref()).await?;
     println!("{}", serde_json::to_string_pretty(&answer)?);
@@ -299,7 +294,7 @@ async fn retry(args: RetryArgs) -> anyhow::Result<()> {
 }
 
 async fn logs(args: LogsArgs) -> anyhow::Result<()> {
-    let token = std::env::var(&args.token_env).ok().map(Secret::new);
+    let target = &args.target;
     let request = slipway::operator::LogsRequest {
         follow: args.follow,
         revision: args.revision.map(|r| r.as_str().to_string()),
@@ -307,10 +302,10 @@ async fn logs(args: LogsArgs) -> anyhow::Result<()> {
     };
     let mut out = std::io::stdout();
     slipway::operator::stream_logs(
-        &args.url,
-        (&args.app, &args.env),
+        &target.url,
+        (&target.app, &target.env),
         &request,
-        token.as_ref(),
+        target.token().as_ref(),
         &mut out,
     )
     .await?;

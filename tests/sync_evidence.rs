@@ -10,18 +10,7 @@ use slipway::store::sync_state::SyncPhase;
 use slipway::sync::cluster::{ClusterTarget, KubeCluster};
 use slipway::sync::evidence::MAX_PODS;
 use support::kube_api::KubeApiServer;
-use sync_common::{DeployRepo, Harness, ReportInbox, deployment, reporter};
-
-const SLIPWAY: &str = "
-apps:
-  web:
-    image: ghcr.io/acme/web
-    kinds: [Namespace, Deployment]
-    environments:
-      - { name: dev, path: envs/dev, namespace: web-dev, rollout_timeout_seconds: 3 }
-";
-
-const NAMESPACE: &str = "apiVersion: v1\nkind: Namespace\nmetadata: {name: web-dev}\n";
+use sync_common::{Harness, ReportInbox, deployment, reporter, web_repo};
 
 #[tokio::test]
 async fn a_failed_rollout_records_its_pods_logs_and_warnings_until_one_is_verified() {
@@ -36,14 +25,7 @@ async fn a_failed_rollout_records_its_pods_logs_and_warnings_until_one_is_verifi
         ("2.0.0-fail", false, None, "Failed: Error: ImagePullBackOff"),
     ];
     for (tag, previous, line, warning) in cases {
-        let repo = DeployRepo::new(&[
-            ("slipway.yaml", SLIPWAY),
-            ("envs/dev/ns.yaml", NAMESPACE),
-            (
-                "envs/dev/web.yaml",
-                &deployment("web", "ghcr.io/acme/web:1.0.0"),
-            ),
-        ]);
+        let repo = web_repo("ghcr.io/acme/web:1.0.0");
         let server = KubeApiServer::start().await.unwrap();
         let (inbox, url) = ReportInbox::start().await;
         let cluster = ClusterTarget::Kube(KubeCluster::new(server.client().unwrap()));

@@ -17,22 +17,13 @@ use slipway::secret::Secret;
 use slipway::sync::cluster::{ClusterTarget, KubeCluster};
 use slipway::sync::status::{SyncHttpState, routes};
 use support::kube_api::KubeApiServer;
-use sync_common::{DeployRepo, Harness, deployment};
+use sync_common::{DeployRepo, Harness, web_repo};
 use tower::ServiceExt;
 
 /// Upper bound on waiting for a streamed line; a guard, not a timing assertion.
 const WAIT_LIMIT: Duration = Duration::from_secs(20);
 const TOKEN: &str = "logs-test-token";
 const IMAGE: &str = "ghcr.io/acme/web:1.0.0";
-
-const SLIPWAY: &str = "
-apps:
-  web:
-    image: ghcr.io/acme/web
-    kinds: [Namespace, Deployment]
-    environments:
-      - { name: dev, path: envs/dev, namespace: web-dev, rollout_timeout_seconds: 5 }
-";
 
 /// A verified `web`/`dev` on a test server, and sync's routes reading it.
 struct Fixture {
@@ -43,14 +34,7 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let repo = DeployRepo::new(&[
-        ("slipway.yaml", SLIPWAY),
-        (
-            "envs/dev/ns.yaml",
-            "apiVersion: v1\nkind: Namespace\nmetadata: {name: web-dev}\n",
-        ),
-        ("envs/dev/web.yaml", &deployment("web", IMAGE)),
-    ]);
+    let repo = web_repo(IMAGE);
     let server = KubeApiServer::start().await.unwrap();
     let cluster = KubeCluster::new(server.client().unwrap());
     let harness = Harness::new(&repo, ClusterTarget::Kube(cluster.clone()), None);
