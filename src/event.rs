@@ -267,8 +267,31 @@ pub struct RolloutReported {
     /// Why it failed, for a person to read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// A failed rollout's failing pods: their last log lines and Warning
+    /// Events, bounded (see `sync::evidence`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<PodEvidence>,
     /// When sync reached the verdict (RFC 3339).
     pub at: String,
+}
+
+/// What one failing container of a failed rollout said: its last log
+/// lines and its pod's Warning Events, each line bounded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodEvidence {
+    /// Pod name.
+    pub pod: String,
+    /// Container name.
+    pub container: String,
+    /// Whether `log` is the previous (terminated) run's, as for a
+    /// crash-looping container.
+    pub previous: bool,
+    /// The last log lines, oldest first.
+    #[serde(default)]
+    pub log: Vec<String>,
+    /// The pod's Warning Events as `Reason: message`, oldest first.
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// What an operator asks for.

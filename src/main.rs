@@ -76,7 +76,10 @@ enum Command {
     },
     /// Run an app/environment's failed (rolled back or rejected) revision
     /// again, and retry a cluster problem now, through sync's status API.
-    Retry(SyncTargetArgs),
+    Retry(SyncAppTarget),
+    /// Print an app/environment's pods' logs (`pod/container: ` before each
+    /// line) through sync's status API; `-f` keeps following.
+    Logs(LogsArgs),
     /// `--to ENV`: promote the image verified in the previous environment
     /// into ENV (through the policy gate and the writer). `--env ENV`: let
     /// ENV's blue-green or canary rollout go past its pause (through sync's
@@ -102,7 +105,7 @@ enum Command {
     },
     /// Abort an app/environment's blue-green or canary rollout: traffic goes
     /// back to the stable version and the new one is deleted.
-    Abort(SyncTargetArgs),
+    Abort(SyncAppTarget),
 }
 
 /// Where operator requests go and what signs them.
@@ -120,9 +123,9 @@ struct OperatorTarget {
     secret_file: PathBuf,
 }
 
-/// One app/environment on sync's status API.
+/// An app/environment on sync's status API, and how to reach it.
 #[derive(clap::Args)]
-struct SyncTargetArgs {
+struct SyncAppTarget {
     /// App name from slipway.yaml.
     app: String,
     /// Environment name.
@@ -138,6 +141,29 @@ struct SyncTargetArgs {
     /// Environment variable holding the status API bearer token, if one is required.
     #[arg(long, default_value = "SLIPWAY_API_TOKEN")]
     token_env: String,
+}
+
+impl SyncAppTarget {
+    /// The bearer token, when its variable is set.
+    fn token(&self) -> Option<Secret> {
+        std::env::var(&self.token_env).ok().map(Secret::new)
+    }
+}
+
+#[derive(clap::Args)]
+struct LogsArgs {
+    #[command(flatten)]
+    target: SyncAppTarget,
+    /// Keep streaming new lines until interrupted.
+    #[arg(short, long)]
+    follow: bool,
+    /// During a progressive rollout, only the new (candidate) or the old
+    /// (stable) revision's pods; all of them when absent.
+    #[arg(long, value_enum)]
+    revision: Option<slipway::sync::logs::Revision>,
+    /// Only the last N lines of each container.
+    #[arg(long)]
+    tail: Option<i64>,
 }
 
 #[derive(clap::Args)]
@@ -295,8 +321,8 @@ async fn status(args: StatusArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn sync_request(args: SyncTargetArgs, request: SyncRequest) -> anyhow::Result<()> {
-    let token = std::env::var(&args.token_env).ok().map(Secret::new);
+async fn sync_request(args: SyncAppTarget, request: SyncRequest) -> anyhow::Result<()> {
+    let token = args.token();
     let answer =
         slipway::operator::request_sync(&args.url, &args.app, &args.env, request, token.as_ref())
             .await?;
@@ -305,6 +331,25 @@ async fn sync_request(args: SyncTargetArgs, request: SyncRequest) -> anyhow::Res
         "follow it with: slipway status {} {} --sync-url {}",
         args.app, args.env, args.url
     );
+    Ok(())
+}
+
+async fn logs(args: LogsArgs) -> anyhow::Result<()> {
+    let target = &args.target;
+    let request = slipway::operator::LogsRequest {
+        follow: args.follow,
+        revision: args.revision.map(|r| r.as_str().to_string()),
+        tail: args.tail,
+    };
+    let mut out = std::io::stdout();
+    slipway::operator::stream_logs(
+        &target.url,
+        (&target.app, &target.env),
+        &request,
+        target.token().as_ref(),
+        &mut out,
+    )
+    .await?;
     Ok(())
 }
 
@@ -340,6 +385,7 @@ fn main() -> ExitCode {
             Command::Status(args) => status(args).await,
             Command::Retry(args) => sync_request(args, SyncRequest::Retry).await,
             Command::Abort(args) => sync_request(args, SyncRequest::Abort).await,
+            Command::Logs(args) => logs(args).await,
             Command::Rollback {
                 app,
                 env,
@@ -356,7 +402,7 @@ fn main() -> ExitCode {
             } => match (to, env) {
                 (Some(to), _) => operator(&target, app, to, OperatorAction::Promote).await,
                 (None, env) => {
-                    let args = SyncTargetArgs {
+                    let args = SyncAppTarget {
                         app,
                         env: env.unwrap_or_default(),
                         url: sync_url.unwrap_or(target.url),

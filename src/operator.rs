@@ -1,8 +1,9 @@
 //! The operator commands' client side: `slipway rollback` and
 //! `slipway promote` send a signed request to receive's `/hooks/operator`, so
 //! they pass the same inbox, policy gate and writer as webhooks, and are
-//! recorded the same way; `slipway status` reads the status API and
-//! `slipway retry` asks sync's status API to run a failed revision again.
+//! recorded the same way; `slipway status` reads the status API,
+//! `slipway retry` asks sync's status API to run a failed revision again,
+//! and `slipway logs` streams an app/environment's pods' logs from it.
 
 use serde_json::Value;
 
@@ -31,6 +32,9 @@ pub enum OperatorError {
         #[source]
         source: reqwest::Error,
     },
+    /// Standard output could not be written.
+    #[error("write output")]
+    Write(#[source] std::io::Error),
     /// The server refused the request.
     #[error("{url} answered {status}: {body}")]
     Refused {
@@ -155,6 +159,90 @@ pub async fn request_sync(
 ) -> Result<Value, OperatorError> {
     let path = format!("/api/v1/apps/{app}/{environment}/{}", request.as_str());
     call_api(reqwest::Method::POST, base_url, &path, token).await
+}
+
+/// How long `slipway logs` may take to connect; the stream itself may
+/// last as long as the follow does.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What `slipway logs` asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogsRequest {
+    /// Keep streaming new lines.
+    pub follow: bool,
+    /// `new` or `old`, during a progressive rollout.
+    pub revision: Option<String>,
+    /// Only the last N lines of each container.
+    pub tail: Option<i64>,
+}
+
+impl LogsRequest {
+    /// The status API path for `app`/`environment`, with the query.
+    pub fn path(&self, app: &str, environment: &str) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        if self.follow {
+            query.append_pair("follow", "true");
+        }
+        if let Some(revision) = &self.revision {
+            query.append_pair("revision", revision);
+        }
+        if let Some(tail) = self.tail {
+            query.append_pair("tail", &tail.to_string());
+        }
+        let query = query.finish();
+        let path = format!("/api/v1/apps/{app}/{environment}/logs");
+        if query.is_empty() {
+            path
+        } else {
+            format!("{path}?{query}")
+        }
+    }
+}
+
+/// Stream `app`/`environment`'s logs from sync's status API
+/// (`GET /api/v1/apps/{app}/{env}/logs`, with the bearer token when given)
+/// into `out` as they arrive; returns when the stream ends. A refusal is
+/// `Refused` with the API's one-line error.
+pub async fn stream_logs(
+    base_url: &str,
+    (app, environment): (&str, &str),
+    request: &LogsRequest,
+    token: Option<&Secret>,
+    out: &mut (dyn std::io::Write + Send),
+) -> Result<(), OperatorError> {
+    let url = format!(
+        "{}{}",
+        base_url.trim_end_matches('/'),
+        request.path(app, environment)
+    );
+    let client = reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .build()
+        .map_err(OperatorError::Client)?;
+    let mut call = client.get(&url);
+    if let Some(token) = token {
+        call = call.bearer_auth(token.expose());
+    }
+    let send = |source| OperatorError::Send {
+        url: url.clone(),
+        source,
+    };
+    let mut response = call.send().await.map_err(send)?;
+    let status = response.status().as_u16();
+    if !(200..300).contains(&status) {
+        let body = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str::<Value>(&body)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_string))
+            .unwrap_or(body);
+        return Err(OperatorError::Refused { url, status, body });
+    }
+    while let Some(chunk) = response.chunk().await.map_err(send)? {
+        out.write_all(&chunk)
+            .and_then(|()| out.flush())
+            .map_err(OperatorError::Write)?;
+    }
+    Ok(())
 }
 
 fn field<'a>(value: &'a Value, key: &str) -> &'a str {

@@ -291,3 +291,86 @@ async fn kubectl_delete_removes_the_object_and_get_then_reports_not_found() -> R
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn kubectl_logs_reads_follows_and_refuses_as_against_a_real_server() -> Result<()> {
+    let kubectl = Kubectl::start().await?;
+    let file = kubectl.manifest("1.0.0")?;
+    let path = file.to_str().context("path")?;
+    kubectl
+        .succeed(&["apply", "--server-side", "-f", path])
+        .await?;
+    kubectl
+        .succeed(&[
+            "rollout",
+            "status",
+            "-n",
+            "shop",
+            "deployment/web",
+            "--timeout",
+            ROLLOUT_TIMEOUT,
+        ])
+        .await?;
+    let start = "starting app from image registry.example/web:1.0.0\n";
+    let by_deployment = kubectl
+        .succeed(&["logs", "-n", "shop", "deployment/web"])
+        .await?;
+    assert_eq!(by_deployment, start);
+    let pods = kubectl
+        .get_json(&["-n", "shop", "pods", "-l", "app=web"])
+        .await?;
+    let pod = text(&pods, "/items/0/metadata/name");
+
+    let previous = kubectl
+        .run(&["logs", "-n", "shop", &pod, "--previous"])
+        .await?;
+    let stderr = String::from_utf8_lossy(&previous.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "previous terminated container \"app\" in pod \"{pod}\" not found"
+        )),
+        "{stderr}"
+    );
+    let unknown = kubectl
+        .run(&["logs", "-n", "shop", &pod, "-c", "nope"])
+        .await?;
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        stderr.contains(&format!("container nope is not valid for pod {pod}")),
+        "{stderr}"
+    );
+
+    let follow = tokio::process::Command::new(&kubectl.binary)
+        .arg("--kubeconfig")
+        .arg(kubectl.server.kubeconfig_path())
+        .args(["logs", "-f", "-n", "shop", &pod])
+        .env("HOME", kubectl.work.path())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut stdout = tokio::io::BufReader::new(follow.stdout.context("stdout")?);
+    let mut line = String::new();
+    use tokio::io::AsyncBufReadExt;
+    let read = async |stdout: &mut tokio::io::BufReader<_>, line: &mut String| -> Result<usize> {
+        line.clear();
+        Ok(tokio::time::timeout(Duration::from_secs(30), stdout.read_line(line)).await??)
+    };
+    read(&mut stdout, &mut line).await?;
+    assert_eq!(line, start);
+    assert!(
+        kubectl
+            .server
+            .append_pod_log("shop", &pod, "app", "GET / 200")
+    );
+    read(&mut stdout, &mut line).await?;
+    assert_eq!(line, "GET / 200\n");
+    kubectl
+        .succeed(&["delete", "-n", "shop", "pod", &pod])
+        .await?;
+    assert_eq!(
+        read(&mut stdout, &mut line).await?,
+        0,
+        "kubectl logs -f ends with the pod"
+    );
+    Ok(())
+}

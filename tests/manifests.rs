@@ -133,6 +133,37 @@ fn sync_rights_are_narrow() {
 }
 
 #[test]
+fn sync_reads_pod_logs_and_pod_events_without_writing_them() {
+    let docs = rendered();
+    let role = find(&docs, "ClusterRole", "slipway-sync");
+    let verbs_on = |group: &str, resource: &str| -> Vec<String> {
+        role["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| {
+                r["apiGroups"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|g| g == group)
+            })
+            .filter(|r| {
+                r["resources"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|x| x == resource)
+            })
+            .flat_map(|r| r["verbs"].as_array().unwrap().clone())
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(verbs_on("", "pods/log"), ["get"]);
+    assert_eq!(verbs_on("", "events"), ["list"]);
+}
+
+#[test]
 fn every_pod_runs_locked_down_with_probes_and_requests() {
     let docs = rendered();
     for name in ["slipway-receive", "slipway-sync"] {

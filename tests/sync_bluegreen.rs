@@ -279,6 +279,12 @@ async fn a_failure_before_the_switch_never_moves_traffic() {
         "{:?}",
         status.failed_reason
     );
+    let evidence = &status.failure_evidence;
+    assert!(!evidence.is_empty(), "the failing pods' logs are kept");
+    assert!(
+        evidence.iter().any(|e| e.previous && !e.log.is_empty()),
+        "the crashed container's previous log: {evidence:?}"
+    );
     let record = status.rollout.unwrap();
     assert_eq!(record.end, Some(RolloutEnd::Failed));
     assert!(record.candidate.is_none());

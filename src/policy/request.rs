@@ -190,6 +190,7 @@ apps:
             }),
             verdict,
             reason: None,
+            evidence: Vec::new(),
             at: "2026-06-10T11:59:00Z".into(),
         })
     }

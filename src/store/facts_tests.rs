@@ -78,6 +78,7 @@ fn rollout(env: &str, verdict: RolloutVerdict, at: &str) -> DomainEvent {
         }),
         verdict,
         reason: None,
+        evidence: Vec::new(),
         at: at.into(),
     })
 }

@@ -122,6 +122,11 @@ pub struct TargetStatus {
     /// Why that revision failed (one line).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_reason: Option<String>,
+    /// The failed rollout's failing pods, what their containers logged and
+    /// their Warning Events (bounded, see `sync::evidence`); cleared when a
+    /// rollout is verified.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failure_evidence: Vec<crate::event::PodEvidence>,
     /// The current error, or the cause of the held failure, on one line:
     /// the deploy-repo file, the object and the server's message.
     pub last_error: Option<String>,
@@ -177,6 +182,7 @@ impl TargetStatus {
             failed_revision: None,
             failed_hash: None,
             failed_reason: None,
+            failure_evidence: Vec::new(),
             last_error: None,
             first_error_at: None,
             last_error_at: None,

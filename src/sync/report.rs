@@ -145,6 +145,7 @@ mod tests {
             image: None,
             verdict: RolloutVerdict::Failed,
             reason: None,
+            evidence: Vec::new(),
             at: "2026-01-01T00:00:00Z".into(),
         };
         assert_eq!(delivery_id(&report), "rollout-web-dev-0123456789ab-failed");

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::cluster::{KubeCluster, ObjectEvent};
 use super::converge::{ConvergeOptions, Converged};
+use super::evidence::{self, PodEvidence};
 use super::fault;
 use super::metrics::VerdictLabels;
 use super::plan::{self, DesiredObject, ObjectRef};
@@ -105,6 +106,7 @@ pub async fn record_verdict(
             status.failed_revision = None;
             status.failed_hash = None;
             status.failed_reason = None;
+            status.failure_evidence.clear();
             status.clear_error();
             status.state = if status.refused.is_empty() {
                 SyncPhase::Verified
@@ -136,13 +138,21 @@ pub async fn record_verdict(
             status.failed_hash = status.applied_hash.clone();
             status.failed_reason = Some(cause.clone());
             status.record_error(cause.clone());
+            status.failure_evidence = match &object {
+                Some(object) => evidence::gather(cluster, object).await,
+                None => Vec::new(),
+            };
             status = roll_back(ctx, cluster, status, target, object.as_ref()).await?;
             Some(cause)
         }
     };
     ctx.metrics.sync(&app, &env, status.state.as_str());
     ctx.store.put_sync_status(status.clone()).await?;
-    send_report(ctx, target, &revision, image, reason).await;
+    let evidence = match reason {
+        Some(_) => status.failure_evidence.clone(),
+        None => Vec::new(),
+    };
+    send_report_with(ctx, target, &revision, image, (reason, evidence)).await;
     Ok(status)
 }
 
@@ -154,6 +164,18 @@ pub async fn send_report(
     revision: &str,
     image: Option<ImageRef>,
     reason: Option<String>,
+) {
+    send_report_with(ctx, target, revision, image, (reason, Vec::new())).await;
+}
+
+/// Report a verdict as [`send_report`] does, a failure with its failing
+/// pods' evidence.
+pub async fn send_report_with(
+    ctx: &SyncContext,
+    target: &Target,
+    revision: &str,
+    image: Option<ImageRef>,
+    (reason, evidence): (Option<String>, Vec<PodEvidence>),
 ) {
     let Some(reporter) = &ctx.reporter else {
         return;
@@ -169,6 +191,7 @@ pub async fn send_report(
             RolloutVerdict::Verified
         },
         reason,
+        evidence,
         at: jiff::Timestamp::now().to_string(),
     };
     if let Err(e) = reporter.send(&report).await {

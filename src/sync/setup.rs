@@ -68,6 +68,10 @@ pub async fn sync_role(
         .ok_or(SetupError::NoDeployRepo)?;
     let source = DeployRepoSource::new(&config.state_dir, repo);
     let cluster = cluster_target(&settings).await?;
+    let kube_cluster = match &cluster {
+        ClusterTarget::Kube(kube) => Some(kube.clone()),
+        ClusterTarget::PlanOnly => None,
+    };
     let reporter = match (&settings.report_url, &settings.report_secret) {
         (Some(url), Some(secret)) => Some(Reporter::new(url, &secret.load()?)?),
         (None, None) => None,
@@ -127,7 +131,8 @@ pub async fn sync_role(
     .with_push_secrets(secret::load_all(&settings.push_secrets)?)
     .with_retries(sync_loop.retry_handle())
     .with_rollouts(sync_loop.rollout_handle())
-    .with_render_tools(render_tools);
+    .with_render_tools(render_tools)
+    .with_cluster(kube_cluster);
     Ok(SyncRole { sync_loop, http })
 }
 

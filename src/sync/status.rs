@@ -5,20 +5,25 @@
 //! a failed revision to run again; `POST /api/v1/apps/{app}/{env}/promote`
 //! (`slipway promote --env`) lets a paused rollout go on and
 //! `POST /api/v1/apps/{app}/{env}/abort` (`slipway abort`) cleans up the
-//! rollout in flight; `POST /hooks/sync` verifies a Standard
+//! rollout in flight; `GET /api/v1/apps/{app}/{env}/logs` (`slipway logs`)
+//! streams the app/environment's pods' logs (see [`super::logs`]), the one
+//! route that reads the cluster; `POST /hooks/sync` verifies a Standard
 //! Webhooks signature against the nudge secrets and wakes the loop. Nothing
-//! here touches git or the cluster: the handlers only ask and nudge.
+//! here touches git or writes to the cluster: the handlers only read, ask
+//! and nudge.
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::sync::Notify;
 
+use super::cluster::KubeCluster;
+use super::logs::{self, LogsQuery};
 use super::progressive::RolloutRequests;
 use super::render::tools::ToolVersions;
 use super::retry::{RetryRequests, TargetRequests};
@@ -51,6 +56,7 @@ pub struct SyncHttpState {
     retries: RetryRequests,
     rollouts: RolloutRequests,
     render_tools: Option<ToolVersions>,
+    cluster: Option<KubeCluster>,
 }
 
 impl std::fmt::Debug for SyncHttpState {
@@ -98,6 +104,7 @@ impl SyncHttpState {
             retries: RetryRequests::default(),
             rollouts: RolloutRequests::default(),
             render_tools: None,
+            cluster: None,
         })
     }
 
@@ -122,6 +129,13 @@ impl SyncHttpState {
         self
     }
 
+    /// Read pods' logs from `cluster` for `slipway logs`; without one that
+    /// route answers `503`.
+    pub fn with_cluster(mut self, cluster: Option<KubeCluster>) -> Self {
+        self.cluster = cluster;
+        self
+    }
+
     /// Show the render tools' versions beside the apps.
     pub fn with_render_tools(mut self, versions: Option<ToolVersions>) -> Self {
         self.render_tools = versions;
@@ -137,6 +151,7 @@ pub fn routes(state: SyncHttpState) -> Router {
         .route("/api/v1/apps/{app}/{env}/retry", post(retry))
         .route("/api/v1/apps/{app}/{env}/promote", post(promote))
         .route("/api/v1/apps/{app}/{env}/abort", post(abort))
+        .route("/api/v1/apps/{app}/{env}/logs", get(app_logs))
         .route(
             "/hooks/sync",
             post(nudge).layer(DefaultBodyLimit::max(MAX_NUDGE_BYTES)),
@@ -266,6 +281,22 @@ async fn rollout_request(
         what: "requested",
     });
     Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
+}
+
+/// `slipway logs`: the app/environment's pods' logs as `text/plain`,
+/// `pod/container: ` before each line; `?follow=true&revision=new|old&tail=N`.
+async fn app_logs(
+    State(state): State<SyncHttpState>,
+    Path((app, env)): Path<(String, String)>,
+    Query(query): Query<LogsQuery>,
+    headers: HeaderMap,
+) -> Result<Response, Response> {
+    known_status(&state, &headers, &app, &env)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    logs::stream(state.cluster.as_ref(), (&app, &env), query)
+        .await
+        .map_err(IntoResponse::into_response)
 }
 
 async fn nudge(

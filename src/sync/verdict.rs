@@ -172,7 +172,7 @@ fn failed(object: &ObjectRef, cause: String) -> Verdict {
 }
 
 /// The pods of a workload: by its selector, or for a Job by `job-name`.
-async fn pods_of(
+pub(crate) async fn pods_of(
     cluster: &KubeCluster,
     object: &ObjectRef,
     live: Option<&Value>,

@@ -299,3 +299,28 @@ impl Harness {
         }
     }
 }
+
+/// `slipway.yaml` with one app `web` applying Namespaces and Deployments,
+/// its `dev` environment `envs/dev` in namespace `web-dev`, with a 3 s
+/// rollout deadline.
+pub const SLIPWAY_WEB_DEPLOYMENT: &str = "
+apps:
+  web:
+    image: ghcr.io/acme/web
+    kinds: [Namespace, Deployment]
+    environments:
+      - { name: dev, path: envs/dev, namespace: web-dev, rollout_timeout_seconds: 3 }
+";
+
+/// A deploy repo of [`SLIPWAY_WEB_DEPLOYMENT`]: namespace `web-dev` and
+/// Deployment `web` running `image`.
+pub fn web_repo(image: &str) -> DeployRepo {
+    DeployRepo::new(&[
+        ("slipway.yaml", SLIPWAY_WEB_DEPLOYMENT),
+        (
+            "envs/dev/ns.yaml",
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: web-dev}\n",
+        ),
+        ("envs/dev/web.yaml", &deployment("web", image)),
+    ])
+}

@@ -12,13 +12,15 @@
 //! server.set_global_rollout_outcome(Some(RolloutOutcome::Hang));
 //! server.stats().verb(Verb::Apply);                     // request counters; reset_stats()
 //! server.get_object("apps/v1", "Deployment", Some("ns"), "web");  // Option<serde_json::Value>
+//! server.append_pod_log("ns", "web-abc12", "web", "a line");      // pods/log, follows get it
 //! ```
 //!
 //! Rollout outcome by image tag: `crash` -> CrashLoopBackOff pods, never
 //! available; `fail` -> ImagePullBackOff pods and `ProgressDeadlineExceeded`
 //! (Jobs: `Failed`); `hang` -> unschedulable pods, status never completes;
 //! anything else succeeds. Test endpoints: `GET /_test/stats`,
-//! `POST /_test/reset-stats`, `POST /_test/rollout-outcome`.
+//! `POST /_test/reset-stats`, `POST /_test/rollout-outcome`,
+//! `POST /_test/pod-log`.
 // Each test binary uses a different part of the server.
 #![allow(dead_code, unused_imports)]
 
@@ -29,6 +31,7 @@ pub(crate) mod deletes;
 pub(crate) mod discovery;
 pub(crate) mod errors;
 pub(crate) mod fieldset;
+pub(crate) mod logs;
 pub(crate) mod managed;
 pub(crate) mod merge;
 pub(crate) mod meta;
@@ -136,6 +139,7 @@ struct ServerState {
     counters: Arc<stats::Counters>,
     outcomes: Arc<rollout::Outcomes>,
     served: Arc<resources::Served>,
+    logs: Arc<logs::PodLogs>,
     config: Arc<ServerConfig>,
     address: String,
 }
@@ -178,6 +182,7 @@ impl KubeApiServer {
             counters: Arc::default(),
             outcomes,
             served,
+            logs: Arc::default(),
             config: Arc::new(config),
             address,
         };
@@ -229,6 +234,14 @@ impl KubeApiServer {
     /// Sets the outcome of every workload without its own; `None` restores the image-tag rule.
     pub fn set_global_rollout_outcome(&self, outcome: Option<RolloutOutcome>) {
         self.state.outcomes.set_global(outcome);
+    }
+
+    /// Appends `line` to the log of `container` in pod `namespace/name`,
+    /// sent at once to every follow of it; false when there is no such pod.
+    pub fn append_pod_log(&self, namespace: &str, pod: &str, container: &str, line: &str) -> bool {
+        self.state
+            .logs
+            .append(&self.state.store, namespace, pod, container, line)
     }
 
     /// Request counters so far.

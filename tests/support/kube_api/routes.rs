@@ -47,6 +47,7 @@ pub fn router(state: ServerState) -> Router {
             }),
         )
         .route("/_test/rollout-outcome", post(set_outcome))
+        .route("/_test/pod-log", post(append_pod_log))
         .fallback(dispatch)
         .with_state(state)
 }
@@ -98,6 +99,34 @@ async fn set_outcome(
         None => state.outcomes.set_global(request.outcome),
     }
     StatusCode::NO_CONTENT
+}
+
+#[derive(serde::Deserialize)]
+struct PodLogLine {
+    namespace: Option<String>,
+    pod: String,
+    container: String,
+    line: String,
+}
+
+/// `POST /_test/pod-log {"namespace","pod","container","line"}`: append a
+/// line to a container's log; `404` when there is no such pod.
+async fn append_pod_log(
+    State(state): State<ServerState>,
+    Json(request): Json<PodLogLine>,
+) -> StatusCode {
+    let namespace = request.namespace.as_deref().unwrap_or("default");
+    if state.logs.append(
+        &state.store,
+        namespace,
+        &request.pod,
+        &request.container,
+        &request.line,
+    ) {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_FOUND
+    }
 }
 
 /// A parsed resource path.
@@ -205,8 +234,30 @@ async fn dispatch(
     let Some(target) = parse_target(&state.served, &group, &version, &rest) else {
         return ApiError::UnknownPath.into_response();
     };
+    if target.resource.kind == "Pod" && target.subresource.as_deref() == Some("log") {
+        return pod_log(&state, &method, &target, &query);
+    }
     match verbs::handle(&state, &method, &target, &query, &headers, &body) {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
+}
+
+/// `GET .../pods/{name}/log`.
+fn pod_log(
+    state: &ServerState,
+    method: &Method,
+    target: &Target,
+    query: &HashMap<String, String>,
+) -> Response {
+    let (Some(namespace), Some(name)) = (target.namespace.as_deref(), target.name.as_deref())
+    else {
+        return ApiError::UnknownPath.into_response();
+    };
+    if method != Method::GET {
+        return ApiError::MethodNotAllowed.into_response();
+    }
+    state.counters.record(Verb::Get, "pods/log");
+    super::logs::serve(&state.store, &state.logs, namespace, name, query)
+        .unwrap_or_else(IntoResponse::into_response)
 }

@@ -132,7 +132,11 @@ impl ObjectFilter {
                         .and_then(Value::as_str)
                         .unwrap_or(""),
                 ),
-                _ => None,
+                // Other fields by their dotted path (`involvedObject.name`,
+                // `type`, `reason` of Events; `spec.nodeName`, `status.phase`).
+                other => object
+                    .pointer(&format!("/{}", other.replace('.', "/")))
+                    .and_then(Value::as_str),
             })
     }
 }

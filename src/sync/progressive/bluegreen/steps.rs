@@ -11,6 +11,7 @@ use crate::store::rollout::{Colour, RolloutEnd, RolloutPhase, RolloutRecord};
 use crate::store::sync_state::{SyncPhase, TargetStatus};
 use crate::sync::cluster::ObjectEvent;
 use crate::sync::converge::{ConvergeOptions, Converged, converge};
+use crate::sync::evidence;
 use crate::sync::fault;
 use crate::sync::plan::{self, DesiredObject, ObjectRef};
 use crate::sync::progressive::colour::{self, Split};
@@ -314,6 +315,17 @@ impl Run<'_> {
             cause,
             "cleaning up the rollout"
         );
+        if end == RolloutEnd::Failed
+            && let Some(candidate) = &record.candidate
+        {
+            // Read while the failing pods still exist: the cleanup deletes them.
+            let mut found = Vec::new();
+            for qualified in &candidate.deployments {
+                found.extend(evidence::gather(self.cluster, &deployment(qualified)).await);
+            }
+            found.truncate(evidence::MAX_PODS);
+            status.failure_evidence = found;
+        }
         record.end = Some(end);
         record.cause = Some(cause);
         record.enter(RolloutPhase::CleaningUp);
@@ -363,7 +375,15 @@ impl Run<'_> {
         self.ctx.metrics.failure(app, env, "rollout");
         self.save(status, record).await?;
         let image = self.image.clone();
-        rollout::send_report(self.ctx, self.target, &revision, image, Some(cause)).await;
+        let evidence = status.failure_evidence.clone();
+        rollout::send_report_with(
+            self.ctx,
+            self.target,
+            &revision,
+            image,
+            (Some(cause), evidence),
+        )
+        .await;
         Ok(())
     }
 
@@ -380,6 +400,7 @@ impl Run<'_> {
         status.failed_revision = None;
         status.failed_hash = None;
         status.failed_reason = None;
+        status.failure_evidence.clear();
         status.rollout_started_at = None;
         status.clear_error();
         status.state = SyncPhase::Verified;

@@ -7,6 +7,7 @@
 //! container) containing `crash`, then `fail`, then `hang`, then `badimage`;
 //! otherwise success.
 
+pub(crate) mod kubelet;
 pub(crate) mod plan;
 mod sets;
 pub(crate) mod status;
@@ -359,6 +360,9 @@ fn write_plan(
             }
         }
         managed::record_update(old.as_deref(), &mut object, &writer);
+        if kind.kind == "Pod" {
+            record_kubelet_events(txn, &object, &now);
+        }
         if old.as_deref() != Some(&object) {
             txn.put(kind, &namespace, &name, object);
         }
@@ -385,5 +389,22 @@ fn write_plan(
             .unwrap_or_default()
             .to_string();
         txn.put(resource, &namespace, &name, updated);
+    }
+}
+
+/// Store the Events the kubelet records for `pod`, each once.
+fn record_kubelet_events(txn: &mut Transaction, pod: &Value, now: &str) {
+    let Some(events) = resources::by_kind("v1", "Event") else {
+        return;
+    };
+    for mut event in kubelet::events(pod, now) {
+        let namespace = plan::text(&event, "/metadata/namespace").to_string();
+        let name = plan::text(&event, "/metadata/name").to_string();
+        if txn.get(events, &namespace, &name).is_some() {
+            continue;
+        }
+        event["metadata"]["uid"] = json!(meta::new_uid());
+        event["metadata"]["creationTimestamp"] = json!(now);
+        txn.put(events, &namespace, &name, event);
     }
 }
