@@ -18,6 +18,11 @@ pub use analysis::{
     PLACEHOLDERS, ParseComparisonError, PrometheusSource, placeholders,
 };
 pub use helm::{HelmRelease, HelmValues, is_key_path};
+mod strategy;
+pub use strategy::{
+    BlueGreen, Canary, CanaryStep, DrainSeconds, MIN_AUTO_DRAIN, Pause, Strategy, Traffic,
+    parse_duration,
+};
 
 /// File name of the description at the deploy repo's root.
 pub const FILE_NAME: &str = "slipway.yaml";
@@ -88,6 +93,14 @@ pub struct Environment {
     /// Where the writer finds the app's image in a Helm values file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub helm_values: Option<HelmValues>,
+    /// How a new revision rolls out: `rolling` (the default), `blue_green`
+    /// or `canary`.
+    #[serde(default, skip_serializing_if = "is_rolling")]
+    pub strategy: Strategy,
+}
+
+fn is_rolling(strategy: &Strategy) -> bool {
+    *strategy == Strategy::Rolling
 }
 
 fn default_true() -> bool {
@@ -273,6 +286,8 @@ impl RepoConfig {
                     ));
                 }
                 helm::validate(env, &field).map_err(|(f, m)| invalid(f, m))?;
+                strategy::validate(&env.strategy)
+                    .map_err(|(f, m)| invalid(format!("{field}.{f}"), &m))?;
             }
         }
         for (name, analysis) in &self.analyses {

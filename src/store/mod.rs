@@ -10,6 +10,7 @@
 pub mod facts;
 pub mod inbox;
 pub mod outbox;
+pub mod rollout;
 pub mod sync_state;
 
 use std::path::{Path, PathBuf};

@@ -6,6 +6,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+use super::rollout::RolloutRecord;
 use super::{Store, StoreError, now_rfc3339};
 
 /// Tables of sync state.
@@ -71,6 +72,8 @@ pub enum SyncPhase {
     Degraded,
     /// Objects had been changed in the cluster and were put back.
     Drifted,
+    /// A progressive rollout waits for `slipway promote APP --env ENV`.
+    Paused,
     /// The revision could not be rendered, or some manifests were out of scope.
     Refused,
 }
@@ -87,6 +90,7 @@ impl SyncPhase {
             SyncPhase::Rejected => "rejected",
             SyncPhase::Degraded => "degraded",
             SyncPhase::Drifted => "drifted",
+            SyncPhase::Paused => "paused",
             SyncPhase::Refused => "refused",
         }
     }
@@ -151,6 +155,9 @@ pub struct TargetStatus {
     /// Without a cluster: what would be applied and pruned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<PlanSummary>,
+    /// Blue-green and canary: the rollout's phase, its colours and steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutRecord>,
     /// Last change (RFC 3339).
     pub updated_at: String,
 }
@@ -180,6 +187,7 @@ impl TargetStatus {
             drifted: Vec::new(),
             autoscaled: Vec::new(),
             plan: None,
+            rollout: None,
             updated_at: now_rfc3339(),
         }
     }

@@ -161,6 +161,7 @@ mod tests {
             recreate_on_immutable: false,
             helm: None,
             helm_values: None,
+            strategy: Default::default(),
         }
     }
 

@@ -13,3 +13,5 @@ pub const LABEL_PHASE: &str = "slipway.dev/rollout-phase";
 pub const ROLE_STABLE: &str = "stable";
 /// [`LABEL_ROLE`] of the new revision being rolled out.
 pub const ROLE_CANDIDATE: &str = "candidate";
+
+pub mod colour;

@@ -41,6 +41,7 @@ fn env(path: &str, helm: Option<HelmRelease>) -> Environment {
         recreate_on_immutable: false,
         helm,
         helm_values: None,
+        strategy: Default::default(),
     }
 }
 
