@@ -288,6 +288,8 @@ impl RepoConfig {
                 helm::validate(env, &field).map_err(|(f, m)| invalid(f, m))?;
                 strategy::validate(&env.strategy)
                     .map_err(|(f, m)| invalid(format!("{field}.{f}"), &m))?;
+                analysis::check_steps(&env.strategy, &self.analyses)
+                    .map_err(|(f, m)| invalid(format!("{field}.{f}"), &m))?;
             }
         }
         for (name, analysis) in &self.analyses {

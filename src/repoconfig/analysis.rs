@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use jiff::SignedDuration;
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 /// Placeholders a query may use, substituted before each run with the
@@ -15,7 +16,7 @@ use serde::{Deserialize, Serialize};
 pub const PLACEHOLDERS: &[&str] = &["revision", "app", "environment"];
 
 /// Interval between runs when `interval` is absent.
-pub const DEFAULT_INTERVAL: SignedDuration = SignedDuration::from_secs(30);
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Runs when `count` is absent.
 pub const DEFAULT_COUNT: u32 = 5;
@@ -33,9 +34,9 @@ pub struct Analysis {
     /// The comparison each run's value must pass (`"< 0.01"`).
     pub success: Comparison,
     /// Time between runs: `30s`, `2m`, `1h 30m` or ISO 8601 (`PT30S`), as
-    /// [`jiff::SignedDuration`] parses it; default 30 s, must be positive.
+    /// [`super::parse_duration`] reads it; default 30 s, must be positive.
     #[serde(default = "default_interval", with = "duration_text")]
-    pub interval: SignedDuration,
+    pub interval: Duration,
     /// Number of runs; default 5, at least 1.
     #[serde(default = "default_count")]
     pub count: u32,
@@ -49,7 +50,7 @@ pub struct Analysis {
     pub inconclusive: InconclusiveAs,
 }
 
-fn default_interval() -> SignedDuration {
+fn default_interval() -> Duration {
     DEFAULT_INTERVAL
 }
 
@@ -141,7 +142,9 @@ impl Comparison {
 
 /// Why a `success:` text is not a [`Comparison`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{text:?} is not a comparison such as \"< 0.01\" (<, <=, >, >=, ==, != and a finite number)")]
+#[error(
+    "{text:?} is not a comparison such as \"< 0.01\" (<, <=, >, >=, ==, != and a finite number)"
+)]
 pub struct ParseComparisonError {
     /// The text as written.
     pub text: String,
@@ -198,20 +201,17 @@ impl fmt::Display for Comparison {
 
 /// `interval` as text: jiff's friendly format (`30s`, `2m`) or ISO 8601.
 mod duration_text {
-    use jiff::SignedDuration;
+    use std::time::Duration;
+
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(d: &SignedDuration, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        let d = jiff::SignedDuration::try_from(*d).map_err(serde::ser::Error::custom)?;
         s.serialize_str(&format!("{d:#}"))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SignedDuration, D::Error> {
-        let text = String::deserialize(d)?;
-        text.trim().parse().map_err(|_| {
-            serde::de::Error::custom(format!(
-                "{text:?} is not a duration such as 30s, 2m or PT30S"
-            ))
-        })
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        super::super::parse_duration(&String::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }
 
@@ -222,19 +222,21 @@ pub(super) fn deserialize_analyses<'de, D: serde::Deserializer<'de>>(
 ) -> Result<BTreeMap<String, Analysis>, D::Error> {
     let raw = BTreeMap::<String, serde_json::Value>::deserialize(deserializer)?;
     raw.into_iter()
-        .map(|(name, value)| match serde_path_to_error::deserialize(value) {
-            Ok(analysis) => Ok((name, analysis)),
-            Err(e) => {
-                let field = match e.path().to_string().as_str() {
-                    "." => String::new(),
-                    path => format!(".{path}"),
-                };
-                Err(serde::de::Error::custom(format!(
-                    "analyses.{name}{field}: {}",
-                    e.into_inner()
-                )))
-            }
-        })
+        .map(
+            |(name, value)| match serde_path_to_error::deserialize(value) {
+                Ok(analysis) => Ok((name, analysis)),
+                Err(e) => {
+                    let field = match e.path().to_string().as_str() {
+                        "." => String::new(),
+                        path => format!(".{path}"),
+                    };
+                    Err(serde::de::Error::custom(format!(
+                        "analyses.{name}{field}: {}",
+                        e.into_inner()
+                    )))
+                }
+            },
+        )
         .collect()
 }
 
@@ -275,7 +277,7 @@ pub(super) fn validate(name: &str, analysis: &Analysis) -> Result<(), (String, S
         return Err((field("query"), "a PromQL expression".into()));
     }
     placeholders(&analysis.query).map_err(|m| (field("query"), m))?;
-    if !analysis.interval.is_positive() {
+    if analysis.interval.is_zero() {
         return Err((field("interval"), "must be longer than zero".into()));
     }
     if analysis.count == 0 {
@@ -289,6 +291,28 @@ pub(super) fn validate(name: &str, analysis: &Analysis) -> Result<(), (String, S
                 analysis.count
             ),
         ));
+    }
+    Ok(())
+}
+
+/// Every `analysis:` step of a canary names an entry of `analyses:`; the
+/// error names the step (relative to the environment) and the analysis.
+pub(super) fn check_steps(
+    strategy: &super::Strategy,
+    analyses: &BTreeMap<String, Analysis>,
+) -> Result<(), (String, String)> {
+    let super::Strategy::Canary(canary) = strategy else {
+        return Ok(());
+    };
+    for (i, step) in canary.steps.iter().enumerate() {
+        if let super::CanaryStep::Analysis(name) = step
+            && !analyses.contains_key(name)
+        {
+            return Err((
+                format!("strategy.canary.steps[{i}].analysis"),
+                format!("no analysis `{name}` in analyses"),
+            ));
+        }
     }
     Ok(())
 }

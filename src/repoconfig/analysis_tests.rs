@@ -1,4 +1,4 @@
-use jiff::SignedDuration;
+use std::time::Duration;
 
 use super::*;
 use crate::repoconfig::RepoConfig;
@@ -97,16 +97,26 @@ fn an_analysis_loads_with_defaults() {
 #[test]
 fn every_field_of_an_analysis_loads() {
     let cases = [
-        ("seconds", "    interval: 30s\n", SignedDuration::from_secs(30)),
-        ("minutes", "    interval: 2m\n", SignedDuration::from_mins(2)),
-        ("ISO 8601", "    interval: PT1M30S\n", SignedDuration::from_secs(90)),
-        ("mixed", "    interval: 1m 5s\n", SignedDuration::from_secs(65)),
+        ("seconds", "    interval: 30s\n", Duration::from_secs(30)),
+        ("minutes", "    interval: 2m\n", Duration::from_secs(120)),
+        (
+            "ISO 8601",
+            "    interval: PT1M30S\n",
+            Duration::from_secs(90),
+        ),
+        ("mixed", "    interval: 1m 5s\n", Duration::from_secs(65)),
+        (
+            "milliseconds",
+            "    interval: 1500ms\n",
+            Duration::from_millis(1500),
+        ),
     ];
     for (name, line, want) in cases {
         let text = with_analysis(&format!(
             "{line}    count: 3\n    failure_limit: 1\n    inconclusive: pass\n"
         ));
-        let config = RepoConfig::parse(&text, "slipway.yaml").unwrap_or_else(|e| panic!("{name}: {e}"));
+        let config =
+            RepoConfig::parse(&text, "slipway.yaml").unwrap_or_else(|e| panic!("{name}: {e}"));
         let errors = &config.analyses["errors"];
         assert_eq!(errors.interval, want, "{name}");
         assert_eq!((errors.count, errors.failure_limit), (3, 1), "{name}");
@@ -117,13 +127,41 @@ fn every_field_of_an_analysis_loads() {
 #[test]
 fn bad_analyses_are_refused_naming_the_analysis_and_field() {
     let cases = [
-        ("zero count", "    count: 0\n", "analyses.errors.count: at least 1"),
-        ("zero interval", "    interval: 0s\n", "analyses.errors.interval: must be longer"),
-        ("negative interval", "    interval: -5s\n", "analyses.errors.interval"),
-        ("limit not below count", "    count: 2\n    failure_limit: 2\n", "analyses.errors.failure_limit"),
-        ("bad duration", "    interval: soon\n", "analyses.errors.interval: \"soon\" is not a duration"),
-        ("bad inconclusive", "    inconclusive: maybe\n", "analyses.errors.inconclusive"),
-        ("unknown field", "    threshold: 1\n", "analyses.errors.threshold: unknown field"),
+        (
+            "zero count",
+            "    count: 0\n",
+            "analyses.errors.count: at least 1",
+        ),
+        (
+            "zero interval",
+            "    interval: 0s\n",
+            "analyses.errors.interval: must be longer",
+        ),
+        (
+            "negative interval",
+            "    interval: -5s\n",
+            "analyses.errors.interval: `-5s` is negative",
+        ),
+        (
+            "limit not below count",
+            "    count: 2\n    failure_limit: 2\n",
+            "analyses.errors.failure_limit",
+        ),
+        (
+            "bad duration",
+            "    interval: soon\n",
+            "analyses.errors.interval: `soon` is not a duration",
+        ),
+        (
+            "bad inconclusive",
+            "    inconclusive: maybe\n",
+            "analyses.errors.inconclusive",
+        ),
+        (
+            "unknown field",
+            "    threshold: 1\n",
+            "analyses.errors.threshold: unknown field",
+        ),
     ];
     for (name, fields, needle) in cases {
         let err = RepoConfig::parse(&with_analysis(fields), "slipway.yaml")
@@ -137,13 +175,48 @@ fn bad_analyses_are_refused_naming_the_analysis_and_field() {
 fn bad_urls_queries_and_comparisons_are_refused() {
     let good = with_analysis("");
     let cases = [
-        ("no scheme", "http://prometheus.monitoring:9090", "prometheus:9090", "analyses.errors.prometheus.url"),
-        ("other scheme", "http://prometheus.monitoring:9090", "ftp://p:21", "analyses.errors.prometheus.url"),
-        ("credentials", "http://prometheus.monitoring:9090", "http://u:p@prom:9090", "credentials do not belong"),
-        ("query string", "http://prometheus.monitoring:9090", "http://prom:9090/?x=1", "without query"),
-        ("unknown placeholder", "{{revision}}", "{{image}}", "analyses.errors.query: unknown placeholder {{image}}"),
-        ("empty query", "'sum(rate(http_requests_total{revision=\"{{revision}}\",code=~\"5..\"}[1m]))'", "''", "analyses.errors.query: a PromQL"),
-        ("bad comparison", "\"< 0.01\"", "\"about 1\"", "analyses.errors.success: \"about 1\" is not a comparison"),
+        (
+            "no scheme",
+            "http://prometheus.monitoring:9090",
+            "prometheus:9090",
+            "analyses.errors.prometheus.url",
+        ),
+        (
+            "other scheme",
+            "http://prometheus.monitoring:9090",
+            "ftp://p:21",
+            "analyses.errors.prometheus.url",
+        ),
+        (
+            "credentials",
+            "http://prometheus.monitoring:9090",
+            "http://u:p@prom:9090",
+            "credentials do not belong",
+        ),
+        (
+            "query string",
+            "http://prometheus.monitoring:9090",
+            "http://prom:9090/?x=1",
+            "without query",
+        ),
+        (
+            "unknown placeholder",
+            "{{revision}}",
+            "{{image}}",
+            "analyses.errors.query: unknown placeholder {{image}}",
+        ),
+        (
+            "empty query",
+            "'sum(rate(http_requests_total{revision=\"{{revision}}\",code=~\"5..\"}[1m]))'",
+            "''",
+            "analyses.errors.query: a PromQL",
+        ),
+        (
+            "bad comparison",
+            "\"< 0.01\"",
+            "\"about 1\"",
+            "analyses.errors.success: \"about 1\" is not a comparison",
+        ),
     ];
     for (name, from, to, needle) in cases {
         let text = good.replace(from, to);
@@ -152,13 +225,46 @@ fn bad_urls_queries_and_comparisons_are_refused() {
             .unwrap_err()
             .to_string();
         assert!(err.contains(needle), "{name}: {err}");
-        assert!(!err.contains("u:p@"), "{name}: the error repeats credentials: {err}");
+        assert!(
+            !err.contains("u:p@"),
+            "{name}: the error repeats credentials: {err}"
+        );
     }
 }
 
 #[test]
 fn analysis_names_are_plain() {
     let text = with_analysis("").replace("  errors:", "  Errors_1:");
-    let err = RepoConfig::parse(&text, "slipway.yaml").unwrap_err().to_string();
+    let err = RepoConfig::parse(&text, "slipway.yaml")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("analyses.Errors_1"), "{err}");
+}
+
+#[test]
+fn an_analysis_writes_back_as_it_reads() {
+    let text = with_analysis("    interval: 1500ms\n    count: 3\n");
+    let config = RepoConfig::parse(&text, "slipway.yaml").unwrap();
+    let json = serde_json::to_value(&config).unwrap();
+    assert_eq!(json["analyses"]["errors"]["interval"], "1s 500ms");
+    assert_eq!(json["analyses"]["errors"]["success"], "< 0.01");
+    let back: RepoConfig = serde_json::from_value(json).unwrap();
+    assert_eq!(back, config);
+}
+
+#[test]
+fn a_canary_step_names_a_known_analysis() {
+    let canary = "path: envs/prod, strategy: { canary: { steps: [{ weight: 10 }, { analysis: latency }] } } }";
+    let text = with_analysis("").replace("path: envs/prod }", canary);
+    let err = RepoConfig::parse(&text, "slipway.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(
+            "apps.web.environments[0].strategy.canary.steps[1].analysis: no analysis `latency`"
+        ),
+        "{err}"
+    );
+    let known = text.replace("analysis: latency", "analysis: errors");
+    RepoConfig::parse(&known, "slipway.yaml").unwrap();
 }
