@@ -15,3 +15,4 @@ pub const ROLE_STABLE: &str = "stable";
 pub const ROLE_CANDIDATE: &str = "candidate";
 
 pub mod colour;
+pub mod traffic;
