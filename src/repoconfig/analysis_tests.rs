@@ -61,7 +61,13 @@ fn a_comparison_writes_back_as_it_reads() {
 
 #[test]
 fn placeholders_are_listed_and_unknown_ones_refused() {
-    let cases: [(&str, &str, Result<Vec<&str>, &str>); 6] = [
+    // (name, query, the placeholders or a part of the error)
+    type Case = (
+        &'static str,
+        &'static str,
+        Result<Vec<&'static str>, &'static str>,
+    );
+    let cases: [Case; 6] = [
         ("none", "up", Ok(vec![])),
         (
             "all three",

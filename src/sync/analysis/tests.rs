@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
+use super::prometheus::query_url;
 use super::*;
 use crate::repoconfig::RepoConfig;
 
