@@ -15,7 +15,7 @@ mod analysis;
 mod helm;
 pub use analysis::{
     Analysis, Comparison, ComparisonOp, DEFAULT_COUNT, DEFAULT_INTERVAL, InconclusiveAs,
-    PLACEHOLDERS, ParseComparisonError, PrometheusSource, placeholders,
+    PLACEHOLDERS, ParseComparisonError, PrometheusSource, QueryContext, placeholders, render_query,
 };
 pub use helm::{HelmRelease, HelmValues, is_key_path};
 mod strategy;

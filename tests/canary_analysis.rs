@@ -109,7 +109,11 @@ async fn query_errors_and_missing_data_are_misses() {
     target.set(SERIES, 0.001);
     let prometheus = Prometheus::start(&target).await;
 
-    let broken = analysis(&prometheus.url, "sum(canary_error_ratio", 1);
+    // Two series that differ only by name: `abs` drops the name, and
+    // Prometheus refuses the result at evaluation (422, `execution`).
+    target.set(&SERIES.replace("canary_error_ratio", "canary_other"), 1.0);
+    scraped(&prometheus, 0.001).await;
+    let broken = analysis(&prometheus.url, r#"abs({__name__=~"canary_.+"})"#, 1);
     let (verdict, runs) = run(&broken, Vec::new()).await;
     assert_eq!(
         runs.len(),
@@ -119,12 +123,12 @@ async fn query_errors_and_missing_data_are_misses() {
     for run in &runs {
         assert_eq!(run.verdict, RunVerdict::Miss);
         let error = run.error.as_deref().unwrap_or_default();
-        assert!(error.contains("400: bad_data"), "{error}");
+        assert!(error.contains("422: execution"), "{error}");
     }
     let AnalysisVerdict::Failed { cause } = verdict else {
-        panic!("a broken query passed");
+        panic!("a failing query passed");
     };
-    assert!(cause.contains("bad_data"), "{cause}");
+    assert!(cause.contains("same labelset"), "{cause}");
 
     let absent = analysis(&prometheus.url, r#"canary_error_ratio{revision="nope"}"#, 0);
     let (verdict, runs) = run(&absent, Vec::new()).await;

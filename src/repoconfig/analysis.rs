@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// Placeholders a query may use, substituted before each run with the
-/// revision being analysed, the app's name and the environment's name.
-pub const PLACEHOLDERS: &[&str] = &["revision", "app", "environment"];
+mod placeholders;
+use placeholders::check_promql;
+pub use placeholders::{PLACEHOLDERS, QueryContext, placeholders, render_query};
 
 /// Interval between runs when `interval` is absent.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
@@ -240,28 +240,6 @@ pub(super) fn deserialize_analyses<'de, D: serde::Deserializer<'de>>(
         .collect()
 }
 
-/// The names of the `{{...}}` placeholders in `query`, in order; an error
-/// names the first one that is not in [`PLACEHOLDERS`] or an unclosed `{{`.
-pub fn placeholders(query: &str) -> Result<Vec<&str>, String> {
-    let mut names = Vec::new();
-    let mut rest = query;
-    while let Some(start) = rest.find("{{") {
-        let after = &rest[start + 2..];
-        let end = after
-            .find("}}")
-            .ok_or_else(|| "an unclosed {{ placeholder".to_string())?;
-        let name = after[..end].trim();
-        if !PLACEHOLDERS.contains(&name) {
-            return Err(format!(
-                "unknown placeholder {{{{{name}}}}} (known: {{{{revision}}}}, {{{{app}}}}, {{{{environment}}}})"
-            ));
-        }
-        names.push(name);
-        rest = &after[end + 2..];
-    }
-    Ok(names)
-}
-
 /// The checks at load of the analysis called `name`; the error names the
 /// field (`analyses.NAME.FIELD`) and what is wrong.
 pub(super) fn validate(name: &str, analysis: &Analysis) -> Result<(), (String, String)> {
@@ -277,6 +255,7 @@ pub(super) fn validate(name: &str, analysis: &Analysis) -> Result<(), (String, S
         return Err((field("query"), "a PromQL expression".into()));
     }
     placeholders(&analysis.query).map_err(|m| (field("query"), m))?;
+    check_promql(&analysis.query).map_err(|m| (field("query"), m))?;
     if analysis.interval.is_zero() {
         return Err((field("interval"), "must be longer than zero".into()));
     }

@@ -89,6 +89,28 @@ fn placeholders_are_listed_and_unknown_ones_refused() {
 }
 
 #[test]
+fn placeholders_are_substituted() {
+    let context = QueryContext {
+        revision: "5d41402a",
+        app: "web",
+        environment: "prod",
+    };
+    let cases = [
+        (
+            "all",
+            "x{r=\"{{revision}}\",a=\"{{ app }}\",e=\"{{environment}}\"}",
+            "x{r=\"5d41402a\",a=\"web\",e=\"prod\"}",
+        ),
+        ("twice", "{{app}}/{{app}}", "web/web"),
+        ("none", "sum(up)", "sum(up)"),
+        ("unclosed kept", "x{{app", "x{{app"),
+    ];
+    for (name, query, want) in cases {
+        assert_eq!(render_query(query, &context), want, "{name}");
+    }
+}
+
+#[test]
 fn an_analysis_loads_with_defaults() {
     let config = RepoConfig::parse(&with_analysis(""), "slipway.yaml").unwrap();
     let errors = &config.analyses["errors"];

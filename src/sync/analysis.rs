@@ -10,47 +10,13 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::repoconfig::{Analysis, InconclusiveAs};
+pub use crate::repoconfig::{QueryContext, render_query};
 
 mod prometheus;
 pub use prometheus::{
     MAX_RESPONSE_BYTES, PrometheusClient, QUERY_TIMEOUT, QueryError, QueryValue,
     parse_query_response,
 };
-
-/// The values substituted for a query's placeholders.
-#[derive(Debug, Clone, Copy)]
-pub struct QueryContext<'a> {
-    /// `{{revision}}`: the revision being analysed (the canary's
-    /// `slipway.dev/revision` label value).
-    pub revision: &'a str,
-    /// `{{app}}`: the app's name in `slipway.yaml`.
-    pub app: &'a str,
-    /// `{{environment}}`: the environment's name.
-    pub environment: &'a str,
-}
-
-/// `query` with `{{revision}}`, `{{app}}` and `{{environment}}` (inner
-/// spaces allowed) replaced by their values; other text is left as is (the
-/// loader has already refused unknown placeholders).
-pub fn render_query(query: &str, context: &QueryContext<'_>) -> String {
-    let mut out = String::with_capacity(query.len());
-    let mut rest = query;
-    while let Some(start) = rest.find("{{") {
-        let after = &rest[start + 2..];
-        let Some(end) = after.find("}}") else { break };
-        let value = match after[..end].trim() {
-            "revision" => context.revision,
-            "app" => context.app,
-            "environment" => context.environment,
-            _ => &rest[start..start + 2 + end + 2],
-        };
-        out.push_str(&rest[..start]);
-        out.push_str(value);
-        rest = &after[end + 2..];
-    }
-    out.push_str(rest);
-    out
-}
 
 /// How one run went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -263,28 +263,6 @@ fn a_failure_names_the_analysis_the_query_and_the_values() {
 }
 
 #[test]
-fn placeholders_are_substituted() {
-    let context = QueryContext {
-        revision: "5d41402a",
-        app: "web",
-        environment: "prod",
-    };
-    let cases = [
-        (
-            "all",
-            "x{r=\"{{revision}}\",a=\"{{ app }}\",e=\"{{environment}}\"}",
-            "x{r=\"5d41402a\",a=\"web\",e=\"prod\"}",
-        ),
-        ("twice", "{{app}}/{{app}}", "web/web"),
-        ("none", "sum(up)", "sum(up)"),
-        ("unclosed kept", "x{{app", "x{{app"),
-    ];
-    for (name, query, want) in cases {
-        assert_eq!(render_query(query, &context), want, "{name}");
-    }
-}
-
-#[test]
 fn a_resumed_analysis_keeps_its_spacing() {
     let interval = Duration::from_secs(30);
     let cases = [
