@@ -36,7 +36,8 @@ pub enum RunVerdict {
 pub struct AnalysisRun {
     /// When the query was answered (RFC 3339, UTC).
     pub at: String,
-    /// The single value, when there was one (`NaN` is kept as absent).
+    /// The single value, when there was a finite one (`NaN` and infinities
+    /// are kept as absent, with `error` saying which).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<f64>,
     /// The run's verdict.
@@ -76,10 +77,17 @@ pub fn judge(
             RunVerdict::Inconclusive,
             Some("the query returned NaN".into()),
         ),
-        Ok(QueryValue::Single(v)) if analysis.success.holds(v) => {
-            run(Some(v), RunVerdict::Pass, None)
+        Ok(QueryValue::Single(v)) => {
+            let verdict = match analysis.success.holds(v) {
+                true => RunVerdict::Pass,
+                false => RunVerdict::Miss,
+            };
+            // JSON has no infinity: an infinite value is kept as its text.
+            match v.is_finite() {
+                true => run(Some(v), verdict, None),
+                false => run(None, verdict, Some(format!("the query returned {v}"))),
+            }
         }
-        Ok(QueryValue::Single(v)) => run(Some(v), RunVerdict::Miss, None),
         Ok(QueryValue::NoData) => run(
             None,
             RunVerdict::Inconclusive,
