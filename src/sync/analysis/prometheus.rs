@@ -51,6 +51,9 @@ pub enum QueryError {
         /// What did not fit.
         detail: String,
     },
+    /// The base URL and the query make no URL (the loader checks the base).
+    #[error("query URL: {0}")]
+    BadUrl(String),
     /// The answer was larger than [`MAX_RESPONSE_BYTES`].
     #[error("answer larger than {MAX_RESPONSE_BYTES} bytes")]
     TooLarge,
@@ -82,7 +85,7 @@ pub fn parse_query_response(status: u16, body: &[u8]) -> Result<QueryValue, Quer
             match samples.as_slice() {
                 [] => Ok(QueryValue::NoData),
                 [sample] if sample.get("value").is_some() => {
-                    sample_value(&sample["value"]).map(QueryValue::Single)
+                    sample_value(status, &sample["value"]).map(QueryValue::Single)
                 }
                 [sample] => Ok(QueryValue::NotASingleNumber(format!(
                     "a histogram sample of {}",
@@ -95,7 +98,7 @@ pub fn parse_query_response(status: u16, body: &[u8]) -> Result<QueryValue, Quer
                 ))),
             }
         }
-        Some("scalar") => sample_value(result).map(QueryValue::Single),
+        Some("scalar") => sample_value(status, result).map(QueryValue::Single),
         Some(other) => Ok(QueryValue::NotASingleNumber(format!("a {other} result"))),
         None => Err(decode("no data.resultType".into())),
     }
@@ -103,16 +106,16 @@ pub fn parse_query_response(status: u16, body: &[u8]) -> Result<QueryValue, Quer
 
 /// The number of a `[<unix time>, "<value>"]` pair; Prometheus writes
 /// `NaN`, `+Inf` and `-Inf` for the special values.
-fn sample_value(pair: &Value) -> Result<f64, QueryError> {
+fn sample_value(status: u16, pair: &Value) -> Result<f64, QueryError> {
     let text = pair[1].as_str().ok_or_else(|| QueryError::Decode {
-        status: 200,
+        status,
         detail: format!("sample {pair} is not [time, \"value\"]"),
     })?;
     match text {
         "+Inf" | "Inf" => Ok(f64::INFINITY),
         "-Inf" => Ok(f64::NEG_INFINITY),
         _ => text.parse().map_err(|_| QueryError::Decode {
-            status: 200,
+            status,
             detail: format!("sample value {text:?} is not a number"),
         }),
     }
@@ -163,8 +166,7 @@ impl PrometheusClient {
         base_url: &str,
         query: &str,
     ) -> Result<QueryValue, QueryError> {
-        let url = query_url(base_url, query)
-            .map_err(|detail| QueryError::Decode { status: 0, detail })?;
+        let url = query_url(base_url, query).map_err(QueryError::BadUrl)?;
         let mut response = self
             .http
             .get(url)
