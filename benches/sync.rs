@@ -137,6 +137,7 @@ async fn slipway_run(repo: &Path) -> [Measured; 3] {
         rollout_poll: Duration::from_millis(20),
         pod_limits: Default::default(),
         retries: Default::default(),
+        rollouts: Default::default(),
         renderer: slipway::sync::render::Renderer::new(&Default::default()),
     };
     let sync = SyncLoop::new(

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use slipway::config::Config;
 use slipway::event::{OperatorAction, OperatorRequested};
 use slipway::metrics::Metrics;
+use slipway::operator::SyncRequest;
 use slipway::receive::{ReceiveRole, bind};
 use slipway::secret::{Secret, SecretSource};
 use slipway::store::Store;
@@ -75,17 +76,33 @@ enum Command {
     },
     /// Run an app/environment's failed (rolled back or rejected) revision
     /// again, and retry a cluster problem now, through sync's status API.
-    Retry(RetryArgs),
-    /// Promote the image verified in the previous environment into `--to`.
+    Retry(SyncTargetArgs),
+    /// `--to ENV`: promote the image verified in the previous environment
+    /// into ENV (through the policy gate and the writer). `--env ENV`: let
+    /// ENV's blue-green or canary rollout go past its pause (through sync's
+    /// status API).
+    #[command(group(clap::ArgGroup::new("where").required(true).args(["to", "env"])))]
     Promote {
         /// App name from slipway.yaml.
         app: String,
-        /// Environment to promote into.
+        /// Environment to promote the previous environment's image into.
         #[arg(long)]
-        to: String,
+        to: Option<String>,
+        /// Environment whose paused rollout goes on.
+        #[arg(long)]
+        env: Option<String>,
         #[command(flatten)]
         target: OperatorTarget,
+        /// Base URL of the sync role for `--env` (default: `--url`).
+        #[arg(long, env = "SLIPWAY_SYNC_URL")]
+        sync_url: Option<String>,
+        /// Environment variable holding the status API bearer token, if one is required.
+        #[arg(long, default_value = "SLIPWAY_API_TOKEN")]
+        token_env: String,
     },
+    /// Abort an app/environment's blue-green or canary rollout: traffic goes
+    /// back to the stable version and the new one is deleted.
+    Abort(SyncTargetArgs),
 }
 
 /// Where operator requests go and what signs them.
@@ -103,8 +120,9 @@ struct OperatorTarget {
     secret_file: PathBuf,
 }
 
+/// One app/environment on sync's status API.
 #[derive(clap::Args)]
-struct RetryArgs {
+struct SyncTargetArgs {
     /// App name from slipway.yaml.
     app: String,
     /// Environment name.
@@ -124,6 +142,12 @@ struct RetryArgs {
 
 #[derive(clap::Args)]
 struct StatusArgs {
+    /// App name: with ENV, show that app/environment in detail (its
+    /// rollout's strategy, phase, colours and steps) instead of the lists.
+    #[arg(requires = "env")]
+    app: Option<String>,
+    /// Environment name.
+    env: Option<String>,
     /// Base URL of the receive role (or of `slipway run`).
     #[arg(long, env = "SLIPWAY_URL", default_value = "http://127.0.0.1:8080")]
     url: String,
@@ -239,6 +263,20 @@ async fn operator(
 
 async fn status(args: StatusArgs) -> anyhow::Result<()> {
     let token = std::env::var(&args.token_env).ok().map(Secret::new);
+    if let (Some(app), Some(env)) = (&args.app, &args.env) {
+        let url = args.sync_url.as_deref().unwrap_or(&args.url);
+        let target = slipway::operator::get_status(
+            url,
+            &format!("/api/v1/apps/{app}/{env}"),
+            token.as_ref(),
+        )
+        .await?;
+        print!(
+            "{}",
+            slipway::operator::render_target(&target, jiff::Timestamp::now())
+        );
+        return Ok(());
+    }
     let deliveries = slipway::operator::get_status(
         &args.url,
         &format!("/api/v1/deliveries?limit={}", args.limit),
@@ -257,12 +295,16 @@ async fn status(args: StatusArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn retry(args: RetryArgs) -> anyhow::Result<()> {
+async fn sync_request(args: SyncTargetArgs, request: SyncRequest) -> anyhow::Result<()> {
     let token = std::env::var(&args.token_env).ok().map(Secret::new);
     let answer =
-        slipway::operator::request_retry(&args.url, &args.app, &args.env, token.as_ref()).await?;
+        slipway::operator::request_sync(&args.url, &args.app, &args.env, request, token.as_ref())
+            .await?;
     println!("{}", serde_json::to_string_pretty(&answer)?);
-    println!("follow it with: slipway status --sync-url {}", args.url);
+    println!(
+        "follow it with: slipway status {} {} --sync-url {}",
+        args.app, args.env, args.url
+    );
     Ok(())
 }
 
@@ -296,16 +338,33 @@ fn main() -> ExitCode {
                 listen,
             } => run(config, state_dir, listen).await,
             Command::Status(args) => status(args).await,
-            Command::Retry(args) => retry(args).await,
+            Command::Retry(args) => sync_request(args, SyncRequest::Retry).await,
+            Command::Abort(args) => sync_request(args, SyncRequest::Abort).await,
             Command::Rollback {
                 app,
                 env,
                 to,
                 target,
             } => operator(&target, app, env, OperatorAction::Rollback { to }).await,
-            Command::Promote { app, to, target } => {
-                operator(&target, app, to, OperatorAction::Promote).await
-            }
+            Command::Promote {
+                app,
+                to,
+                env,
+                target,
+                sync_url,
+                token_env,
+            } => match (to, env) {
+                (Some(to), _) => operator(&target, app, to, OperatorAction::Promote).await,
+                (None, env) => {
+                    let args = SyncTargetArgs {
+                        app,
+                        env: env.unwrap_or_default(),
+                        url: sync_url.unwrap_or(target.url),
+                        token_env,
+                    };
+                    sync_request(args, SyncRequest::Promote).await
+                }
+            },
         };
         done.map(|()| ExitCode::SUCCESS)
     });

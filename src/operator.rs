@@ -121,16 +121,39 @@ pub async fn get_status(
     call_api(reqwest::Method::GET, base_url, path, token).await
 }
 
-/// Ask sync to run `app`/`environment`'s failed revision again
-/// (`POST /api/v1/apps/{app}/{env}/retry`, with the bearer token when given);
-/// returns sync's answer (the state and the failed revision).
-pub async fn request_retry(
+/// What an operator may ask of sync for one app/environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncRequest {
+    /// Run the failed revision again (and retry a cluster problem now).
+    Retry,
+    /// Let a paused rollout go on.
+    Promote,
+    /// Clean up the rollout in flight.
+    Abort,
+}
+
+impl SyncRequest {
+    /// The last segment of its route.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncRequest::Retry => "retry",
+            SyncRequest::Promote => "promote",
+            SyncRequest::Abort => "abort",
+        }
+    }
+}
+
+/// Ask sync for `request` on `app`/`environment`
+/// (`POST /api/v1/apps/{app}/{env}/{retry|promote|abort}`, with the bearer
+/// token when given); returns sync's answer (the state, or the phase).
+pub async fn request_sync(
     base_url: &str,
     app: &str,
     environment: &str,
+    request: SyncRequest,
     token: Option<&Secret>,
 ) -> Result<Value, OperatorError> {
-    let path = format!("/api/v1/apps/{app}/{environment}/retry");
+    let path = format!("/api/v1/apps/{app}/{environment}/{}", request.as_str());
     call_api(reqwest::Method::POST, base_url, &path, token).await
 }
 
@@ -222,10 +245,132 @@ pub fn render_status(deliveries: &Value, apps: Option<&Value>) -> String {
     out
 }
 
+/// Seconds from `now` until the RFC 3339 time in `value`, when it is later.
+fn seconds_until(value: &Value, now: jiff::Timestamp) -> Option<i64> {
+    let at: jiff::Timestamp = value.as_str()?.parse().ok()?;
+    let left = now.duration_until(at).as_secs();
+    (left > 0).then_some(left)
+}
+
+/// One app/environment in detail, from sync's `GET /api/v1/apps/{app}/{env}`:
+/// its revisions and error, then its rollout's strategy, phase, colours, the
+/// time left in a drain or pause, and the canary's step, weight and analysis runs.
+pub fn render_target(target: &Value, now: jiff::Timestamp) -> String {
+    let mut out = format!(
+        "{}/{}: {}\n",
+        field(target, "app"),
+        field(target, "environment"),
+        field(target, "state")
+    );
+    for (label, key) in [
+        ("desired", "desired_revision"),
+        ("applied", "applied_revision"),
+        ("verified", "verified_revision"),
+        ("failed", "failed_revision"),
+    ] {
+        if let Some(revision) = target[key].as_str() {
+            out.push_str(&format!("  {label:<9} {revision}\n"));
+        }
+    }
+    if let Some(error) = target["last_error"].as_str() {
+        out.push_str(&format!("  error     {error}\n"));
+    }
+    let rollout = &target["rollout"];
+    if rollout.is_null() {
+        out.push_str("  strategy  rolling\n");
+        return out;
+    }
+    out.push_str(&format!(
+        "  strategy  {}\n  phase     {} since {}\n",
+        field(rollout, "strategy"),
+        field(rollout, "phase"),
+        field(rollout, "phase_since")
+    ));
+    for (label, key) in [("stable", "stable"), ("new", "candidate")] {
+        let colour = &rollout[key];
+        if colour.is_null() {
+            continue;
+        }
+        let deployments: Vec<&str> = colour["deployments"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let revision = colour["revision"]
+            .as_str()
+            .filter(|r| !r.is_empty())
+            .unwrap_or("(unlabelled)");
+        let commit: String = field(colour, "commit").chars().take(12).collect();
+        out.push_str(&format!(
+            "  {label:<9} {revision} from {commit}: {}\n",
+            deployments.join(", ")
+        ));
+    }
+    if let Some(left) = seconds_until(&rollout["drain_until"], now) {
+        out.push_str(&format!("  drain     {left}s left\n"));
+    }
+    if field(rollout, "strategy") == "canary" {
+        out.push_str(&format!(
+            "  step      {} at weight {}%\n",
+            rollout["step"].as_u64().unwrap_or(0) + 1,
+            rollout["weight"].as_u64().unwrap_or(0)
+        ));
+    }
+    if let Some(left) = seconds_until(&rollout["pause_until"], now) {
+        out.push_str(&format!("  pause     {left}s left\n"));
+    }
+    for run in rollout["analysis_runs"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "  analysis  {} value {} {}\n",
+            field(run, "at"),
+            run["value"]
+                .as_f64()
+                .map_or("-".to_string(), |v| v.to_string()),
+            field(run, "verdict")
+        ));
+    }
+    if let Some(end) = rollout["end"].as_str() {
+        let cause = rollout["cause"]
+            .as_str()
+            .map(|c| format!(": {c}"))
+            .unwrap_or_default();
+        out.push_str(&format!("  last      {end}{cause}\n"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn one_target_shows_its_rollout_phase_colours_and_drain() {
+        let now: jiff::Timestamp = "2026-12-01T10:00:00Z".parse().unwrap();
+        let target = json!({"app": "web", "environment": "prod", "state": "progressing",
+            "applied_revision": "c2", "verified_revision": "c1",
+            "rollout": {"strategy": "blue_green", "phase": "draining", "phase_since": "2026-12-01T09:59:50Z",
+                "stable": {"revision": "aaaa", "commit": "c1", "deployments": ["shop/web-aaaa"]},
+                "candidate": {"revision": "bbbb", "commit": "c2", "deployments": ["shop/web-bbbb"]},
+                "drain_until": "2026-12-01T10:00:25Z"}});
+        let text = render_target(&target, now);
+        for line in [
+            "web/prod: progressing",
+            "  strategy  blue_green",
+            "  phase     draining since 2026-12-01T09:59:50Z",
+            "  stable    aaaa from c1: shop/web-aaaa",
+            "  new       bbbb from c2: shop/web-bbbb",
+            "  drain     25s left",
+        ] {
+            assert!(text.contains(line), "{line:?} in\n{text}");
+        }
+        let rolling = render_target(
+            &json!({"app": "web", "environment": "dev", "state": "verified"}),
+            now,
+        );
+        assert!(rolling.contains("strategy  rolling"), "{rolling}");
+    }
 
     #[test]
     fn status_shows_apps_and_deliveries_with_outcomes() {

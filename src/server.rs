@@ -77,6 +77,9 @@ pub enum ApiError {
     /// Missing or wrong bearer token on the status API.
     #[error("unauthorized")]
     Unauthorized,
+    /// The request does not fit the current state (one line saying why).
+    #[error("{0}")]
+    Conflict(String),
     /// The store failed; the sender should retry.
     #[error("store unavailable")]
     Store(#[from] StoreError),
@@ -94,6 +97,7 @@ impl IntoResponse for ApiError {
             }
             ApiError::Rejected(Rejection::PayloadTooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Store(e) => {
                 tracing::error!(error = %crate::error_chain(e), "store failed while answering a request");
                 StatusCode::SERVICE_UNAVAILABLE

@@ -7,6 +7,7 @@ use std::time::Duration;
 use axum::body::Body;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
+use slipway::operator::SyncRequest;
 use slipway::secret::Secret;
 use slipway::store::Store;
 use slipway::store::sync_state::{SyncPhase, TargetStatus};
@@ -263,16 +264,20 @@ async fn slipway_retry_asks_with_the_bearer_token_and_wakes_the_loop() {
     let router = f.router.clone();
     tokio::spawn(async move { axum::serve(listener, router).await });
 
-    let refused = slipway::operator::request_retry(&url, "web", "dev", None).await;
+    let refused =
+        slipway::operator::request_sync(&url, "web", "dev", SyncRequest::Retry, None).await;
     assert!(refused.is_err(), "the status API's token is required");
     assert!(!was_nudged(&f.nudge).await);
     let token = Secret::new("let-me-in");
-    let answer = slipway::operator::request_retry(&url, "web", "dev", Some(&token))
-        .await
-        .unwrap();
+    let answer =
+        slipway::operator::request_sync(&url, "web", "dev", SyncRequest::Retry, Some(&token))
+            .await
+            .unwrap();
     assert_eq!(answer["retry"], "requested");
     assert_eq!(answer["failed_revision"], "0123abc");
     assert!(was_nudged(&f.nudge).await);
-    let unknown = slipway::operator::request_retry(&url, "web", "prod", Some(&token)).await;
+    let unknown =
+        slipway::operator::request_sync(&url, "web", "prod", SyncRequest::Retry, Some(&token))
+            .await;
     assert!(unknown.unwrap_err().to_string().contains("404"));
 }

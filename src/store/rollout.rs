@@ -114,6 +114,11 @@ pub struct RolloutRecord {
     /// Whether traffic reaches the candidate (switched, or a canary weight above 0).
     #[serde(default)]
     pub switched: bool,
+    /// The candidate is the last verified revision, rolled out first to
+    /// move traffic off a workload that predates the strategy; a newer
+    /// revision waits for it instead of superseding it.
+    #[serde(default)]
+    pub adoption: bool,
     /// Canary: the index of the current step.
     #[serde(default)]
     pub step: usize,
@@ -146,6 +151,7 @@ impl RolloutRecord {
             started_at: None,
             drain_until: None,
             switched: false,
+            adoption: false,
             step: 0,
             weight: 0,
             pause_until: None,

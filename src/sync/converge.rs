@@ -50,6 +50,11 @@ pub struct ConvergeOptions {
     pub recreate_on_immutable: bool,
     /// Job contents (`key@hash`) that completed: not applied again.
     pub completed_jobs: BTreeSet<String>,
+    /// Objects (by [`ObjectRef::key`]) a rollout still runs though they
+    /// left the desired set (the colour that serves): never pruned here.
+    ///
+    /// [`ObjectRef::key`]: super::plan::ObjectRef::key
+    pub retain: BTreeSet<String>,
 }
 
 impl ConvergeOptions {
@@ -61,6 +66,7 @@ impl ConvergeOptions {
             own_namespace: env.namespace.clone(),
             recreate_on_immutable: env.recreate_on_immutable,
             completed_jobs: status.completed_jobs.iter().cloned().collect(),
+            retain: BTreeSet::new(),
         }
     }
 }
@@ -83,7 +89,9 @@ pub async fn converge(
 ) -> Result<Converged, ReconcileError> {
     let inventory = ctx.store.sync_inventory(app, env).await?;
     let autoscaled = leave_replicas_to_autoscalers(cluster, &mut desired).await?;
-    let plan = plan::plan(desired, &inventory);
+    let mut plan = plan::plan(desired, &inventory);
+    plan.prune
+        .retain(|e| !options.retain.contains(&e.object.key()));
     let workload = plan
         .unchanged
         .iter()

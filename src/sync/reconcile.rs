@@ -20,6 +20,7 @@ use super::fault::{self, Fault};
 use super::metrics::SyncMetrics;
 use super::plan::{self, DesiredObject, ObjectRef};
 use super::podcheck::PodLimits;
+use super::progressive::bluegreen;
 pub use super::prune::retire_target;
 use super::render::{RenderError, RenderedObject, Renderer};
 use super::report::Reporter;
@@ -27,7 +28,7 @@ use super::retry::RetryRequests;
 use super::rollout::{self, Verdict};
 use super::scope;
 use super::source::{DeployRepoSource, SourceError};
-use crate::repoconfig::{App, Environment};
+use crate::repoconfig::{App, Environment, Strategy};
 use crate::store::sync_state::{PlanSummary, SyncPhase, TargetStatus};
 use crate::store::{Store, StoreError};
 
@@ -50,6 +51,8 @@ pub struct SyncContext {
     pub pod_limits: PodLimits,
     /// Failed revisions a person asked to run again.
     pub retries: RetryRequests,
+    /// Promotions and aborts of progressive rollouts a person asked for.
+    pub rollouts: super::progressive::RolloutRequests,
     /// Renders kustomizations and Helm charts with the real tools.
     pub renderer: Renderer,
 }
@@ -239,6 +242,14 @@ async fn apply_target(
 ) -> Result<TargetStatus, ReconcileError> {
     let (app, env) = (target.app_name.as_str(), target.env.name.as_str());
     let content = plan::set_hash(&desired);
+    if let Strategy::BlueGreen(config) = &target.env.strategy {
+        let wanted = bluegreen::Wanted {
+            revision: revision.to_string(),
+            desired,
+            content,
+        };
+        return bluegreen::reconcile(ctx, cluster, status, target, wanted, config).await;
+    }
     if status.failed_hash.as_deref() == Some(content.as_str()) {
         // The same content failed before: keep the last verified revision in
         // place (drift included) and wait for the repo to change the content.

@@ -5,6 +5,8 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::Notify;
+
 /// Pause before the first retry of a cluster problem; doubled per attempt.
 pub const RETRY_BACKOFF_FIRST: Duration = Duration::from_secs(2);
 
@@ -35,24 +37,44 @@ pub fn watch_pause(streak: u32, ceiling: Duration) -> Duration {
         .min(ceiling)
 }
 
-/// App/environments whose failed revision a person asked to run again;
-/// shared by the status API (which asks) and the sync loop (which answers).
+/// Requests a person made for app/environments through the status API
+/// (`slipway retry`, `slipway promote --env`, `slipway abort`), shared by
+/// the API (which asks) and the sync loop (which answers).
 #[derive(Debug, Clone, Default)]
-pub struct RetryRequests {
+pub struct TargetRequests {
     wanted: Arc<Mutex<HashSet<(String, String)>>>,
+    changed: Arc<Notify>,
 }
 
-impl RetryRequests {
-    /// Ask for `app`/`environment` to run its failed revision again.
+/// Failed revisions a person asked to run again.
+pub type RetryRequests = TargetRequests;
+
+impl TargetRequests {
+    /// Ask for `app`/`environment`.
     pub fn request(&self, app: &str, environment: &str) {
         self.lock()
             .insert((app.to_string(), environment.to_string()));
+        self.changed.notify_waiters();
     }
 
-    /// Whether a retry was asked for, forgetting the request.
+    /// Whether it was asked for, forgetting the request.
     pub fn take(&self, app: &str, environment: &str) -> bool {
         self.lock()
             .remove(&(app.to_string(), environment.to_string()))
+    }
+
+    /// Wait until it is asked for (without taking the request).
+    pub async fn requested(&self, app: &str, environment: &str) {
+        let key = (app.to_string(), environment.to_string());
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.lock().contains(&key) {
+                return;
+            }
+            changed.await;
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<(String, String)>> {
@@ -104,5 +126,24 @@ mod tests {
         assert!(!requests.take("web", "prod"));
         assert!(requests.take("web", "dev"));
         assert!(!requests.take("web", "dev"));
+    }
+
+    #[tokio::test]
+    async fn a_waiter_wakes_when_its_target_is_asked_for() {
+        let requests = RetryRequests::default();
+        let waiter = tokio::spawn({
+            let requests = requests.clone();
+            async move { requests.requested("web", "prod").await }
+        });
+        tokio::task::yield_now().await;
+        requests.request("web", "dev");
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "another target does not wake it");
+        requests.request("web", "prod");
+        waiter.await.unwrap();
+        assert!(
+            requests.take("web", "prod"),
+            "waiting does not take the request"
+        );
     }
 }

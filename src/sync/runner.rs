@@ -84,6 +84,11 @@ impl SyncLoop {
         self.ctx.retries.clone()
     }
 
+    /// Where `slipway promote --env` and `slipway abort` requests go.
+    pub fn rollout_handle(&self) -> super::progressive::RolloutRequests {
+        self.ctx.rollouts.clone()
+    }
+
     /// The handle that wakes the loop (the nudge route and push webhooks).
     pub fn nudge_handle(&self) -> Arc<Notify> {
         self.nudge.clone()

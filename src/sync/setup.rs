@@ -100,6 +100,7 @@ pub async fn sync_role(
             image_pull_grace: Duration::from_secs(settings.image_pull_grace_seconds),
         },
         retries: RetryRequests::default(),
+        rollouts: Default::default(),
         renderer: Renderer::new(&settings.render),
     };
     ctx.renderer.tools().await;
@@ -125,6 +126,7 @@ pub async fn sync_role(
     )?
     .with_push_secrets(secret::load_all(&settings.push_secrets)?)
     .with_retries(sync_loop.retry_handle())
+    .with_rollouts(sync_loop.rollout_handle())
     .with_render_tools(render_tools);
     Ok(SyncRole { sync_loop, http })
 }

@@ -2,7 +2,10 @@
 //!
 //! `GET /api/v1/apps` and `GET /api/v1/apps/{app}/{env}` answer from the
 //! store; `POST /api/v1/apps/{app}/{env}/retry` (`slipway retry`) asks for
-//! a failed revision to run again; `POST /hooks/sync` verifies a Standard
+//! a failed revision to run again; `POST /api/v1/apps/{app}/{env}/promote`
+//! (`slipway promote --env`) lets a paused rollout go on and
+//! `POST /api/v1/apps/{app}/{env}/abort` (`slipway abort`) cleans up the
+//! rollout in flight; `POST /hooks/sync` verifies a Standard
 //! Webhooks signature against the nudge secrets and wakes the loop. Nothing
 //! here touches git or the cluster: the handlers only ask and nudge.
 
@@ -16,11 +19,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::sync::Notify;
 
+use super::progressive::RolloutRequests;
 use super::render::tools::ToolVersions;
-use super::retry::RetryRequests;
+use super::retry::{RetryRequests, TargetRequests};
 use crate::secret::Secret;
 use crate::server::{ApiError, authorize_bearer};
 use crate::store::Store;
+use crate::store::rollout::RolloutPhase;
 use crate::webhook::Rejection;
 use crate::webhook::signature::{
     SignatureError, StandardHeaders, StandardKey, verify_hub_signature, verify_standard,
@@ -44,6 +49,7 @@ pub struct SyncHttpState {
     bearer_token: Option<Arc<Secret>>,
     push_secrets: Arc<Vec<Secret>>,
     retries: RetryRequests,
+    rollouts: RolloutRequests,
     render_tools: Option<ToolVersions>,
 }
 
@@ -90,6 +96,7 @@ impl SyncHttpState {
             bearer_token: bearer_token.map(Arc::new),
             push_secrets: Arc::default(),
             retries: RetryRequests::default(),
+            rollouts: RolloutRequests::default(),
             render_tools: None,
         })
     }
@@ -109,6 +116,12 @@ impl SyncHttpState {
         self
     }
 
+    /// Hand `slipway promote --env` and `slipway abort` to the loop.
+    pub fn with_rollouts(mut self, rollouts: RolloutRequests) -> Self {
+        self.rollouts = rollouts;
+        self
+    }
+
     /// Show the render tools' versions beside the apps.
     pub fn with_render_tools(mut self, versions: Option<ToolVersions>) -> Self {
         self.render_tools = versions;
@@ -122,6 +135,8 @@ pub fn routes(state: SyncHttpState) -> Router {
         .route("/api/v1/apps", get(list_apps))
         .route("/api/v1/apps/{app}/{env}", get(show_app))
         .route("/api/v1/apps/{app}/{env}/retry", post(retry))
+        .route("/api/v1/apps/{app}/{env}/promote", post(promote))
+        .route("/api/v1/apps/{app}/{env}/abort", post(abort))
         .route(
             "/hooks/sync",
             post(nudge).layer(DefaultBodyLimit::max(MAX_NUDGE_BYTES)),
@@ -198,6 +213,57 @@ async fn retry(
         "failed_revision": status.failed_revision,
         "last_error": status.last_error,
         "retry": "requested",
+    });
+    Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
+}
+
+/// `slipway promote APP --env ENV`: a rollout in flight goes past its
+/// pause (now, or when it reaches it); `409` when none is in flight.
+async fn promote(
+    State(state): State<SyncHttpState>,
+    Path((app, env)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let requests = state.rollouts.promote.clone();
+    rollout_request(&state, &headers, (&app, &env), &requests, "promote").await
+}
+
+/// `slipway abort APP --env ENV`: clean up the rollout in flight (traffic
+/// back to the stable colour, the new one deleted); `409` when none is.
+async fn abort(
+    State(state): State<SyncHttpState>,
+    Path((app, env)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let requests = state.rollouts.abort.clone();
+    rollout_request(&state, &headers, (&app, &env), &requests, "abort").await
+}
+
+async fn rollout_request(
+    state: &SyncHttpState,
+    headers: &HeaderMap,
+    (app, env): (&str, &str),
+    requests: &TargetRequests,
+    what: &str,
+) -> Result<Response, ApiError> {
+    let status = known_status(state, headers, app, env).await?;
+    let phase = status
+        .rollout
+        .as_ref()
+        .map_or(RolloutPhase::Idle, |r| r.phase);
+    if matches!(phase, RolloutPhase::Idle | RolloutPhase::CleaningUp) {
+        return Err(ApiError::Conflict(format!(
+            "{app}/{env} has no rollout in flight to {what} (phase {})",
+            phase.as_str()
+        )));
+    }
+    requests.request(app, env);
+    state.nudge.notify_one();
+    let body = serde_json::json!({
+        "app": app,
+        "environment": env,
+        "phase": phase.as_str(),
+        what: "requested",
     });
     Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
 }

@@ -123,6 +123,7 @@ impl Harness {
             rollout_poll: Duration::from_millis(50),
             pod_limits: Default::default(),
             retries: Default::default(),
+            rollouts: Default::default(),
             renderer: Renderer::new(&Default::default()),
         };
         let sync = SyncLoop::new(ctx.clone(), locks, Duration::from_secs(3600), 4);

@@ -16,3 +16,16 @@ pub const ROLE_CANDIDATE: &str = "candidate";
 
 pub mod colour;
 pub mod traffic;
+
+pub mod bluegreen;
+
+use crate::sync::retry::TargetRequests;
+
+/// What a person asked of the rollouts in flight, through the status API.
+#[derive(Debug, Clone, Default)]
+pub struct RolloutRequests {
+    /// `slipway promote APP --env ENV`: go past a pause.
+    pub promote: TargetRequests,
+    /// `slipway abort APP --env ENV`: clean up the rollout in flight.
+    pub abort: TargetRequests,
+}

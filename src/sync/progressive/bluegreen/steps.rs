@@ -1,0 +1,491 @@
+//! The steps blue-green phases are made of: lay the colours and Services
+//! out and converge on them, wait for a verdict or the end of a drain
+//! (either cut short by `slipway abort`), delete a colour, store the record,
+//! and record how a rollout ended.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use super::{Run, Wanted};
+use crate::store::rollout::{Colour, RolloutEnd, RolloutPhase, RolloutRecord};
+use crate::store::sync_state::{SyncPhase, TargetStatus};
+use crate::sync::cluster::ObjectEvent;
+use crate::sync::converge::{ConvergeOptions, Converged, converge};
+use crate::sync::fault;
+use crate::sync::plan::{self, DesiredObject, ObjectRef};
+use crate::sync::progressive::colour::{self, Split};
+use crate::sync::progressive::{ROLE_CANDIDATE, ROLE_STABLE};
+use crate::sync::reconcile::{ReconcileError, render_at};
+use crate::sync::rollout::{self, Awaited, Verdict};
+use crate::sync::scope;
+use crate::sync::verdict::wait_for_rollout;
+use crate::sync::verify::{self, Health, WAITED_KINDS};
+
+/// How a wait ended.
+pub(super) enum Waited {
+    /// Healthy (or the drain is over).
+    Verified,
+    /// Failed; the cause on one line.
+    Failed(String),
+    /// `slipway abort` asked to stop.
+    Aborted,
+}
+
+/// Which objects a phase wants in the cluster.
+pub(super) struct Layout<'a> {
+    /// The colour the switched Services select; `None` leaves them out
+    /// (nothing serves yet, so nothing is switched before verification).
+    pub services_on: Option<&'a str>,
+    /// The colour the preview Service selects; `None` leaves it out.
+    pub preview_on: Option<&'a str>,
+    /// The serving colour, kept running (never pruned) though not applied.
+    pub stable: Option<&'a Colour>,
+    /// The candidate colour to apply, with its phase.
+    pub candidate: Option<(&'a str, RolloutPhase)>,
+}
+
+impl Layout<'_> {
+    /// The objects to converge on and the keys of those to keep.
+    fn objects(&self, split: &Split) -> (Vec<DesiredObject>, BTreeSet<String>) {
+        let mut out = split.others.clone();
+        if let Some(on) = self.services_on {
+            out.extend(split.services.iter().map(|s| colour::pinned(s, on)));
+        }
+        if let (Some(on), Some(preview)) = (self.preview_on, &split.preview) {
+            out.push(colour::pinned(preview, on));
+        }
+        if let Some((revision, phase)) = self.candidate {
+            let role = if phase == RolloutPhase::Idle {
+                ROLE_STABLE
+            } else {
+                ROLE_CANDIDATE
+            };
+            let phase = (phase != RolloutPhase::Idle).then_some(phase.as_str());
+            out.extend(
+                split
+                    .workloads
+                    .iter()
+                    .map(|w| colour::coloured(w, revision, role, phase)),
+            );
+        }
+        let retain = self
+            .stable
+            .map(|s| s.deployments.iter().map(|d| deployment(d).key()).collect())
+            .unwrap_or_default();
+        (out, retain)
+    }
+}
+
+/// The Deployment a colour records as `namespace/name`.
+pub(super) fn deployment(qualified: &str) -> ObjectRef {
+    let (namespace, name) = qualified.split_once('/').unwrap_or(("", qualified));
+    ObjectRef {
+        api_version: "apps/v1".into(),
+        kind: "Deployment".into(),
+        namespace: (!namespace.is_empty()).then(|| namespace.to_string()),
+        name: name.to_string(),
+    }
+}
+
+/// RFC 3339 time `d` from now.
+pub(super) fn after(d: Duration) -> String {
+    let d = jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::MAX);
+    jiff::Timestamp::now()
+        .checked_add(d)
+        .unwrap_or(jiff::Timestamp::MAX)
+        .to_string()
+}
+
+/// Time from now until `until` (RFC 3339); zero when past or unreadable.
+pub(super) fn until(until: &str) -> Duration {
+    let Ok(at) = until.parse::<jiff::Timestamp>() else {
+        return Duration::ZERO;
+    };
+    Duration::try_from(jiff::Timestamp::now().duration_until(at)).unwrap_or_default()
+}
+
+impl Run<'_> {
+    /// Store the status with `record`.
+    pub(super) async fn save(
+        &self,
+        status: &mut TargetStatus,
+        record: &RolloutRecord,
+    ) -> Result<(), ReconcileError> {
+        let (app, env) = self.key();
+        status.rollout = Some(record.clone());
+        self.ctx.metrics.sync(app, env, status.state.as_str());
+        self.ctx.store.put_sync_status(status.clone()).await?;
+        Ok(())
+    }
+
+    /// `commit`'s objects for this app/environment (none when it no longer renders).
+    pub(super) async fn objects_at(
+        &self,
+        commit: &str,
+    ) -> Result<Vec<DesiredObject>, ReconcileError> {
+        let (app, env) = self.key();
+        let Ok(objects) = render_at(self.ctx, commit, self.target).await? else {
+            return Ok(Vec::new());
+        };
+        let accepted = scope::check(&self.target.app, &self.target.env, objects).accepted;
+        Ok(plan::desired(app, env, accepted))
+    }
+
+    /// Converge on `layout`; the one-line refusal when the dry run refused it.
+    pub(super) async fn converge_layout(
+        &self,
+        status: &mut TargetStatus,
+        record: &RolloutRecord,
+        split: &Split,
+        layout: &Layout<'_>,
+    ) -> Result<Option<String>, ReconcileError> {
+        let (app, env) = self.key();
+        let (desired, retain) = layout.objects(split);
+        let mut options = ConvergeOptions::of(&self.target.env, status);
+        options.retain = retain;
+        let commit = record
+            .candidate
+            .as_ref()
+            .or(record.stable.as_ref())
+            .map(|c| c.commit.clone())
+            .unwrap_or_default();
+        match converge(
+            self.ctx,
+            self.cluster,
+            (app, env),
+            desired,
+            &commit,
+            &options,
+        )
+        .await?
+        {
+            Converged::Applied(changes) => {
+                status.drifted = changes.drifted;
+                status.autoscaled = changes.autoscaled;
+                Ok(None)
+            }
+            Converged::Rejected(rejection) => Ok(Some(rejection.error.summary())),
+        }
+    }
+
+    /// Wait for the colour at `revision` (and the environment's other
+    /// workloads) under the rollout's deadline, or an abort.
+    pub(super) async fn verify(
+        &self,
+        record: &RolloutRecord,
+        split: &Split,
+        revision: &str,
+    ) -> Result<Waited, ReconcileError> {
+        let (app, env) = self.key();
+        let mut workloads: Vec<ObjectRef> = split
+            .workloads
+            .iter()
+            .map(|w| colour::coloured(w, revision, ROLE_CANDIDATE, None).object)
+            .collect();
+        workloads.extend(
+            split
+                .others
+                .iter()
+                .filter(|d| {
+                    WAITED_KINDS.contains(&d.object.kind.as_str()) && d.object.kind != "Job"
+                })
+                .map(|d| d.object.clone()),
+        );
+        let applied = BTreeSet::new();
+        let awaited = Awaited {
+            workloads: &workloads,
+            applied: &applied,
+        };
+        let timeout = Duration::from_secs(self.target.env.rollout_timeout_seconds);
+        let left = rollout::remaining(
+            record.started_at.as_deref(),
+            timeout,
+            jiff::Timestamp::now(),
+        );
+        tokio::select! {
+            verdict = wait_for_rollout(self.ctx, self.cluster, awaited, (timeout, left)) => {
+                Ok(match verdict? {
+                    Verdict::Verified => Waited::Verified,
+                    Verdict::Failed { cause, .. } => Waited::Failed(cause),
+                })
+            }
+            _ = self.ctx.rollouts.abort.requested(app, env) => Ok(Waited::Aborted),
+        }
+    }
+
+    /// Wait until `until` (RFC 3339), checking the colour at `revision`
+    /// every poll; a failure or an abort cuts the drain short.
+    pub(super) async fn watch_drain(
+        &self,
+        split: &Split,
+        revision: &str,
+        until_at: &str,
+    ) -> Result<Waited, ReconcileError> {
+        let (app, env) = self.key();
+        let colours: Vec<ObjectRef> = split
+            .workloads
+            .iter()
+            .map(|w| colour::coloured(w, revision, ROLE_CANDIDATE, None).object)
+            .collect();
+        loop {
+            for object in &colours {
+                match self.cluster.get(object).await? {
+                    None => {
+                        return Ok(Waited::Failed(format!(
+                            "{object}: deleted during the drain"
+                        )));
+                    }
+                    Some(live) => {
+                        if let Health::Failed(why) = verify::health(&live) {
+                            return Ok(Waited::Failed(format!("{object}: {why}")));
+                        }
+                    }
+                }
+            }
+            let left = until(until_at);
+            if left.is_zero() {
+                return Ok(Waited::Verified);
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(left.min(self.ctx.rollout_poll)) => {}
+                _ = self.ctx.rollouts.abort.requested(app, env) => return Ok(Waited::Aborted),
+            }
+        }
+    }
+
+    /// Delete a colour's Deployments (gone already is fine) and forget them.
+    pub(super) async fn delete_colour(&self, colour: &Colour) -> Result<(), ReconcileError> {
+        let (app, env) = self.key();
+        let objects: Vec<ObjectRef> = colour.deployments.iter().map(|d| deployment(d)).collect();
+        for object in &objects {
+            if self.cluster.delete(object).await? {
+                tracing::info!(app, environment = env, %object, "deleted a colour");
+            }
+        }
+        self.ctx
+            .store
+            .update_sync_inventory(app, env, Vec::new(), objects)
+            .await?;
+        Ok(())
+    }
+
+    /// Point the switched Services (and the preview) back at `revision`.
+    pub(super) async fn switch_back(
+        &self,
+        split: &Split,
+        revision: &str,
+    ) -> Result<(), ReconcileError> {
+        for service in split.services.iter().chain(split.preview.iter()) {
+            self.cluster
+                .apply(&colour::pinned(service, revision), false)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A Normal Event on each switched Service.
+    pub(super) async fn switched_events(&self, split: &Split, revision: &str) {
+        for service in &split.services {
+            let event = ObjectEvent {
+                reason: "Switched",
+                action: "Switch",
+                note: format!("selector moved to revision {revision}"),
+                warning: false,
+            };
+            self.cluster.event(&service.object, None, event).await;
+        }
+    }
+
+    /// Start cleaning up: the end and its cause are stored first.
+    pub(super) async fn begin_cleanup(
+        &self,
+        status: &mut TargetStatus,
+        record: &mut RolloutRecord,
+        end: RolloutEnd,
+        cause: String,
+    ) -> Result<(), ReconcileError> {
+        let (app, env) = self.key();
+        let cause = fault::bounded(&cause, fault::MAX_LINE_CHARS);
+        tracing::warn!(
+            app,
+            environment = env,
+            phase = record.phase.as_str(),
+            end = end.as_str(),
+            cause,
+            "cleaning up the rollout"
+        );
+        record.end = Some(end);
+        record.cause = Some(cause);
+        record.enter(RolloutPhase::CleaningUp);
+        self.save(status, record).await
+    }
+
+    /// The candidate's objects cannot be produced again: clean up.
+    pub(super) async fn lost_candidate(
+        &self,
+        status: &mut TargetStatus,
+        record: &mut RolloutRecord,
+    ) -> Result<super::Next, ReconcileError> {
+        let cause = "the new revision no longer renders".to_string();
+        self.begin_cleanup(status, record, RolloutEnd::Failed, cause)
+            .await?;
+        Ok(super::Next::Continue)
+    }
+
+    /// A cleaned-up rollout: a failure or an abort is held (not tried again
+    /// until the content changes or `slipway retry`) and reported.
+    pub(super) async fn ended(
+        &self,
+        status: &mut TargetStatus,
+        record: &RolloutRecord,
+        end: RolloutEnd,
+        cause: String,
+    ) -> Result<(), ReconcileError> {
+        let (app, env) = self.key();
+        status.rollout_started_at = None;
+        if end == RolloutEnd::Superseded {
+            return self.save(status, record).await;
+        }
+        let revision = status.applied_revision.clone().unwrap_or_default();
+        status.failed_revision = status.applied_revision.clone();
+        status.failed_hash = status.applied_hash.clone();
+        status.failed_reason = Some(cause.clone());
+        status.record_error(cause.clone());
+        status.state = if record.stable.is_some() {
+            SyncPhase::RolledBack
+        } else {
+            SyncPhase::Failed
+        };
+        if let Some(verified) = status.verified_revision.clone() {
+            status.applied_revision = Some(verified);
+            status.applied_hash = status.verified_hash.clone();
+        }
+        self.ctx.metrics.failure(app, env, "rollout");
+        self.save(status, record).await?;
+        let image = self.image.clone();
+        rollout::send_report(self.ctx, self.target, &revision, image, Some(cause)).await;
+        Ok(())
+    }
+
+    /// Switched and drained: the rollout is verified (an adoption is not
+    /// reported: its revision was verified before).
+    pub(super) async fn verified(
+        &self,
+        status: &mut TargetStatus,
+        record: &RolloutRecord,
+        adoption: bool,
+    ) -> Result<(), ReconcileError> {
+        status.verified_revision = status.applied_revision.clone();
+        status.verified_hash = status.applied_hash.clone();
+        status.failed_revision = None;
+        status.failed_hash = None;
+        status.failed_reason = None;
+        status.rollout_started_at = None;
+        status.clear_error();
+        status.state = SyncPhase::Verified;
+        self.save(status, record).await?;
+        if !adoption {
+            let revision = status.applied_revision.clone().unwrap_or_default();
+            rollout::send_report(self.ctx, self.target, &revision, self.image.clone(), None).await;
+        }
+        Ok(())
+    }
+
+    /// A held failure: keep the serving colour as its own commit has it.
+    pub(super) async fn hold_stable(
+        &self,
+        status: &mut TargetStatus,
+        record: &RolloutRecord,
+    ) -> Result<(), ReconcileError> {
+        if let Some(stable) = record.stable.clone().filter(|s| !s.commit.is_empty())
+            && let Ok(split) = self.split(self.objects_at(&stable.commit).await?)
+        {
+            let layout = Layout {
+                services_on: Some(&stable.revision),
+                preview_on: Some(&stable.revision),
+                stable: None,
+                candidate: Some((&stable.revision, RolloutPhase::Idle)),
+            };
+            self.converge_layout(status, record, &split, &layout)
+                .await?;
+        }
+        self.save(status, record).await
+    }
+
+    /// The serving colour is what git wants: converge on it (drift is put
+    /// back, stale colours pruned); a change outside the pod templates is
+    /// applied in place and verified.
+    pub(super) async fn steady(
+        &self,
+        status: &mut TargetStatus,
+        record: &mut RolloutRecord,
+        split: &Split,
+        wanted: &Wanted,
+    ) -> Result<(), ReconcileError> {
+        let revision = record
+            .stable
+            .as_ref()
+            .map(|s| s.revision.clone())
+            .unwrap_or_default();
+        let layout = Layout {
+            services_on: Some(&revision),
+            preview_on: Some(&revision),
+            stable: None,
+            candidate: Some((&revision, RolloutPhase::Idle)),
+        };
+        if let Some(rejected) = self.converge_layout(status, record, split, &layout).await? {
+            status.failed_revision = Some(wanted.revision.clone());
+            status.failed_hash = Some(wanted.content.clone());
+            status.failed_reason = Some(rejected.clone());
+            status.record_error(rejected);
+            status.state = SyncPhase::Rejected;
+            return self.save(status, record).await;
+        }
+        if status.applied_hash.as_deref() != Some(wanted.content.as_str()) {
+            status.applied_revision = Some(wanted.revision.clone());
+            status.applied_hash = Some(wanted.content.clone());
+            record.started_at = Some(crate::store::now_rfc3339());
+            status.state = SyncPhase::Progressing;
+            self.save(status, record).await?;
+            match self.verify(record, split, &revision).await? {
+                Waited::Verified => {
+                    if let Some(stable) = record.stable.as_mut() {
+                        stable.commit = wanted.revision.clone();
+                    }
+                    return self.verified(status, record, false).await;
+                }
+                Waited::Failed(cause) => {
+                    return self.ended(status, record, RolloutEnd::Failed, cause).await;
+                }
+                Waited::Aborted => {
+                    let (app, env) = self.key();
+                    self.ctx.rollouts.abort.take(app, env);
+                }
+            }
+        }
+        status.clear_error();
+        status.state = if !status.drifted.is_empty() {
+            SyncPhase::Drifted
+        } else if !status.refused.is_empty() {
+            SyncPhase::Refused
+        } else {
+            SyncPhase::Verified
+        };
+        self.save(status, record).await
+    }
+
+    /// The revision cannot be rolled out this way: refused, as a render
+    /// failure is, until the repo changes.
+    pub(super) async fn refuse(
+        &self,
+        status: &mut TargetStatus,
+        record: &RolloutRecord,
+        cause: String,
+    ) -> Result<(), ReconcileError> {
+        let (app, env) = self.key();
+        status.state = SyncPhase::Refused;
+        status.record_error(format!("strategy blue_green: {cause}"));
+        self.ctx.metrics.failure(app, env, "render");
+        self.save(status, record).await
+    }
+}
