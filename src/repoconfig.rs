@@ -11,7 +11,12 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+mod analysis;
 mod helm;
+pub use analysis::{
+    Analysis, Comparison, ComparisonOp, DEFAULT_COUNT, DEFAULT_INTERVAL, InconclusiveAs,
+    PLACEHOLDERS, ParseComparisonError, PrometheusSource, QueryContext, placeholders, render_query,
+};
 pub use helm::{HelmRelease, HelmValues, is_key_path};
 mod strategy;
 pub use strategy::{
@@ -164,6 +169,14 @@ pub struct RepoConfig {
     pub branch: String,
     /// Apps by name.
     pub apps: BTreeMap<String, App>,
+    /// Metric analyses by name, shared by every app and environment; a
+    /// canary step names one.
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "analysis::deserialize_analyses"
+    )]
+    pub analyses: BTreeMap<String, Analysis>,
 }
 
 fn default_branch() -> String {
@@ -275,7 +288,12 @@ impl RepoConfig {
                 helm::validate(env, &field).map_err(|(f, m)| invalid(f, m))?;
                 strategy::validate(&env.strategy)
                     .map_err(|(f, m)| invalid(format!("{field}.{f}"), &m))?;
+                analysis::check_steps(&env.strategy, &self.analyses)
+                    .map_err(|(f, m)| invalid(format!("{field}.{f}"), &m))?;
             }
+        }
+        for (name, analysis) in &self.analyses {
+            analysis::validate(name, analysis).map_err(|(f, m)| invalid(f, &m))?;
         }
         Ok(())
     }

@@ -51,6 +51,19 @@ fn every_level_of_the_schema_lists_what_the_loader_accepts() {
             format!("{env}        helm_values: {{ file: v.yaml, repository: a, zzz_unknown: 1 }}\n"),
             &schema["$defs"]["helmValues"],
         ),
+        (
+            "analysis",
+            format!("{}analyses:\n  errors: {{ zzz_unknown: 1 }}\n", "apps: {}\n"),
+            &schema["$defs"]["analysis"],
+        ),
+        (
+            "prometheus",
+            format!(
+                "{}analyses:\n  errors: {{ prometheus: {{ zzz_unknown: 1 }}, query: up, success: '> 0' }}\n",
+                "apps: {}\n"
+            ),
+            &schema["$defs"]["prometheus"],
+        ),
     ];
     for (name, text, section) in cases {
         assert_eq!(accepted_fields(&text), keys(section), "{name}");

@@ -1,5 +1,6 @@
 //! The sync role: render, diff, server-side apply, verify, roll back.
 
+pub mod analysis;
 mod apply;
 pub mod autoscale;
 pub mod cluster;

@@ -9,4 +9,5 @@ pub mod git_repos;
 pub mod kube_api;
 pub mod oidc;
 pub mod process;
+pub mod prometheus;
 pub mod webhooks;

@@ -16,9 +16,13 @@ pub fn keys(object: &Value) -> Vec<String> {
     keys
 }
 
-/// The sorted field names an "expected one of" message lists.
+/// The sorted field names an "expected one of" message lists (or the one
+/// field of an "expected `url`" message).
 pub fn expected_fields(message: &str) -> Vec<String> {
-    let list = message.split("expected one of ").nth(1).unwrap();
+    let list = match message.split("expected one of ").nth(1) {
+        Some(list) => list,
+        None => message.split("expected ").nth(1).unwrap(),
+    };
     let list = list.lines().next().unwrap();
     let list = list.split(" (at").next().unwrap();
     let mut fields: Vec<String> = list

@@ -15,6 +15,7 @@ pub const ROLE_STABLE: &str = "stable";
 pub const ROLE_CANDIDATE: &str = "candidate";
 
 pub mod colour;
+pub mod traffic;
 
 pub mod bluegreen;
 
