@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use super::ROLE_CANDIDATE;
 use super::colour::{self, Split};
-use crate::event::ImageRef;
+use super::run::{Next, Run};
 use crate::repoconfig::BlueGreen;
 use crate::store::rollout::{Colour, RolloutEnd, RolloutPhase, RolloutRecord};
 use crate::store::sync_state::{SyncPhase, TargetStatus};
@@ -41,20 +41,18 @@ pub struct Wanted {
     pub content: String,
 }
 
-/// Whether a phase step handed over to the next phase or ended the pass.
-enum Next {
-    Continue,
-    Done,
+/// One blue-green reconcile of one app/environment.
+struct BlueGreenRun<'a> {
+    run: Run<'a>,
+    config: &'a BlueGreen,
 }
 
-/// One blue-green reconcile of one app/environment.
-struct Run<'a> {
-    ctx: &'a SyncContext,
-    cluster: &'a KubeCluster,
-    target: &'a Target,
-    config: &'a BlueGreen,
-    /// The app's image in what git wants, for reports.
-    image: Option<ImageRef>,
+impl<'a> std::ops::Deref for BlueGreenRun<'a> {
+    type Target = Run<'a>;
+
+    fn deref(&self) -> &Run<'a> {
+        &self.run
+    }
 }
 
 /// Bring a blue-green app/environment one pass further towards `wanted`:
@@ -67,12 +65,15 @@ pub async fn reconcile(
     wanted: Wanted,
     config: &BlueGreen,
 ) -> Result<TargetStatus, ReconcileError> {
-    let run = Run {
-        ctx,
-        cluster,
-        target,
+    let run = BlueGreenRun {
+        run: Run {
+            ctx,
+            cluster,
+            target,
+            strategy: STRATEGY,
+            image: crate::sync::rollout::app_image(&target.app.image, &wanted.desired),
+        },
         config,
-        image: crate::sync::rollout::app_image(&target.app.image, &wanted.desired),
     };
     let mut record = status
         .rollout
@@ -118,11 +119,7 @@ fn in_rollout(record: &RolloutRecord) -> bool {
     record.phase.in_flight() && record.phase != RolloutPhase::CleaningUp
 }
 
-impl Run<'_> {
-    fn key(&self) -> (&str, &str) {
-        (&self.target.app_name, &self.target.env.name)
-    }
-
+impl BlueGreenRun<'_> {
     fn split(&self, desired: Vec<DesiredObject>) -> Result<Split, colour::SplitError> {
         colour::split(
             desired,
@@ -374,7 +371,7 @@ impl Run<'_> {
                     .resolve(shutdown.unwrap_or_default())
             }
         };
-        record.drain_until = Some(steps::after(drain));
+        record.drain_until = Some(super::run::after(drain));
         record.enter(RolloutPhase::Draining);
         self.save(status, record).await?;
         Ok(Next::Continue)

@@ -1,0 +1,240 @@
+//! What every progressive rollout does, whatever its strategy: store the
+//! record with the status, render a commit again, delete a colour, start a
+//! cleanup (keeping the failing pods' logs first), and record how the
+//! rollout ended.
+
+use std::time::Duration;
+
+use crate::event::ImageRef;
+use crate::store::rollout::{Colour, RolloutEnd, RolloutPhase, RolloutRecord};
+use crate::store::sync_state::{SyncPhase, TargetStatus};
+use crate::sync::cluster::KubeCluster;
+use crate::sync::evidence;
+use crate::sync::fault;
+use crate::sync::plan::{self, DesiredObject, ObjectRef};
+use crate::sync::reconcile::{ReconcileError, SyncContext, Target, render_at};
+use crate::sync::rollout;
+use crate::sync::scope;
+
+/// Whether a phase step handed over to the next phase or ended the pass.
+pub(super) enum Next {
+    /// Go on with the phase now stored.
+    Continue,
+    /// This pass is over.
+    Done,
+}
+
+/// One progressive reconcile of one app/environment.
+pub(super) struct Run<'a> {
+    pub ctx: &'a SyncContext,
+    pub cluster: &'a KubeCluster,
+    pub target: &'a Target,
+    /// `blue_green` or `canary`.
+    pub strategy: &'static str,
+    /// The app's image in what git wants, for reports.
+    pub image: Option<ImageRef>,
+}
+
+/// The Deployment a colour records as `namespace/name`.
+pub(crate) fn deployment(qualified: &str) -> ObjectRef {
+    let (namespace, name) = qualified.split_once('/').unwrap_or(("", qualified));
+    ObjectRef {
+        api_version: "apps/v1".into(),
+        kind: "Deployment".into(),
+        namespace: (!namespace.is_empty()).then(|| namespace.to_string()),
+        name: name.to_string(),
+    }
+}
+
+/// RFC 3339 time `d` from now.
+pub(crate) fn after(d: Duration) -> String {
+    let d = jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::MAX);
+    jiff::Timestamp::now()
+        .checked_add(d)
+        .unwrap_or(jiff::Timestamp::MAX)
+        .to_string()
+}
+
+/// Time from now until `until` (RFC 3339); zero when past or unreadable.
+pub(crate) fn until(until: &str) -> Duration {
+    let Ok(at) = until.parse::<jiff::Timestamp>() else {
+        return Duration::ZERO;
+    };
+    Duration::try_from(jiff::Timestamp::now().duration_until(at)).unwrap_or_default()
+}
+
+impl Run<'_> {
+    pub(super) fn key(&self) -> (&str, &str) {
+        (&self.target.app_name, &self.target.env.name)
+    }
+
+    /// Store the status with `record`.
+    pub(super) async fn save(
+        &self,
+        status: &mut TargetStatus,
+        record: &RolloutRecord,
+    ) -> Result<(), ReconcileError> {
+        let (app, env) = self.key();
+        status.rollout = Some(record.clone());
+        self.ctx.metrics.sync(app, env, status.state.as_str());
+        self.ctx.store.put_sync_status(status.clone()).await?;
+        Ok(())
+    }
+
+    /// `commit`'s objects for this app/environment (none when it no longer renders).
+    pub(super) async fn objects_at(
+        &self,
+        commit: &str,
+    ) -> Result<Vec<DesiredObject>, ReconcileError> {
+        let (app, env) = self.key();
+        let Ok(objects) = render_at(self.ctx, commit, self.target).await? else {
+            return Ok(Vec::new());
+        };
+        let accepted = scope::check(&self.target.app, &self.target.env, objects).accepted;
+        Ok(plan::desired(app, env, accepted))
+    }
+
+    /// Delete a colour's Deployments (gone already is fine) and forget them.
+    pub(super) async fn delete_colour(&self, colour: &Colour) -> Result<(), ReconcileError> {
+        let (app, env) = self.key();
+        let objects: Vec<ObjectRef> = colour.deployments.iter().map(|d| deployment(d)).collect();
+        for object in &objects {
+            if self.cluster.delete(object).await? {
+                tracing::info!(app, environment = env, %object, "deleted a colour");
+            }
+        }
+        self.ctx
+            .store
+            .update_sync_inventory(app, env, Vec::new(), objects)
+            .await?;
+        Ok(())
+    }
+
+    /// Start cleaning up: the end and its cause are stored first.
+    pub(super) async fn begin_cleanup(
+        &self,
+        status: &mut TargetStatus,
+        record: &mut RolloutRecord,
+        end: RolloutEnd,
+        cause: String,
+    ) -> Result<(), ReconcileError> {
+        let (app, env) = self.key();
+        let cause = fault::bounded(&cause, fault::MAX_LINE_CHARS);
+        tracing::warn!(
+            app,
+            environment = env,
+            phase = record.phase.as_str(),
+            end = end.as_str(),
+            cause,
+            "cleaning up the rollout"
+        );
+        if end == RolloutEnd::Failed
+            && let Some(candidate) = &record.candidate
+        {
+            // Read while the failing pods still exist: the cleanup deletes them.
+            let mut found = Vec::new();
+            for qualified in &candidate.deployments {
+                found.extend(evidence::gather(self.cluster, &deployment(qualified)).await);
+            }
+            found.truncate(evidence::MAX_PODS);
+            status.failure_evidence = found;
+        }
+        record.end = Some(end);
+        record.cause = Some(cause);
+        record.enter(RolloutPhase::CleaningUp);
+        self.save(status, record).await
+    }
+
+    /// The candidate's objects cannot be produced again: clean up.
+    pub(super) async fn lost_candidate(
+        &self,
+        status: &mut TargetStatus,
+        record: &mut RolloutRecord,
+    ) -> Result<Next, ReconcileError> {
+        let cause = "the new revision no longer renders".to_string();
+        self.begin_cleanup(status, record, RolloutEnd::Failed, cause)
+            .await?;
+        Ok(Next::Continue)
+    }
+
+    /// until the content changes or `slipway retry`) and reported.
+    pub(super) async fn ended(
+        &self,
+        status: &mut TargetStatus,
+        record: &RolloutRecord,
+        end: RolloutEnd,
+        cause: String,
+    ) -> Result<(), ReconcileError> {
+        let (app, env) = self.key();
+        status.rollout_started_at = None;
+        if end == RolloutEnd::Superseded {
+            return self.save(status, record).await;
+        }
+        let revision = status.applied_revision.clone().unwrap_or_default();
+        status.failed_revision = status.applied_revision.clone();
+        status.failed_hash = status.applied_hash.clone();
+        status.failed_reason = Some(cause.clone());
+        status.record_error(cause.clone());
+        status.state = if record.stable.is_some() {
+            SyncPhase::RolledBack
+        } else {
+            SyncPhase::Failed
+        };
+        if let Some(verified) = status.verified_revision.clone() {
+            status.applied_revision = Some(verified);
+            status.applied_hash = status.verified_hash.clone();
+        }
+        self.ctx.metrics.failure(app, env, "rollout");
+        self.save(status, record).await?;
+        let image = self.image.clone();
+        let evidence = status.failure_evidence.clone();
+        rollout::send_report_with(
+            self.ctx,
+            self.target,
+            &revision,
+            image,
+            (Some(cause), evidence),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// reported: its revision was verified before).
+    pub(super) async fn verified(
+        &self,
+        status: &mut TargetStatus,
+        record: &RolloutRecord,
+        adoption: bool,
+    ) -> Result<(), ReconcileError> {
+        status.verified_revision = status.applied_revision.clone();
+        status.verified_hash = status.applied_hash.clone();
+        status.failed_revision = None;
+        status.failed_hash = None;
+        status.failed_reason = None;
+        status.failure_evidence.clear();
+        status.rollout_started_at = None;
+        status.clear_error();
+        status.state = SyncPhase::Verified;
+        self.save(status, record).await?;
+        if !adoption {
+            let revision = status.applied_revision.clone().unwrap_or_default();
+            rollout::send_report(self.ctx, self.target, &revision, self.image.clone(), None).await;
+        }
+        Ok(())
+    }
+
+    /// The revision cannot be rolled out this way: refused, as a render
+    /// failure is, until the repo changes.
+    pub(super) async fn refuse(
+        &self,
+        status: &mut TargetStatus,
+        record: &RolloutRecord,
+        cause: String,
+    ) -> Result<(), ReconcileError> {
+        let (app, env) = self.key();
+        status.state = SyncPhase::Refused;
+        status.record_error(format!("strategy {}: {cause}", self.strategy));
+        self.ctx.metrics.failure(app, env, "render");
+        self.save(status, record).await
+    }
+}
