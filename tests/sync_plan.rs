@@ -107,6 +107,7 @@ async fn an_older_revision_renders_from_its_own_tree() {
         app_name: "web".into(),
         env: app.environments[0].clone(),
         app,
+        analyses: Default::default(),
     };
     let old = slipway::sync::reconcile::render_at(&h.ctx, &first, &target)
         .await

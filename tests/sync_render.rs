@@ -95,6 +95,7 @@ fn target(ctx: &SyncContext, revision: &str) -> Target {
         app_name: name,
         env: app.environments[0].clone(),
         app,
+        analyses: Default::default(),
     }
 }
 

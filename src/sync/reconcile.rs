@@ -20,7 +20,7 @@ use super::fault::{self, Fault};
 use super::metrics::SyncMetrics;
 use super::plan::{self, DesiredObject, ObjectRef};
 use super::podcheck::PodLimits;
-use super::progressive::bluegreen;
+use super::progressive::{bluegreen, canary};
 pub use super::prune::retire_target;
 use super::render::{RenderError, RenderedObject, Renderer};
 use super::report::Reporter;
@@ -66,6 +66,8 @@ pub struct Target {
     pub app: App,
     /// The environment.
     pub env: Environment,
+    /// The metric analyses `slipway.yaml` defines (canary steps name them).
+    pub analyses: std::sync::Arc<std::collections::BTreeMap<String, crate::repoconfig::Analysis>>,
 }
 
 /// Why a reconcile stopped before reaching a verdict. All of these are worth
@@ -232,15 +234,15 @@ async fn plan_only(
     Ok(status)
 }
 
+/// Roll `desired` out as the environment's strategy says.
 async fn apply_target(
     ctx: &SyncContext,
     cluster: &KubeCluster,
-    mut status: TargetStatus,
+    status: TargetStatus,
     desired: Vec<DesiredObject>,
     revision: &str,
     target: &Target,
 ) -> Result<TargetStatus, ReconcileError> {
-    let (app, env) = (target.app_name.as_str(), target.env.name.as_str());
     let content = plan::set_hash(&desired);
     if let Strategy::BlueGreen(config) = &target.env.strategy {
         let wanted = bluegreen::Wanted {
@@ -250,6 +252,34 @@ async fn apply_target(
         };
         return bluegreen::reconcile(ctx, cluster, status, target, wanted, config).await;
     }
+    let mut status = status;
+    if let Strategy::Canary(config) = &target.env.strategy {
+        let wanted = bluegreen::Wanted {
+            revision: revision.to_string(),
+            desired,
+            content,
+        };
+        match canary::reconcile(ctx, cluster, status, target, &wanted, config).await? {
+            canary::Outcome::Handled(status) => return Ok(status),
+            canary::Outcome::Rolling(rolling) => status = rolling,
+        }
+        return rolling_apply(ctx, cluster, status, wanted.desired, revision, target).await;
+    }
+    rolling_apply(ctx, cluster, status, desired, revision, target).await
+}
+
+/// Apply in place and wait for the workloads' own rollout (the `rolling`
+/// strategy, and a canary with nothing to roll out as one).
+async fn rolling_apply(
+    ctx: &SyncContext,
+    cluster: &KubeCluster,
+    mut status: TargetStatus,
+    desired: Vec<DesiredObject>,
+    revision: &str,
+    target: &Target,
+) -> Result<TargetStatus, ReconcileError> {
+    let (app, env) = (target.app_name.as_str(), target.env.name.as_str());
+    let content = plan::set_hash(&desired);
     if status.failed_hash.as_deref() == Some(content.as_str()) {
         // The same content failed before: keep the last verified revision in
         // place (drift included) and wait for the repo to change the content.

@@ -100,14 +100,17 @@ impl SyncLoop {
         tokio::task::spawn_blocking(move || {
             let revision = source.fetch()?;
             let config = source.repo_config(&revision)?;
+            let analyses = Arc::new(config.analyses);
             let targets = config
                 .apps
                 .into_iter()
                 .flat_map(|(app_name, app)| {
+                    let analyses = analyses.clone();
                     app.environments.clone().into_iter().map(move |env| Target {
                         app_name: app_name.clone(),
                         app: app.clone(),
                         env,
+                        analyses: analyses.clone(),
                     })
                 })
                 .collect();

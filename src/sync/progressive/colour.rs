@@ -235,6 +235,87 @@ pub fn pinned(service: &DesiredObject, revision: &str) -> DesiredObject {
     rehashed(service.clone(), manifest)
 }
 
+/// Suffix of a canary's Deployment and Service names, and of the label
+/// values that set its pods apart from the stable Service's.
+pub const CANARY_SUFFIX: &str = "-canary";
+
+/// `workload` with `replicas` pods.
+pub fn with_replicas(workload: &DesiredObject, replicas: i32) -> DesiredObject {
+    let mut manifest = workload.manifest.clone();
+    manifest["spec"]["replicas"] = Value::from(replicas);
+    rehashed(workload.clone(), manifest)
+}
+
+/// The desired replicas of `workload` (1 when it leaves them unset).
+pub fn replicas(workload: &DesiredObject) -> i32 {
+    workload
+        .manifest
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .and_then(|n| i32::try_from(n).ok())
+        .unwrap_or(1)
+}
+
+fn suffix_labels(manifest: &mut Value, pointer: &str, keys: &BTreeSet<String>) {
+    if let Some(labels) = manifest.pointer_mut(pointer).and_then(Value::as_object_mut) {
+        for (key, value) in labels.iter_mut() {
+            if let (true, Some(text)) = (keys.contains(key), value.as_str()) {
+                *value = Value::String(format!("{text}{CANARY_SUFFIX}"));
+            }
+        }
+    }
+}
+
+/// `workload` as the canary of `revision` in `phase`: `<name>-canary` with
+/// `replicas` pods, `slipway.dev/revision` on its selector and pods. The
+/// labels named in `relabel` (those the stable Services select on, when
+/// traffic is split by a Gateway API route) get the `-canary` suffix on its
+/// selector and pods, so that only the canary's own Service selects them.
+pub fn canary(
+    workload: &DesiredObject,
+    revision: &str,
+    replicas: i32,
+    relabel: &BTreeSet<String>,
+    phase: &str,
+) -> DesiredObject {
+    let mut d = coloured(workload, revision, super::ROLE_CANDIDATE, Some(phase));
+    d.object.name = format!("{}{CANARY_SUFFIX}", workload.object.name);
+    let mut manifest = d.manifest.clone();
+    manifest["metadata"]["name"] = Value::String(d.object.name.clone());
+    manifest["spec"]["replicas"] = Value::from(replicas);
+    suffix_labels(&mut manifest, "/spec/selector/matchLabels", relabel);
+    suffix_labels(&mut manifest, "/spec/template/metadata/labels", relabel);
+    rehashed(d, manifest)
+}
+
+/// The canary's own Service beside `service`: `<name>-canary`, selecting
+/// only the canary of `revision` (whose `relabel` labels carry the suffix).
+pub fn canary_service(
+    service: &DesiredObject,
+    revision: &str,
+    relabel: &BTreeSet<String>,
+) -> DesiredObject {
+    let mut d = pinned(service, revision);
+    d.object.name = format!("{}{CANARY_SUFFIX}", service.object.name);
+    let mut manifest = d.manifest.clone();
+    manifest["metadata"]["name"] = Value::String(d.object.name.clone());
+    suffix_labels(&mut manifest, "/spec/selector", relabel);
+    if let Some(spec) = manifest.get_mut("spec").and_then(Value::as_object_mut) {
+        // A copied clusterIP would clash with the stable Service's.
+        spec.remove("clusterIP");
+        spec.remove("clusterIPs");
+    }
+    rehashed(d, manifest)
+}
+
+/// The label keys the Services select pods on.
+pub fn selected_keys(services: &[DesiredObject]) -> BTreeSet<String> {
+    services
+        .iter()
+        .flat_map(|s| selector(s).keys().cloned().collect::<Vec<_>>())
+        .collect()
+}
+
 /// How long `workload`'s pods take to stop: the grace period plus the
 /// longest preStop sleep (a `sleep` action, or an exec of `sleep N`).
 pub fn pod_shutdown(workload: &DesiredObject) -> Duration {

@@ -18,6 +18,7 @@ pub mod colour;
 pub mod traffic;
 
 pub mod bluegreen;
+pub mod canary;
 mod run;
 
 use crate::sync::retry::TargetRequests;

@@ -230,3 +230,42 @@ fn the_pods_shutdown_is_the_grace_period_plus_the_pre_stop_sleep() {
         assert_eq!(with(spec), Duration::from_secs(want), "{name}");
     }
 }
+
+#[test]
+fn a_canary_is_named_scaled_and_set_apart_only_when_asked() {
+    let web = &shop()[0];
+    let shared = canary(web, "abc1234567", 1, &BTreeSet::new(), "stepping");
+    assert_eq!(shared.object.name, "web-canary");
+    assert_eq!(shared.manifest["spec"]["replicas"], 1);
+    assert_eq!(
+        shared.manifest["spec"]["template"]["metadata"]["labels"]["app"], "web",
+        "shares the Service's selector"
+    );
+    assert_eq!(
+        shared.manifest["spec"]["selector"]["matchLabels"][LABEL_REVISION],
+        "abc1234567"
+    );
+
+    let split = split(shop(), Some(&["web".to_string()]), None).unwrap();
+    let keys = selected_keys(&split.services);
+    let apart = canary(web, "abc1234567", 2, &keys, "stepping");
+    assert_eq!(
+        apart.manifest["spec"]["template"]["metadata"]["labels"]["app"],
+        "web-canary"
+    );
+    assert_eq!(
+        apart.manifest["spec"]["selector"]["matchLabels"]["app"],
+        "web-canary"
+    );
+    assert_eq!(
+        apart.manifest["spec"]["template"]["metadata"]["labels"]["tier"], "web",
+        "other labels stay"
+    );
+    let svc = canary_service(&split.services[0], "abc1234567", &keys);
+    assert_eq!(svc.object.name, "web-canary");
+    assert_eq!(
+        svc.manifest["spec"]["selector"],
+        json!({"app": "web-canary", LABEL_REVISION: "abc1234567"})
+    );
+    assert_eq!(replicas(&with_replicas(web, 7)), 7);
+}
