@@ -168,6 +168,18 @@ pub struct TargetStatus {
 }
 
 impl TargetStatus {
+    /// The applied revision is verified: it becomes the one to return to,
+    /// and any held failure and error are forgotten.
+    pub fn record_verified(&mut self) {
+        self.verified_revision = self.applied_revision.clone();
+        self.verified_hash = self.applied_hash.clone();
+        self.failed_revision = None;
+        self.failed_hash = None;
+        self.failed_reason = None;
+        self.failure_evidence.clear();
+        self.clear_error();
+    }
+
     /// A fresh status for an app/environment never synced before.
     pub fn new(app: &str, environment: &str) -> Self {
         TargetStatus {

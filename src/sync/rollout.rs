@@ -101,13 +101,7 @@ pub async fn record_verdict(
     status.rollout_started_at = None;
     let reason = match verdict {
         Verdict::Verified => {
-            status.verified_revision = status.applied_revision.clone();
-            status.verified_hash = status.applied_hash.clone();
-            status.failed_revision = None;
-            status.failed_hash = None;
-            status.failed_reason = None;
-            status.failure_evidence.clear();
-            status.clear_error();
+            status.record_verified();
             status.state = if status.refused.is_empty() {
                 SyncPhase::Verified
             } else {

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use super::ROLE_CANDIDATE;
 use super::colour::{self, Split};
-use super::run::{Next, Run};
+use super::run::{Next, Run, Waited};
 use crate::repoconfig::BlueGreen;
 use crate::store::rollout::{Colour, RolloutEnd, RolloutPhase, RolloutRecord};
 use crate::store::sync_state::{SyncPhase, TargetStatus};
@@ -280,7 +280,7 @@ impl BlueGreenRun<'_> {
                 .map(|_| Next::Continue);
         }
         match self.verify(record, &split, &candidate.revision).await? {
-            steps::Waited::Verified => {
+            Waited::Done => {
                 let (app, env) = self.key();
                 // Nothing serves yet, or the adopted revision was verified
                 // before: no traffic to protect, so no promote to wait for.
@@ -297,19 +297,7 @@ impl BlueGreenRun<'_> {
                 self.save(status, record).await?;
                 Ok(if promoted { Next::Continue } else { Next::Done })
             }
-            steps::Waited::Failed(cause) => {
-                self.begin_cleanup(status, record, RolloutEnd::Failed, cause)
-                    .await?;
-                Ok(Next::Continue)
-            }
-            steps::Waited::Aborted => {
-                let (app, env) = self.key();
-                self.ctx.rollouts.abort.take(app, env);
-                let cause = "aborted with slipway abort".to_string();
-                self.begin_cleanup(status, record, RolloutEnd::Aborted, cause)
-                    .await?;
-                Ok(Next::Continue)
-            }
+            waited => self.stop(status, record, waited, "verification").await,
         }
     }
 
@@ -396,20 +384,8 @@ impl BlueGreenRun<'_> {
             .watch_drain(&split, &candidate.revision, &until)
             .await?
         {
-            steps::Waited::Verified => {}
-            steps::Waited::Failed(cause) => {
-                self.begin_cleanup(status, record, RolloutEnd::Failed, cause)
-                    .await?;
-                return Ok(Next::Continue);
-            }
-            steps::Waited::Aborted => {
-                let (app, env) = self.key();
-                self.ctx.rollouts.abort.take(app, env);
-                let cause = "aborted with slipway abort during the drain".to_string();
-                self.begin_cleanup(status, record, RolloutEnd::Aborted, cause)
-                    .await?;
-                return Ok(Next::Continue);
-            }
+            Waited::Done => {}
+            waited => return self.stop(status, record, waited, "the drain").await,
         }
         if let Some(old) = record.stable.take() {
             self.delete_colour(&old).await?;
@@ -439,16 +415,7 @@ impl BlueGreenRun<'_> {
         {
             self.switch_back(&split, &stable.revision).await?;
         }
-        if let Some(candidate) = record.candidate.take() {
-            self.delete_colour(&candidate).await?;
-        }
-        record.switched = false;
-        record.drain_until = None;
-        record.adoption = false;
-        record.enter(RolloutPhase::Idle);
-        let end = record.end.unwrap_or(RolloutEnd::Failed);
-        let cause = record.cause.clone().unwrap_or_default();
-        self.ended(status, record, end, cause).await?;
+        self.finish_cleanup(status, record).await?;
         Ok(Next::Continue)
     }
 }

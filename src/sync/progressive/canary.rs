@@ -14,10 +14,9 @@
 //! to the pod templates, the environment rolls as `rolling` does.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use super::colour::{self, Split};
-use super::run::{Next, Run, after, until};
+use super::run::{Next, Run, Waited, after, until};
 use super::traffic::{HTTPROUTE_API_VERSION, replica_split, route_weights};
 use crate::repoconfig::{Canary, CanaryStep, Pause, Traffic};
 use crate::store::rollout::{Colour, RolloutEnd, RolloutPhase, RolloutRecord};
@@ -28,8 +27,7 @@ use crate::sync::converge::{ConvergeOptions, Converged, converge};
 use crate::sync::plan::{DesiredObject, ObjectRef};
 use crate::sync::progressive::bluegreen::Wanted;
 use crate::sync::reconcile::{ReconcileError, SyncContext, Target};
-use crate::sync::rollout::{self, Awaited, Verdict};
-use crate::sync::verdict::wait_for_rollout;
+use crate::sync::rollout::{self};
 
 /// Name of the strategy in the rollout record.
 pub const STRATEGY: &str = "canary";
@@ -43,13 +41,6 @@ pub enum Outcome {
     Handled(TargetStatus),
     /// Nothing to roll out as a canary: apply as `rolling` does.
     Rolling(TargetStatus),
-}
-
-/// How a wait ended.
-enum Waited {
-    Done,
-    Failed(String),
-    Aborted,
 }
 
 struct CanaryRun<'a> {
@@ -415,26 +406,7 @@ impl CanaryRun<'_> {
             }
             Converged::Rejected(rejection) => return Ok(Waited::Failed(rejection.error.summary())),
         }
-        let applied = BTreeSet::new();
-        let awaited = Awaited {
-            workloads: &workloads,
-            applied: &applied,
-        };
-        let timeout = Duration::from_secs(self.target.env.rollout_timeout_seconds);
-        let left = rollout::remaining(
-            record.started_at.as_deref(),
-            timeout,
-            jiff::Timestamp::now(),
-        );
-        tokio::select! {
-            verdict = wait_for_rollout(self.ctx, self.cluster, awaited, (timeout, left)) => {
-                Ok(match verdict? {
-                    Verdict::Verified => Waited::Done,
-                    Verdict::Failed { cause, .. } => Waited::Failed(cause),
-                })
-            }
-            _ = self.ctx.rollouts.abort.requested(app, env) => Ok(Waited::Aborted),
-        }
+        self.await_workloads(record, &workloads).await
     }
 
     /// Run the current step; the next one is stored before it starts.
@@ -491,17 +463,7 @@ impl CanaryRun<'_> {
                 status.state = SyncPhase::Progressing;
                 self.save(status, record).await?;
             }
-            Waited::Failed(cause) => {
-                self.begin_cleanup(status, record, RolloutEnd::Failed, format!("{at}: {cause}"))
-                    .await?;
-            }
-            Waited::Aborted => {
-                let (app, env) = self.key();
-                self.ctx.rollouts.abort.take(app, env);
-                let cause = format!("aborted with slipway abort at {at}");
-                self.begin_cleanup(status, record, RolloutEnd::Aborted, cause)
-                    .await?;
-            }
+            waited => return self.stop(status, record, waited, &at).await,
         }
         Ok(Next::Continue)
     }
@@ -597,20 +559,7 @@ impl CanaryRun<'_> {
         };
         match self.apply_and_verify(status, record, desired).await? {
             Waited::Done => {}
-            Waited::Failed(cause) => {
-                let cause = format!("promotion: {cause}");
-                self.begin_cleanup(status, record, RolloutEnd::Failed, cause)
-                    .await?;
-                return Ok(Next::Continue);
-            }
-            Waited::Aborted => {
-                let (app, env) = self.key();
-                self.ctx.rollouts.abort.take(app, env);
-                let cause = "aborted with slipway abort during promotion".to_string();
-                self.begin_cleanup(status, record, RolloutEnd::Aborted, cause)
-                    .await?;
-                return Ok(Next::Continue);
-            }
+            waited => return self.stop(status, record, waited, "promotion").await,
         }
         // The new revision as git has it: routes reset, then the canary pruned.
         let commit = record
@@ -679,16 +628,7 @@ impl CanaryRun<'_> {
         if let Some(stable) = record.stable.clone() {
             self.converge_plain(status, &stable.commit).await?;
         }
-        if let Some(candidate) = record.candidate.take() {
-            self.delete_colour(&candidate).await?;
-        }
-        record.switched = false;
-        record.weight = 0;
-        record.pause_until = None;
-        record.enter(RolloutPhase::Idle);
-        let end = record.end.unwrap_or(RolloutEnd::Failed);
-        let cause = record.cause.clone().unwrap_or_default();
-        self.ended(status, record, end, cause).await?;
+        self.finish_cleanup(status, record).await?;
         Ok(Next::Done)
     }
 }

@@ -3,6 +3,7 @@
 //! cleanup (keeping the failing pods' logs first), and record how the
 //! rollout ended.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::event::ImageRef;
@@ -13,8 +14,9 @@ use crate::sync::evidence;
 use crate::sync::fault;
 use crate::sync::plan::{self, DesiredObject, ObjectRef};
 use crate::sync::reconcile::{ReconcileError, SyncContext, Target, render_at};
-use crate::sync::rollout;
+use crate::sync::rollout::{self, Awaited, Verdict};
 use crate::sync::scope;
+use crate::sync::verdict::wait_for_rollout;
 
 /// Whether a phase step handed over to the next phase or ended the pass.
 pub(super) enum Next {
@@ -22,6 +24,16 @@ pub(super) enum Next {
     Continue,
     /// This pass is over.
     Done,
+}
+
+/// How a wait in a rollout ended.
+pub(super) enum Waited {
+    /// Healthy, or the wait is over.
+    Done,
+    /// Failed; the cause on one line.
+    Failed(String),
+    /// `slipway abort` asked to stop.
+    Aborted,
 }
 
 /// One progressive reconcile of one app/environment.
@@ -66,6 +78,82 @@ pub(crate) fn until(until: &str) -> Duration {
 impl Run<'_> {
     pub(super) fn key(&self) -> (&str, &str) {
         (&self.target.app_name, &self.target.env.name)
+    }
+
+    /// Wait until `workloads` are healthy under the rollout's deadline
+    /// (counted from its start, across restarts), or an abort.
+    pub(super) async fn await_workloads(
+        &self,
+        record: &RolloutRecord,
+        workloads: &[ObjectRef],
+    ) -> Result<Waited, ReconcileError> {
+        let (app, env) = self.key();
+        let applied = BTreeSet::new();
+        let awaited = Awaited {
+            workloads,
+            applied: &applied,
+        };
+        let timeout = Duration::from_secs(self.target.env.rollout_timeout_seconds);
+        let left = rollout::remaining(
+            record.started_at.as_deref(),
+            timeout,
+            jiff::Timestamp::now(),
+        );
+        tokio::select! {
+            verdict = wait_for_rollout(self.ctx, self.cluster, awaited, (timeout, left)) => {
+                Ok(match verdict? {
+                    Verdict::Verified => Waited::Done,
+                    Verdict::Failed { cause, .. } => Waited::Failed(cause),
+                })
+            }
+            _ = self.ctx.rollouts.abort.requested(app, env) => Ok(Waited::Aborted),
+        }
+    }
+
+    /// A wait that did not end well starts the cleanup; `at` says where
+    /// the rollout was (`step 2 (weight 50%)`, `the drain`).
+    pub(super) async fn stop(
+        &self,
+        status: &mut TargetStatus,
+        record: &mut RolloutRecord,
+        waited: Waited,
+        at: &str,
+    ) -> Result<Next, ReconcileError> {
+        let (end, cause) = match waited {
+            Waited::Done => return Ok(Next::Continue),
+            Waited::Failed(cause) => (RolloutEnd::Failed, format!("{at}: {cause}")),
+            Waited::Aborted => {
+                let (app, env) = self.key();
+                self.ctx.rollouts.abort.take(app, env);
+                (
+                    RolloutEnd::Aborted,
+                    format!("aborted with slipway abort during {at}"),
+                )
+            }
+        };
+        self.begin_cleanup(status, record, end, cause).await?;
+        Ok(Next::Continue)
+    }
+
+    /// The last step of every cleanup, once traffic is back on the stable
+    /// revision: delete the candidate, leave the phase and record the end.
+    pub(super) async fn finish_cleanup(
+        &self,
+        status: &mut TargetStatus,
+        record: &mut RolloutRecord,
+    ) -> Result<(), ReconcileError> {
+        if let Some(candidate) = record.candidate.take() {
+            self.delete_colour(&candidate).await?;
+        }
+        record.switched = false;
+        record.adoption = false;
+        record.drain_until = None;
+        record.weight = 0;
+        record.pause_until = None;
+        record.enter(RolloutPhase::Idle);
+        let end = record.end.unwrap_or(RolloutEnd::Failed);
+        let cause = record.cause.clone().unwrap_or_default();
+        self.ended(status, record, end, cause).await
     }
 
     /// Store the status with `record`.
@@ -206,14 +294,8 @@ impl Run<'_> {
         record: &RolloutRecord,
         adoption: bool,
     ) -> Result<(), ReconcileError> {
-        status.verified_revision = status.applied_revision.clone();
-        status.verified_hash = status.applied_hash.clone();
-        status.failed_revision = None;
-        status.failed_hash = None;
-        status.failed_reason = None;
-        status.failure_evidence.clear();
+        status.record_verified();
         status.rollout_started_at = None;
-        status.clear_error();
         status.state = SyncPhase::Verified;
         self.save(status, record).await?;
         if !adoption {

@@ -4,7 +4,6 @@
 //! and record how a rollout ended.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use super::{BlueGreenRun, Wanted};
 use crate::store::rollout::{Colour, RolloutEnd, RolloutPhase, RolloutRecord};
@@ -13,22 +12,10 @@ use crate::sync::cluster::ObjectEvent;
 use crate::sync::converge::{ConvergeOptions, Converged, converge};
 use crate::sync::plan::{DesiredObject, ObjectRef};
 use crate::sync::progressive::colour::{self, Split};
-use crate::sync::progressive::run::{deployment, until};
+use crate::sync::progressive::run::{Waited, deployment, until};
 use crate::sync::progressive::{ROLE_CANDIDATE, ROLE_STABLE};
 use crate::sync::reconcile::ReconcileError;
-use crate::sync::rollout::{self, Awaited, Verdict};
-use crate::sync::verdict::wait_for_rollout;
 use crate::sync::verify::{self, Health, WAITED_KINDS};
-
-/// How a wait ended.
-pub(super) enum Waited {
-    /// Healthy (or the drain is over).
-    Verified,
-    /// Failed; the cause on one line.
-    Failed(String),
-    /// `slipway abort` asked to stop.
-    Aborted,
-}
 
 /// Which objects a phase wants in the cluster.
 pub(super) struct Layout<'a> {
@@ -121,7 +108,6 @@ impl BlueGreenRun<'_> {
         split: &Split,
         revision: &str,
     ) -> Result<Waited, ReconcileError> {
-        let (app, env) = self.key();
         let mut workloads: Vec<ObjectRef> = split
             .workloads
             .iter()
@@ -136,26 +122,7 @@ impl BlueGreenRun<'_> {
                 })
                 .map(|d| d.object.clone()),
         );
-        let applied = BTreeSet::new();
-        let awaited = Awaited {
-            workloads: &workloads,
-            applied: &applied,
-        };
-        let timeout = Duration::from_secs(self.target.env.rollout_timeout_seconds);
-        let left = rollout::remaining(
-            record.started_at.as_deref(),
-            timeout,
-            jiff::Timestamp::now(),
-        );
-        tokio::select! {
-            verdict = wait_for_rollout(self.ctx, self.cluster, awaited, (timeout, left)) => {
-                Ok(match verdict? {
-                    Verdict::Verified => Waited::Verified,
-                    Verdict::Failed { cause, .. } => Waited::Failed(cause),
-                })
-            }
-            _ = self.ctx.rollouts.abort.requested(app, env) => Ok(Waited::Aborted),
-        }
+        self.await_workloads(record, &workloads).await
     }
 
     /// Wait until `until` (RFC 3339), checking the colour at `revision`
@@ -189,7 +156,7 @@ impl BlueGreenRun<'_> {
             }
             let left = until(until_at);
             if left.is_zero() {
-                return Ok(Waited::Verified);
+                return Ok(Waited::Done);
             }
             tokio::select! {
                 _ = tokio::time::sleep(left.min(self.ctx.rollout_poll)) => {}
@@ -284,7 +251,7 @@ impl BlueGreenRun<'_> {
             status.state = SyncPhase::Progressing;
             self.save(status, record).await?;
             match self.verify(record, split, &revision).await? {
-                Waited::Verified => {
+                Waited::Done => {
                     if let Some(stable) = record.stable.as_mut() {
                         stable.commit = wanted.revision.clone();
                     }
