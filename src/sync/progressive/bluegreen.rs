@@ -274,10 +274,8 @@ impl BlueGreenRun<'_> {
             .converge_layout(status, record, &split, &layout)
             .await?
         {
-            return self
-                .begin_cleanup(status, record, RolloutEnd::Failed, rejected)
-                .await
-                .map(|_| Next::Continue);
+            let refused = Waited::Failed(rejected);
+            return self.stop(status, record, refused, "the dry run").await;
         }
         match self.verify(record, &split, &candidate.revision).await? {
             Waited::Done => {
@@ -343,10 +341,8 @@ impl BlueGreenRun<'_> {
             .converge_layout(status, record, &split, &layout)
             .await?
         {
-            return self
-                .begin_cleanup(status, record, RolloutEnd::Failed, rejected)
-                .await
-                .map(|_| Next::Continue);
+            let refused = Waited::Failed(rejected);
+            return self.stop(status, record, refused, "the dry run").await;
         }
         self.switched_events(&split, &candidate.revision).await;
         record.switched = true;

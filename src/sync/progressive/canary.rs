@@ -23,7 +23,6 @@ use crate::store::rollout::{Colour, RolloutEnd, RolloutPhase, RolloutRecord};
 use crate::store::sync_state::{SyncPhase, TargetStatus};
 use crate::sync::analysis::{AnalysisVerdict, PrometheusClient, QueryContext, run_analysis};
 use crate::sync::cluster::KubeCluster;
-use crate::sync::converge::{ConvergeOptions, Converged, converge};
 use crate::sync::plan::{DesiredObject, ObjectRef};
 use crate::sync::progressive::bluegreen::Wanted;
 use crate::sync::reconcile::{ReconcileError, SyncContext, Target};
@@ -378,33 +377,22 @@ impl CanaryRun<'_> {
         record: &RolloutRecord,
         desired: Vec<DesiredObject>,
     ) -> Result<Waited, ReconcileError> {
-        let (app, env) = self.key();
+        let (_app, _env) = self.key();
         let workloads: Vec<ObjectRef> = desired
             .iter()
             .filter(|d| d.object.kind == "Deployment")
             .map(|d| d.object.clone())
             .collect();
-        let options = ConvergeOptions::of(&self.target.env, status);
         let commit = record
             .candidate
             .as_ref()
             .map(|c| c.commit.clone())
             .unwrap_or_default();
-        match converge(
-            self.ctx,
-            self.cluster,
-            (app, env),
-            desired,
-            &commit,
-            &options,
-        )
-        .await?
+        if let Some(rejected) = self
+            .converge_objects(status, desired, BTreeSet::new(), &commit)
+            .await?
         {
-            Converged::Applied(changes) => {
-                status.drifted = changes.drifted;
-                status.autoscaled = changes.autoscaled;
-            }
-            Converged::Rejected(rejection) => return Ok(Waited::Failed(rejection.error.summary())),
+            return Ok(Waited::Failed(rejected));
         }
         self.await_workloads(record, &workloads).await
     }
@@ -597,25 +585,13 @@ impl CanaryRun<'_> {
         status: &mut TargetStatus,
         commit: &str,
     ) -> Result<(), ReconcileError> {
-        let (app, env) = self.key();
+        let (_app, _env) = self.key();
         let desired = self.objects_at(commit).await?;
         if desired.is_empty() {
             return Ok(());
         }
-        let options = ConvergeOptions::of(&self.target.env, status);
-        if let Converged::Applied(changes) = converge(
-            self.ctx,
-            self.cluster,
-            (app, env),
-            desired,
-            commit,
-            &options,
-        )
-        .await?
-        {
-            status.drifted = changes.drifted;
-            status.autoscaled = changes.autoscaled;
-        }
+        self.converge_objects(status, desired, BTreeSet::new(), commit)
+            .await?;
         Ok(())
     }
 

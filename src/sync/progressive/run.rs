@@ -10,6 +10,7 @@ use crate::event::ImageRef;
 use crate::store::rollout::{Colour, RolloutEnd, RolloutPhase, RolloutRecord};
 use crate::store::sync_state::{SyncPhase, TargetStatus};
 use crate::sync::cluster::KubeCluster;
+use crate::sync::converge::{ConvergeOptions, Converged, converge};
 use crate::sync::evidence;
 use crate::sync::fault;
 use crate::sync::plan::{self, DesiredObject, ObjectRef};
@@ -78,6 +79,37 @@ pub(crate) fn until(until: &str) -> Duration {
 impl Run<'_> {
     pub(super) fn key(&self) -> (&str, &str) {
         (&self.target.app_name, &self.target.env.name)
+    }
+
+    /// Converge on `desired` (rendered from `commit`), keeping the objects
+    /// in `retain`; the one-line refusal when the dry run refused it.
+    pub(super) async fn converge_objects(
+        &self,
+        status: &mut TargetStatus,
+        desired: Vec<DesiredObject>,
+        retain: BTreeSet<String>,
+        commit: &str,
+    ) -> Result<Option<String>, ReconcileError> {
+        let (app, env) = self.key();
+        let mut options = ConvergeOptions::of(&self.target.env, status);
+        options.retain = retain;
+        match converge(
+            self.ctx,
+            self.cluster,
+            (app, env),
+            desired,
+            commit,
+            &options,
+        )
+        .await?
+        {
+            Converged::Applied(changes) => {
+                status.drifted = changes.drifted;
+                status.autoscaled = changes.autoscaled;
+                Ok(None)
+            }
+            Converged::Rejected(rejection) => Ok(Some(rejection.error.summary())),
+        }
     }
 
     /// Wait until `workloads` are healthy under the rollout's deadline

@@ -9,7 +9,6 @@ use super::{BlueGreenRun, Wanted};
 use crate::store::rollout::{Colour, RolloutEnd, RolloutPhase, RolloutRecord};
 use crate::store::sync_state::{SyncPhase, TargetStatus};
 use crate::sync::cluster::ObjectEvent;
-use crate::sync::converge::{ConvergeOptions, Converged, converge};
 use crate::sync::plan::{DesiredObject, ObjectRef};
 use crate::sync::progressive::colour::{self, Split};
 use crate::sync::progressive::run::{Waited, deployment, until};
@@ -71,33 +70,15 @@ impl BlueGreenRun<'_> {
         split: &Split,
         layout: &Layout<'_>,
     ) -> Result<Option<String>, ReconcileError> {
-        let (app, env) = self.key();
         let (desired, retain) = layout.objects(split);
-        let mut options = ConvergeOptions::of(&self.target.env, status);
-        options.retain = retain;
         let commit = record
             .candidate
             .as_ref()
             .or(record.stable.as_ref())
             .map(|c| c.commit.clone())
             .unwrap_or_default();
-        match converge(
-            self.ctx,
-            self.cluster,
-            (app, env),
-            desired,
-            &commit,
-            &options,
-        )
-        .await?
-        {
-            Converged::Applied(changes) => {
-                status.drifted = changes.drifted;
-                status.autoscaled = changes.autoscaled;
-                Ok(None)
-            }
-            Converged::Rejected(rejection) => Ok(Some(rejection.error.summary())),
-        }
+        self.converge_objects(status, desired, retain, &commit)
+            .await
     }
 
     /// Wait for the colour at `revision` (and the environment's other
