@@ -320,6 +320,12 @@ async fn a_paused_rollout_switches_on_promote_and_an_abort_cleans_up() {
         "both colours run"
     );
     world.cli(&["promote", "web", "--env", "dev"]);
+    // A second promote, sent while the switched colour drains, is accepted
+    // but has nothing left to let go: the next rollout still pauses.
+    world
+        .until("draining", |s| s["rollout"]["phase"] == "draining")
+        .await;
+    world.cli(&["promote", "web", "--env", "dev"]);
     assert_eq!(world.until_promoted(&first).await, second);
     world.exactly_one_colour(&second, "promoted").await;
 

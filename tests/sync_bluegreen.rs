@@ -288,6 +288,19 @@ async fn a_paused_rollout_waits_for_promote_and_an_abort_cleans_it_up() {
 }
 
 #[tokio::test]
+async fn a_promote_sent_before_a_rollout_started_does_not_skip_its_pause() {
+    let repo = repo(MANUAL, "ghcr.io/acme/web:1.0.0");
+    let world = Arc::new(world(&repo).await);
+    world.harness.sync.sync_once().await.unwrap();
+    // As one sent during the last rollout's drain would be left.
+    world.harness.ctx.rollouts.promote.request("web", "dev");
+    bump(&repo, "ghcr.io/acme/web:2.0.0");
+    world.harness.sync.sync_once().await.unwrap();
+    assert_eq!(world.status().await.state, SyncPhase::Paused);
+    assert_eq!(world.deployments().len(), 2, "both colours run");
+}
+
+#[tokio::test]
 async fn an_abort_during_the_drain_switches_back_then_deletes_the_new_colour() {
     let repo = repo(
         "{blue_green: {drain_seconds: 30}}",
