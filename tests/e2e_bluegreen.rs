@@ -8,7 +8,8 @@
 //! status. `auto_promote: false` pauses until `slipway promote --env`, and
 //! `slipway abort` cleans up. The process killed with SIGKILL while the
 //! stored phase is `deploying`, `draining` or `cleaning_up` and started again
-//! on the same state ends with exactly one colour serving.
+//! on the same state ends with exactly one colour serving (a cleanup is
+//! caught by holding its DELETE in the test cluster).
 
 mod support;
 
@@ -19,8 +20,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use slipway::bootstrap::create_bare_repo;
-use slipway::store::Store;
-use slipway::store::rollout::{RolloutEnd, RolloutPhase};
+use slipway::store::rollout::RolloutPhase;
 use support::colours::{Colours, TrafficLog};
 use support::fleet::artifact_body;
 use support::kube_api::{KubeApiServer, ServerConfig};
@@ -364,16 +364,13 @@ async fn kill_in(world: &World, run: &mut SlipwayProcess, phase: RolloutPhase) -
     status
 }
 
-/// Rewrite the stored record as a crash right after storing `cleaning_up`
-/// (before its step touched the cluster) leaves it.
-async fn store_cleaning_up(world: &World) {
-    let store = Store::open(&world.dir.path().join("state")).unwrap();
-    let mut status = store.sync_status("web", "dev").await.unwrap().unwrap();
-    let record = status.rollout.as_mut().unwrap();
-    record.enter(RolloutPhase::CleaningUp);
-    record.end = Some(RolloutEnd::Failed);
-    record.cause = Some("stopped in the test".into());
-    store.put_sync_status(status).await.unwrap();
+/// Kill `run` once the stored phase is `cleaning_up`: the cleanup's
+/// DELETE of the new colour is held by the cluster until then, since a
+/// cleanup is otherwise over in a few API calls.
+async fn kill_in_cleanup(world: &World, run: &mut SlipwayProcess) -> Value {
+    let status = kill_in(world, run, RolloutPhase::CleaningUp).await;
+    world.kube.release_deletes("Deployment");
+    status
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -400,28 +397,48 @@ async fn a_run_killed_in_any_phase_ends_with_exactly_one_colour_after_a_restart(
         .exactly_one_colour(&third, "killed while draining")
         .await;
 
-    // A cleanup lasts a few API calls, too short to kill in reliably: the
-    // run is killed while deploying and the record left as a kill right
-    // after storing `cleaning_up` would leave it.
-    world.deliver("bg-kill-3", "1.3.0").await;
-    let fourth = candidate(&kill_in(&world, &mut run, RolloutPhase::Deploying).await);
-    store_cleaning_up(&world).await;
-    let _run = world.start();
-    world
+    // Cleaning up before the switch: a crashing image.
+    world.kube.hold_deletes("Deployment");
+    world.deliver("bg-kill-3", "1.3.0-crash").await;
+    let crashed = kill_in_cleanup(&world, &mut run).await;
+    assert_eq!(crashed["rollout"]["end"], "failed");
+    let mut run = world.start();
+    let status = world
         .until("the cleanup finished", |s| {
-            s["rollout"]["phase"] == "idle" && s["rollout"]["end"] == "failed"
+            s["rollout"]["phase"] == "idle" && s["state"] == "rolled_back"
         })
         .await;
+    assert_eq!(status["rollout"]["end"], "failed");
+    world
+        .exactly_one_colour(&third, "killed cleaning up before the switch")
+        .await;
+
+    // Cleaning up after the switch: an abort during the drain switches
+    // back, then the kill comes before the new colour is deleted.
+    world.deliver("bg-kill-4", "1.4.0").await;
+    world
+        .until("draining", |s| s["rollout"]["phase"] == "draining")
+        .await;
+    world.kube.hold_deletes("Deployment");
+    world.cli(&["abort", "web", "--env", "dev"]);
+    let aborted = kill_in_cleanup(&world, &mut run).await;
+    let fourth = candidate(&aborted);
+    let _run = world.start();
+    let status = world
+        .until("the cleanup finished", |s| {
+            s["rollout"]["phase"] == "idle" && s["rollout"]["end"] == "aborted"
+        })
+        .await;
+    assert_eq!(status["state"], "rolled_back");
     watcher.abort();
     world
-        .exactly_one_colour(&third, "killed while cleaning up")
+        .exactly_one_colour(&third, "killed cleaning up after the switch")
         .await;
-    assert!(
-        !COLOURS
-            .deployments(&world.kube)
-            .contains(&format!("web-{fourth}"))
+    assert_eq!(
+        traffic.revisions(),
+        [first, second, third.clone(), fourth, third],
+        "the crashing colour never served; the aborted one was switched away from"
     );
-    assert_eq!(traffic.revisions(), [first, second, third]);
     assert!(
         traffic.never_unready(),
         "across the kills, traffic only reached available colours"
