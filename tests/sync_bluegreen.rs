@@ -7,14 +7,13 @@
 mod support;
 mod sync_common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
 use slipway::store::rollout::{RolloutEnd, RolloutPhase};
 use slipway::store::sync_state::{SyncPhase, TargetStatus};
 use slipway::sync::cluster::{ClusterTarget, KubeCluster};
-use slipway::sync::progressive::LABEL_REVISION;
+use support::colours::{Colours, TrafficLog};
 use support::kube_api::{KubeApiServer, ServerConfig};
 use sync_common::{DeployRepo, Harness, ReportInbox, config_map, deployment, reporter};
 
@@ -80,45 +79,26 @@ async fn world(repo: &DeployRepo) -> World {
     }
 }
 
+const COLOURS: Colours = Colours {
+    namespace: "web-dev",
+    service: "web",
+};
+
 impl World {
     /// The revision the Service `web` selects, when it exists.
     fn serving(&self) -> Option<String> {
-        let service = self
-            .server
-            .get_object("v1", "Service", Some("web-dev"), "web")?;
-        Some(
-            service
-                .pointer(&format!(
-                    "/spec/selector/{}",
-                    LABEL_REVISION.replace('/', "~1")
-                ))
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-        )
+        COLOURS.serving(&self.server)
     }
 
     /// Names of the Deployments in the namespace.
     fn deployments(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .server
-            .list_objects("apps/v1", "Deployment", Some("web-dev"))
-            .iter()
-            .filter_map(|d| d.pointer("/metadata/name").and_then(Value::as_str))
-            .map(String::from)
-            .collect();
-        names.sort();
-        names
+        COLOURS.deployments(&self.server)
     }
 
-    fn available(&self, name: &str) -> bool {
-        self.server
-            .get_object("apps/v1", "Deployment", Some("web-dev"), name)
-            .and_then(|d| {
-                d.pointer("/status/availableReplicas")
-                    .and_then(Value::as_i64)
-            })
-            .is_some_and(|n| n >= 2)
+    /// The Service `web` is watched while a pass runs.
+    fn watch(self: &Arc<Self>) -> (TrafficLog, tokio::task::JoinHandle<()>) {
+        let world = self.clone();
+        TrafficLog::watch(move || COLOURS.observe(&world.server, "web"))
     }
 
     async fn status(&self) -> TargetStatus {
@@ -155,42 +135,6 @@ impl World {
     }
 }
 
-/// What the Service selected, seen every few milliseconds while a pass ran:
-/// each observation is (selected revision, whether its colour was available).
-#[derive(Clone, Default)]
-struct TrafficLog(Arc<Mutex<Vec<(String, bool)>>>);
-
-impl TrafficLog {
-    fn watch(world: &Arc<World>) -> (Self, tokio::task::JoinHandle<()>) {
-        let log = TrafficLog::default();
-        let (kept, world) = (log.clone(), world.clone());
-        let task = tokio::spawn(async move {
-            loop {
-                if let Some(revision) = world.serving() {
-                    let ready = revision.is_empty() || world.available(&format!("web-{revision}"));
-                    kept.0.lock().unwrap().push((revision, ready));
-                }
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        });
-        (log, task)
-    }
-
-    fn revisions(&self) -> Vec<String> {
-        let mut seen: Vec<String> = Vec::new();
-        for (revision, _) in self.0.lock().unwrap().iter() {
-            if seen.last() != Some(revision) {
-                seen.push(revision.clone());
-            }
-        }
-        seen
-    }
-
-    fn never_unready(&self) -> bool {
-        self.0.lock().unwrap().iter().all(|(_, ready)| *ready)
-    }
-}
-
 #[tokio::test]
 async fn a_new_colour_is_verified_switched_to_and_the_old_one_drained() {
     let repo = repo(AUTO, "ghcr.io/acme/web:1.0.0");
@@ -203,7 +147,7 @@ async fn a_new_colour_is_verified_switched_to_and_the_old_one_drained() {
     assert_eq!(world.status().await.state, SyncPhase::Verified);
 
     let revision = bump(&repo, "ghcr.io/acme/web:2.0.0");
-    let (log, watcher) = TrafficLog::watch(&world);
+    let (log, watcher) = world.watch();
     world.harness.sync.sync_once().await.unwrap();
     watcher.abort();
     let second = world.stable().await;
@@ -250,7 +194,7 @@ async fn a_failure_before_the_switch_never_moves_traffic() {
     let first = world.stable().await;
 
     bump(&repo, "ghcr.io/acme/web:2.0.0-crash");
-    let (log, watcher) = TrafficLog::watch(&world);
+    let (log, watcher) = world.watch();
     world.harness.sync.sync_once().await.unwrap();
     watcher.abort();
     assert_eq!(
@@ -341,6 +285,19 @@ async fn a_paused_rollout_waits_for_promote_and_an_abort_cleans_it_up() {
     assert_eq!(world.serving().as_deref(), Some(candidate.as_str()));
     assert_eq!(world.deployments(), [format!("web-{candidate}")]);
     assert_eq!(world.status().await.state, SyncPhase::Verified);
+}
+
+#[tokio::test]
+async fn a_promote_sent_before_a_rollout_started_does_not_skip_its_pause() {
+    let repo = repo(MANUAL, "ghcr.io/acme/web:1.0.0");
+    let world = Arc::new(world(&repo).await);
+    world.harness.sync.sync_once().await.unwrap();
+    // As one sent during the last rollout's drain would be left.
+    world.harness.ctx.rollouts.promote.request("web", "dev");
+    bump(&repo, "ghcr.io/acme/web:2.0.0");
+    world.harness.sync.sync_once().await.unwrap();
+    assert_eq!(world.status().await.state, SyncPhase::Paused);
+    assert_eq!(world.deployments().len(), 2, "both colours run");
 }
 
 #[tokio::test]
@@ -535,7 +492,7 @@ async fn a_newer_revision_waits_for_the_cleanup_then_starts_from_a_clean_state()
         .revision;
 
     bump(&repo, "ghcr.io/acme/web:3.0.0");
-    let (log, watcher) = TrafficLog::watch(&world);
+    let (log, watcher) = world.watch();
     world.harness.sync.sync_once().await.unwrap();
     watcher.abort();
     let newest = world.stable().await;
@@ -594,7 +551,7 @@ async fn a_workload_that_predates_the_strategy_is_adopted_without_traffic_to_the
         ],
         "blue-green, and a new image",
     );
-    let (log, watcher) = TrafficLog::watch(&world);
+    let (log, watcher) = world.watch();
     world.harness.sync.sync_once().await.unwrap();
     watcher.abort();
     let stable = world.stable().await;

@@ -2,6 +2,7 @@
 //! uses a part of them, so unused items are expected.
 #![allow(dead_code)]
 
+pub mod colours;
 pub mod fleet;
 pub mod forge;
 pub mod git_http;

@@ -186,6 +186,10 @@ impl BlueGreenRun<'_> {
         record.end = None;
         record.cause = None;
         record.enter(RolloutPhase::Deploying);
+        // A promote sent before this rollout started (during the last one's
+        // switch or drain) is not for it: it still pauses.
+        let (app, env) = self.key();
+        self.ctx.rollouts.promote.take(app, env);
         status.state = SyncPhase::Progressing;
         status.applied_revision = Some(commit);
         status.applied_hash = Some(content);

@@ -31,6 +31,7 @@ pub(crate) mod deletes;
 pub(crate) mod discovery;
 pub(crate) mod errors;
 pub(crate) mod fieldset;
+pub(crate) mod holds;
 pub(crate) mod logs;
 pub(crate) mod managed;
 pub(crate) mod merge;
@@ -140,6 +141,7 @@ struct ServerState {
     outcomes: Arc<rollout::Outcomes>,
     served: Arc<resources::Served>,
     logs: Arc<logs::PodLogs>,
+    held_deletes: Arc<holds::HeldDeletes>,
     config: Arc<ServerConfig>,
     address: String,
 }
@@ -183,6 +185,7 @@ impl KubeApiServer {
             outcomes,
             served,
             logs: Arc::default(),
+            held_deletes: Arc::default(),
             config: Arc::new(config),
             address,
         };
@@ -242,6 +245,16 @@ impl KubeApiServer {
         self.state
             .logs
             .append(&self.state.store, namespace, pod, container, line)
+    }
+
+    /// Holds every DELETE of `kind` (`Deployment`) until [`Self::release_deletes`].
+    pub fn hold_deletes(&self, kind: &str) {
+        self.state.held_deletes.hold(kind);
+    }
+
+    /// Lets the held DELETEs of `kind` go.
+    pub fn release_deletes(&self, kind: &str) {
+        self.state.held_deletes.release(kind);
     }
 
     /// Request counters so far.

@@ -237,6 +237,9 @@ async fn dispatch(
     if target.resource.kind == "Pod" && target.subresource.as_deref() == Some("log") {
         return pod_log(&state, &method, &target, &query);
     }
+    if method == Method::DELETE {
+        state.held_deletes.wait(target.resource.kind).await;
+    }
     match verbs::handle(&state, &method, &target, &query, &headers, &body) {
         Ok(response) => response,
         Err(error) => error.into_response(),
