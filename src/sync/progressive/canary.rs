@@ -210,6 +210,9 @@ impl CanaryRun<'_> {
             commit: wanted.revision.clone(),
             deployments: names,
         });
+        // A promote queued before this rollout began belongs to an earlier one.
+        let (app, env) = self.key();
+        self.ctx.rollouts.promote.take(app, env);
         record.started_at = Some(crate::store::now_rfc3339());
         record.step = 0;
         record.weight = 0;
