@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use support::kube_api::KubeApiServer;
+use support::process::eventually;
 use support::prometheus::{MetricsTarget, Prometheus};
 use support::slipway_run::RunWorld;
 
@@ -135,6 +136,21 @@ async fn candidate(world: &RunWorld) -> String {
         .to_string()
 }
 
+/// The reason in the failed rollout report receive got from sync.
+async fn failed_report(world: &RunWorld) -> String {
+    let url = format!("{}/api/v1/deliveries?limit=50", world.url);
+    eventually("the failed rollout report", async || {
+        let answer: Value = reqwest::get(&url).await.ok()?.json().await.ok()?;
+        let deliveries = answer["deliveries"].as_array()?;
+        deliveries.iter().find_map(|d| {
+            let event = &d["event"];
+            let failed = event["kind"] == "rollout_reported" && event["verdict"] == "failed";
+            failed.then(|| event["reason"].as_str().unwrap_or_default().to_string())
+        })
+    })
+    .await
+}
+
 /// Set the error ratio Prometheus scrapes for the canary's revision.
 fn set_ratio(target: &MetricsTarget, revision: &str, ratio: f64) {
     let series = format!("{METRIC}{{app=\"web\",revision=\"{revision}\"}}");
@@ -231,6 +247,10 @@ async fn a_canary_is_promoted_on_good_metrics_and_cleaned_up_on_a_bad_one() {
         assert!(cause.contains(part), "the cause names {part}: {cause}");
     }
     only_stable(&world, "2.0.0", "after a bad metric").await;
+    let report = failed_report(&world).await;
+    for part in ["step 3 (analysis errors)", &query, "values seen: 0.5"] {
+        assert!(report.contains(part), "the report names {part}: {report}");
+    }
     let shown = world.cli(&["status", "web", "dev"]);
     for part in ["failed: step 3 (analysis errors)", "0.5", "miss"] {
         assert!(
