@@ -445,30 +445,11 @@ async fn a_newer_revision_during_the_cleanup_waits_then_starts_clean() {
     );
 }
 
-/// Wait until Prometheus scraped its target once (its discovery starts the
-/// first scrape a few seconds after it is ready).
-async fn until_scraped(prometheus: &Prometheus) {
-    let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
-    loop {
-        let url = format!("{}/api/v1/query?query=up", prometheus.url);
-        let answer: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
-        if answer["data"]["result"][0]["value"][1] == "1" {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never scraped: {}",
-            prometheus.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 #[tokio::test]
 async fn a_canary_with_an_analysis_is_promoted_on_good_metrics_and_cleaned_up_on_bad_ones() {
     let target = MetricsTarget::start().await;
     let prometheus = Prometheus::start(&target).await;
-    until_scraped(&prometheus).await;
+    prometheus.until_scraped().await;
     let analyses = format!(
         "analyses:
   errors:

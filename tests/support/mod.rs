@@ -11,4 +11,5 @@ pub mod kube_api;
 pub mod oidc;
 pub mod process;
 pub mod prometheus;
+pub mod slipway_run;
 pub mod webhooks;

@@ -146,6 +146,25 @@ impl Prometheus {
         }
     }
 
+    /// Wait until the target was scraped once: Prometheus' discovery starts
+    /// the first scrape a few seconds after it is ready.
+    pub async fn until_scraped(&self) {
+        let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
+        let url = format!("{}/api/v1/query?query=up", self.url);
+        loop {
+            let answer: serde_json::Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+            if answer["data"]["result"][0]["value"][1] == "1" {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "never scraped: {}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// What Prometheus wrote to stderr so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("prometheus.log")).unwrap_or_default()
