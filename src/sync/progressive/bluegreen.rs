@@ -234,23 +234,23 @@ impl BlueGreenRun<'_> {
         }))
     }
 
-    /// The candidate's objects: what git wants when it is the same colour,
+    /// The candidate and its objects: what git wants when it is the same colour,
     /// else the candidate's own commit rendered again.
     async fn candidate_split(
         &self,
         record: &RolloutRecord,
         wanted: &Wanted,
-    ) -> Result<Option<Split>, ReconcileError> {
-        let Some(candidate) = &record.candidate else {
+    ) -> Result<Option<(Split, Colour)>, ReconcileError> {
+        let Some(candidate) = record.candidate.clone() else {
             return Ok(None);
         };
         if let Ok(split) = self.split(wanted.desired.clone())
             && colour::revision_of(&split.workloads) == candidate.revision
         {
-            return Ok(Some(split));
+            return Ok(Some((split, candidate)));
         }
         let objects = self.objects_at(&candidate.commit).await?;
-        Ok(self.split(objects).ok())
+        Ok(self.split(objects).ok().map(|split| (split, candidate)))
     }
 
     /// Verify the candidate beside the serving colour; no Service selects it.
@@ -260,14 +260,10 @@ impl BlueGreenRun<'_> {
         record: &mut RolloutRecord,
         wanted: &Wanted,
     ) -> Result<Next, ReconcileError> {
-        let Some(split) = self.candidate_split(record, wanted).await? else {
+        let Some((split, candidate)) = self.candidate_split(record, wanted).await? else {
             return self.lost_candidate(status, record).await;
         };
         let stable = record.stable.as_ref().map(|s| s.revision.as_str());
-        let candidate = record
-            .candidate
-            .clone()
-            .expect("a candidate while deploying");
         let layout = steps::Layout {
             services_on: stable,
             preview_on: Some(&candidate.revision),
@@ -328,13 +324,9 @@ impl BlueGreenRun<'_> {
         record: &mut RolloutRecord,
         wanted: &Wanted,
     ) -> Result<Next, ReconcileError> {
-        let Some(split) = self.candidate_split(record, wanted).await? else {
+        let Some((split, candidate)) = self.candidate_split(record, wanted).await? else {
             return self.lost_candidate(status, record).await;
         };
-        let candidate = record
-            .candidate
-            .clone()
-            .expect("a candidate while switching");
         let layout = steps::Layout {
             services_on: Some(&candidate.revision),
             preview_on: Some(&candidate.revision),
@@ -372,13 +364,9 @@ impl BlueGreenRun<'_> {
         record: &mut RolloutRecord,
         wanted: &Wanted,
     ) -> Result<Next, ReconcileError> {
-        let Some(split) = self.candidate_split(record, wanted).await? else {
+        let Some((split, candidate)) = self.candidate_split(record, wanted).await? else {
             return self.lost_candidate(status, record).await;
         };
-        let candidate = record
-            .candidate
-            .clone()
-            .expect("a candidate while draining");
         let until = record.drain_until.clone().unwrap_or_default();
         match self
             .watch_drain(&split, &candidate.revision, &until)
@@ -411,7 +399,7 @@ impl BlueGreenRun<'_> {
     ) -> Result<Next, ReconcileError> {
         if record.switched
             && let Some(stable) = record.stable.clone()
-            && let Some(split) = self.candidate_split(record, wanted).await?
+            && let Some((split, _)) = self.candidate_split(record, wanted).await?
         {
             self.switch_back(&split, &stable.revision).await?;
         }
