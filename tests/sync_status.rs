@@ -10,7 +10,9 @@ use http_body_util::BodyExt;
 use slipway::operator::SyncRequest;
 use slipway::secret::Secret;
 use slipway::store::Store;
+use slipway::store::rollout::{RolloutPhase, RolloutRecord};
 use slipway::store::sync_state::{SyncPhase, TargetStatus};
+use slipway::sync::progressive::RolloutRequests;
 use slipway::sync::render::tools::ToolVersions;
 use slipway::sync::status::{SyncHttpState, routes};
 use tokio::sync::Notify;
@@ -26,6 +28,10 @@ struct Fixture {
 }
 
 fn fixture(token: Option<&str>) -> Fixture {
+    fixture_with(token, RolloutRequests::default())
+}
+
+fn fixture_with(token: Option<&str>, rollouts: RolloutRequests) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let nudge = Arc::new(Notify::new());
@@ -37,6 +43,7 @@ fn fixture(token: Option<&str>) -> Fixture {
         token.map(Secret::new),
     )
     .unwrap()
+    .with_rollouts(rollouts)
     .with_render_tools(Some(ToolVersions {
         kustomize: Some("kustomize v5.6.0 (kubectl v1.33.9)".into()),
         helm: None,
@@ -280,4 +287,79 @@ async fn slipway_retry_asks_with_the_bearer_token_and_wakes_the_loop() {
         slipway::operator::request_sync(&url, "web", "prod", SyncRequest::Retry, Some(&token))
             .await;
     assert!(unknown.unwrap_err().to_string().contains("404"));
+}
+
+#[tokio::test]
+async fn promote_and_abort_are_taken_only_in_the_phases_they_act_in() {
+    // (phase, promote answer, abort answer); None: no rollout record at all
+    let cases = [
+        (None, StatusCode::CONFLICT, StatusCode::CONFLICT),
+        (
+            Some(RolloutPhase::Idle),
+            StatusCode::CONFLICT,
+            StatusCode::CONFLICT,
+        ),
+        (
+            Some(RolloutPhase::Paused),
+            StatusCode::ACCEPTED,
+            StatusCode::ACCEPTED,
+        ),
+        (
+            Some(RolloutPhase::Stepping),
+            StatusCode::ACCEPTED,
+            StatusCode::ACCEPTED,
+        ),
+        (
+            Some(RolloutPhase::Draining),
+            StatusCode::CONFLICT,
+            StatusCode::ACCEPTED,
+        ),
+        (
+            Some(RolloutPhase::CleaningUp),
+            StatusCode::CONFLICT,
+            StatusCode::CONFLICT,
+        ),
+    ];
+    for (phase, promote, abort) in cases {
+        let rollouts = RolloutRequests::default();
+        let f = fixture_with(Some("t0ken"), rollouts.clone());
+        let mut status = TargetStatus::new("web", "prod");
+        status.rollout = phase.map(|phase| RolloutRecord {
+            phase,
+            ..RolloutRecord::idle("blue_green")
+        });
+        f.store.put_sync_status(status).await.unwrap();
+        for (what, want, requests) in [
+            ("promote", promote, &rollouts.promote),
+            ("abort", abort, &rollouts.abort),
+        ] {
+            let request = Request::post(format!("/api/v1/apps/web/prod/{what}"))
+                .header("authorization", "Bearer t0ken")
+                .body(Body::empty())
+                .unwrap();
+            let response = f.router.clone().oneshot(request).await.unwrap();
+            assert_eq!(response.status(), want, "{what} in {phase:?}");
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            if want == StatusCode::CONFLICT {
+                assert!(
+                    body["error"]
+                        .as_str()
+                        .unwrap()
+                        .contains("web/prod has no rollout"),
+                    "{body}"
+                );
+            }
+            assert_eq!(
+                requests.take("web", "prod"),
+                want == StatusCode::ACCEPTED,
+                "{what} in {phase:?}: handed to the loop"
+            );
+        }
+        let unauthorised = Request::post("/api/v1/apps/web/prod/abort")
+            .body(Body::empty())
+            .unwrap();
+        let response = f.router.clone().oneshot(unauthorised).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
 }

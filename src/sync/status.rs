@@ -232,15 +232,28 @@ async fn retry(
     Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
 }
 
-/// `slipway promote APP --env ENV`: a rollout in flight goes past its
-/// pause (now, or when it reaches it); `409` when none is in flight.
+/// `slipway promote APP --env ENV`: a rollout goes past its pause (now, or
+/// when it reaches it); `409` in any other phase (nothing in flight, or
+/// already switching, draining, promoting or cleaning up).
 async fn promote(
     State(state): State<SyncHttpState>,
     Path((app, env)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let requests = state.rollouts.promote.clone();
-    rollout_request(&state, &headers, (&app, &env), &requests, "promote").await
+    let waits = [
+        RolloutPhase::Deploying,
+        RolloutPhase::Paused,
+        RolloutPhase::Stepping,
+    ];
+    rollout_request(
+        &state,
+        &headers,
+        (&app, &env),
+        &requests,
+        ("promote", &waits),
+    )
+    .await
 }
 
 /// `slipway abort APP --env ENV`: clean up the rollout in flight (traffic
@@ -251,7 +264,22 @@ async fn abort(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let requests = state.rollouts.abort.clone();
-    rollout_request(&state, &headers, (&app, &env), &requests, "abort").await
+    let stoppable = [
+        RolloutPhase::Deploying,
+        RolloutPhase::Paused,
+        RolloutPhase::Stepping,
+        RolloutPhase::Switching,
+        RolloutPhase::Draining,
+        RolloutPhase::Promoting,
+    ];
+    rollout_request(
+        &state,
+        &headers,
+        (&app, &env),
+        &requests,
+        ("abort", &stoppable),
+    )
+    .await
 }
 
 async fn rollout_request(
@@ -259,16 +287,16 @@ async fn rollout_request(
     headers: &HeaderMap,
     (app, env): (&str, &str),
     requests: &TargetRequests,
-    what: &str,
+    (what, phases): (&str, &[RolloutPhase]),
 ) -> Result<Response, ApiError> {
     let status = known_status(state, headers, app, env).await?;
     let phase = status
         .rollout
         .as_ref()
         .map_or(RolloutPhase::Idle, |r| r.phase);
-    if matches!(phase, RolloutPhase::Idle | RolloutPhase::CleaningUp) {
+    if !phases.contains(&phase) {
         return Err(ApiError::Conflict(format!(
-            "{app}/{env} has no rollout in flight to {what} (phase {})",
+            "{app}/{env} has no rollout to {what} in phase {}",
             phase.as_str()
         )));
     }
