@@ -84,7 +84,38 @@ const COLOURS: Colours = Colours {
     service: "web",
 };
 
+/// The repo at `ghcr.io/acme/web:1.0.0` rolled out with `strategy`, its
+/// world, and the revision of the first colour after the first pass.
+async fn started(strategy: &str) -> (DeployRepo, Arc<World>, String) {
+    let repo = repo(strategy, "ghcr.io/acme/web:1.0.0");
+    let world = Arc::new(world(&repo).await);
+    world.pass().await;
+    let first = world.stable().await;
+    (repo, world, first)
+}
+
+/// The first colour (drained over 30 s), a new image committed and a pass
+/// in the background that has switched to it and is draining the first.
+async fn draining() -> (Arc<World>, String, tokio::task::JoinHandle<()>) {
+    let (repo, world, first) = started("{blue_green: {drain_seconds: 30}}").await;
+    bump(&repo, "ghcr.io/acme/web:2.0.0");
+    let pass = background_pass(&world);
+    world.until_phase(RolloutPhase::Draining).await;
+    (world, first, pass)
+}
+
+/// A sync pass run in the background.
+fn background_pass(world: &Arc<World>) -> tokio::task::JoinHandle<()> {
+    let world = world.clone();
+    tokio::spawn(async move { world.pass().await })
+}
+
 impl World {
+    /// One sync pass, which must succeed.
+    async fn pass(&self) {
+        self.harness.sync.sync_once().await.unwrap();
+    }
+
     /// The revision the Service `web` selects, when it exists.
     fn serving(&self) -> Option<String> {
         COLOURS.serving(&self.server)
@@ -115,7 +146,13 @@ impl World {
             .unwrap_or_default()
     }
 
-    /// Run passes in the background until the record reaches `phase`.
+    /// The new colour's revision in the record.
+    async fn candidate(&self) -> String {
+        let record = self.status().await.rollout.unwrap();
+        record.candidate.unwrap().revision
+    }
+
+    /// Wait until the record reaches `phase` (a pass runs in the background).
     async fn until_phase(&self, phase: RolloutPhase) {
         let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
         loop {
@@ -137,10 +174,7 @@ impl World {
 
 #[tokio::test]
 async fn a_new_colour_is_verified_switched_to_and_the_old_one_drained() {
-    let repo = repo(AUTO, "ghcr.io/acme/web:1.0.0");
-    let world = Arc::new(world(&repo).await);
-    world.harness.sync.sync_once().await.unwrap();
-    let first = world.stable().await;
+    let (repo, world, first) = started(AUTO).await;
     assert_eq!(first.len(), 10, "a revision hash");
     assert_eq!(world.deployments(), [format!("web-{first}")]);
     assert_eq!(world.serving().as_deref(), Some(first.as_str()));
@@ -148,7 +182,7 @@ async fn a_new_colour_is_verified_switched_to_and_the_old_one_drained() {
 
     let revision = bump(&repo, "ghcr.io/acme/web:2.0.0");
     let (log, watcher) = world.watch();
-    world.harness.sync.sync_once().await.unwrap();
+    world.pass().await;
     watcher.abort();
     let second = world.stable().await;
     assert_ne!(second, first);
@@ -181,21 +215,18 @@ async fn a_new_colour_is_verified_switched_to_and_the_old_one_drained() {
 
     // A change outside the pod template is applied in place: no new colour.
     repo.commit(&[("envs/dev/cm.yaml", &config_map("extra", "x"))], "config");
-    world.harness.sync.sync_once().await.unwrap();
+    world.pass().await;
     assert_eq!(world.stable().await, second);
     assert_eq!(world.deployments(), [format!("web-{second}")]);
 }
 
 #[tokio::test]
 async fn a_failure_before_the_switch_never_moves_traffic() {
-    let repo = repo(AUTO, "ghcr.io/acme/web:1.0.0");
-    let world = Arc::new(world(&repo).await);
-    world.harness.sync.sync_once().await.unwrap();
-    let first = world.stable().await;
+    let (repo, world, first) = started(AUTO).await;
 
     bump(&repo, "ghcr.io/acme/web:2.0.0-crash");
     let (log, watcher) = world.watch();
-    world.harness.sync.sync_once().await.unwrap();
+    world.pass().await;
     watcher.abort();
     assert_eq!(
         log.revisions(),
@@ -238,17 +269,14 @@ async fn a_failure_before_the_switch_never_moves_traffic() {
     );
 
     // Held: the next pass does not try the same content again.
-    world.harness.sync.sync_once().await.unwrap();
+    world.pass().await;
     assert_eq!(world.deployments(), [format!("web-{first}")]);
     assert_eq!(world.status().await.state, SyncPhase::RolledBack);
 }
 
 #[tokio::test]
 async fn a_paused_rollout_waits_for_promote_and_an_abort_cleans_it_up() {
-    let repo = repo(MANUAL, "ghcr.io/acme/web:1.0.0");
-    let world = Arc::new(world(&repo).await);
-    world.harness.sync.sync_once().await.unwrap();
-    let first = world.stable().await;
+    let (repo, world, first) = started(MANUAL).await;
     assert_eq!(
         world.serving().as_deref(),
         Some(first.as_str()),
@@ -256,7 +284,7 @@ async fn a_paused_rollout_waits_for_promote_and_an_abort_cleans_it_up() {
     );
 
     bump(&repo, "ghcr.io/acme/web:2.0.0");
-    world.harness.sync.sync_once().await.unwrap();
+    world.pass().await;
     let status = world.status().await;
     assert_eq!(status.state, SyncPhase::Paused);
     let record = status.rollout.unwrap();
@@ -266,7 +294,7 @@ async fn a_paused_rollout_waits_for_promote_and_an_abort_cleans_it_up() {
     assert_eq!(world.deployments().len(), 2, "both colours run");
 
     world.harness.ctx.rollouts.abort.request("web", "dev");
-    world.harness.sync.sync_once().await.unwrap();
+    world.pass().await;
     assert_eq!(world.serving().as_deref(), Some(first.as_str()));
     assert_eq!(world.deployments(), [format!("web-{first}")]);
     let status = world.status().await;
@@ -278,10 +306,10 @@ async fn a_paused_rollout_waits_for_promote_and_an_abort_cleans_it_up() {
 
     // `slipway retry` runs it again; this time it is promoted.
     world.harness.ctx.retries.request("web", "dev");
-    world.harness.sync.sync_once().await.unwrap();
+    world.pass().await;
     assert_eq!(world.status().await.state, SyncPhase::Paused);
     world.harness.ctx.rollouts.promote.request("web", "dev");
-    world.harness.sync.sync_once().await.unwrap();
+    world.pass().await;
     assert_eq!(world.serving().as_deref(), Some(candidate.as_str()));
     assert_eq!(world.deployments(), [format!("web-{candidate}")]);
     assert_eq!(world.status().await.state, SyncPhase::Verified);
@@ -289,33 +317,18 @@ async fn a_paused_rollout_waits_for_promote_and_an_abort_cleans_it_up() {
 
 #[tokio::test]
 async fn a_promote_sent_before_a_rollout_started_does_not_skip_its_pause() {
-    let repo = repo(MANUAL, "ghcr.io/acme/web:1.0.0");
-    let world = Arc::new(world(&repo).await);
-    world.harness.sync.sync_once().await.unwrap();
+    let (repo, world, _) = started(MANUAL).await;
     // As one sent during the last rollout's drain would be left.
     world.harness.ctx.rollouts.promote.request("web", "dev");
     bump(&repo, "ghcr.io/acme/web:2.0.0");
-    world.harness.sync.sync_once().await.unwrap();
+    world.pass().await;
     assert_eq!(world.status().await.state, SyncPhase::Paused);
     assert_eq!(world.deployments().len(), 2, "both colours run");
 }
 
 #[tokio::test]
 async fn an_abort_during_the_drain_switches_back_then_deletes_the_new_colour() {
-    let repo = repo(
-        "{blue_green: {drain_seconds: 30}}",
-        "ghcr.io/acme/web:1.0.0",
-    );
-    let world = Arc::new(world(&repo).await);
-    world.harness.sync.sync_once().await.unwrap();
-    let first = world.stable().await;
-
-    bump(&repo, "ghcr.io/acme/web:2.0.0");
-    let pass = tokio::spawn({
-        let world = world.clone();
-        async move { world.harness.sync.sync_once().await.unwrap() }
-    });
-    world.until_phase(RolloutPhase::Draining).await;
+    let (world, first, pass) = draining().await;
     assert_ne!(world.serving().as_deref(), Some(first.as_str()), "switched");
     world.harness.ctx.rollouts.abort.request("web", "dev");
     pass.await.unwrap();
@@ -332,20 +345,7 @@ async fn an_abort_during_the_drain_switches_back_then_deletes_the_new_colour() {
 
 #[tokio::test]
 async fn a_new_colour_that_fails_during_the_drain_is_switched_away_from() {
-    let repo = repo(
-        "{blue_green: {drain_seconds: 30}}",
-        "ghcr.io/acme/web:1.0.0",
-    );
-    let world = Arc::new(world(&repo).await);
-    world.harness.sync.sync_once().await.unwrap();
-    let first = world.stable().await;
-
-    bump(&repo, "ghcr.io/acme/web:2.0.0");
-    let pass = tokio::spawn({
-        let world = world.clone();
-        async move { world.harness.sync.sync_once().await.unwrap() }
-    });
-    world.until_phase(RolloutPhase::Draining).await;
+    let (world, first, pass) = draining().await;
     let candidate = world.serving().unwrap();
     let client = world.server.client().unwrap();
     let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
@@ -377,10 +377,7 @@ async fn a_new_colour_that_fails_during_the_drain_is_switched_away_from() {
 /// once the stored record shows `phase`. Everything sync knows is in the
 /// store and the cluster, so a new pass is a restarted sync.
 async fn crash_in(world: &Arc<World>, phase: RolloutPhase) {
-    let pass = tokio::spawn({
-        let world = world.clone();
-        async move { world.harness.sync.sync_once().await.unwrap() }
-    });
+    let pass = background_pass(world);
     world.until_phase(phase).await;
     pass.abort();
     let _ = pass.await;
@@ -451,24 +448,14 @@ async fn a_sync_stopped_in_any_phase_resumes_or_cleans_up_on_restart() {
         ),
     ];
     for (case, stop, rewrite, promoted) in cases {
-        let repo = repo("{blue_green: {drain_seconds: 2}}", "ghcr.io/acme/web:1.0.0");
-        let world = Arc::new(world(&repo).await);
-        world.harness.sync.sync_once().await.unwrap();
-        let first = world.stable().await;
+        let (repo, world, first) = started("{blue_green: {drain_seconds: 2}}").await;
         bump(&repo, "ghcr.io/acme/web:2.0.0");
         crash_in(&world, stop).await;
-        let candidate = world
-            .status()
-            .await
-            .rollout
-            .unwrap()
-            .candidate
-            .unwrap()
-            .revision;
+        let candidate = world.candidate().await;
         if let Some((phase, end)) = rewrite {
             stored_phase(&world, phase, end).await;
         }
-        world.harness.sync.sync_once().await.unwrap();
+        world.pass().await;
         let want = if promoted { &candidate } else { &first };
         exactly_one_colour(&world, want, case).await;
     }
@@ -476,24 +463,15 @@ async fn a_sync_stopped_in_any_phase_resumes_or_cleans_up_on_restart() {
 
 #[tokio::test]
 async fn a_newer_revision_waits_for_the_cleanup_then_starts_from_a_clean_state() {
-    let repo = repo(AUTO, "ghcr.io/acme/web:1.0.0");
-    let world = Arc::new(world(&repo).await);
-    world.harness.sync.sync_once().await.unwrap();
+    let (repo, world, _) = started(AUTO).await;
     bump(&repo, "ghcr.io/acme/web:2.0.0-crash");
     crash_in(&world, RolloutPhase::Deploying).await;
     stored_phase(&world, RolloutPhase::CleaningUp, Some(RolloutEnd::Failed)).await;
-    let failed = world
-        .status()
-        .await
-        .rollout
-        .unwrap()
-        .candidate
-        .unwrap()
-        .revision;
+    let failed = world.candidate().await;
 
     bump(&repo, "ghcr.io/acme/web:3.0.0");
     let (log, watcher) = world.watch();
-    world.harness.sync.sync_once().await.unwrap();
+    world.pass().await;
     watcher.abort();
     let newest = world.stable().await;
     assert!(
@@ -506,22 +484,13 @@ async fn a_newer_revision_waits_for_the_cleanup_then_starts_from_a_clean_state()
 
 #[tokio::test]
 async fn a_newer_revision_before_the_switch_supersedes_the_one_in_flight() {
-    let repo = repo(MANUAL, "ghcr.io/acme/web:1.0.0");
-    let world = Arc::new(world(&repo).await);
-    world.harness.sync.sync_once().await.unwrap();
+    let (repo, world, _) = started(MANUAL).await;
     bump(&repo, "ghcr.io/acme/web:2.0.0");
-    world.harness.sync.sync_once().await.unwrap();
-    let paused = world
-        .status()
-        .await
-        .rollout
-        .unwrap()
-        .candidate
-        .unwrap()
-        .revision;
+    world.pass().await;
+    let paused = world.candidate().await;
 
     bump(&repo, "ghcr.io/acme/web:3.0.0");
-    world.harness.sync.sync_once().await.unwrap();
+    world.pass().await;
     let record = world.status().await.rollout.unwrap();
     assert_eq!(record.phase, RolloutPhase::Paused);
     let newest = record.candidate.unwrap().revision;
@@ -535,9 +504,7 @@ async fn a_newer_revision_before_the_switch_supersedes_the_one_in_flight() {
 
 #[tokio::test]
 async fn a_workload_that_predates_the_strategy_is_adopted_without_traffic_to_the_new_revision() {
-    let repo = repo("rolling", "ghcr.io/acme/web:1.0.0");
-    let world = Arc::new(world(&repo).await);
-    world.harness.sync.sync_once().await.unwrap();
+    let (repo, world, _) = started("rolling").await;
     assert_eq!(world.deployments(), ["web"]);
     assert_eq!(world.serving().as_deref(), Some(""), "git's own selector");
 
@@ -552,7 +519,7 @@ async fn a_workload_that_predates_the_strategy_is_adopted_without_traffic_to_the
         "blue-green, and a new image",
     );
     let (log, watcher) = world.watch();
-    world.harness.sync.sync_once().await.unwrap();
+    world.pass().await;
     watcher.abort();
     let stable = world.stable().await;
     exactly_one_colour(&world, &stable, "adopted").await;
