@@ -126,10 +126,13 @@ impl World {
         COLOURS.deployments(&self.server)
     }
 
-    /// The Service `web` is watched while a pass runs.
-    fn watch(self: &Arc<Self>) -> (TrafficLog, tokio::task::JoinHandle<()>) {
+    /// One sync pass with the Service `web` watched while it runs; what it selected.
+    async fn watched_pass(self: &Arc<Self>) -> TrafficLog {
         let world = self.clone();
-        TrafficLog::watch(move || COLOURS.observe(&world.server, "web"))
+        let (log, watcher) = TrafficLog::watch(move || COLOURS.observe(&world.server, "web"));
+        self.pass().await;
+        watcher.abort();
+        log
     }
 
     async fn status(&self) -> TargetStatus {
@@ -181,9 +184,7 @@ async fn a_new_colour_is_verified_switched_to_and_the_old_one_drained() {
     assert_eq!(world.status().await.state, SyncPhase::Verified);
 
     let revision = bump(&repo, "ghcr.io/acme/web:2.0.0");
-    let (log, watcher) = world.watch();
-    world.pass().await;
-    watcher.abort();
+    let log = world.watched_pass().await;
     let second = world.stable().await;
     assert_ne!(second, first);
     assert_eq!(
@@ -225,9 +226,7 @@ async fn a_failure_before_the_switch_never_moves_traffic() {
     let (repo, world, first) = started(AUTO).await;
 
     bump(&repo, "ghcr.io/acme/web:2.0.0-crash");
-    let (log, watcher) = world.watch();
-    world.pass().await;
-    watcher.abort();
+    let log = world.watched_pass().await;
     assert_eq!(
         log.revisions(),
         std::slice::from_ref(&first),
@@ -470,9 +469,7 @@ async fn a_newer_revision_waits_for_the_cleanup_then_starts_from_a_clean_state()
     let failed = world.candidate().await;
 
     bump(&repo, "ghcr.io/acme/web:3.0.0");
-    let (log, watcher) = world.watch();
-    world.pass().await;
-    watcher.abort();
+    let log = world.watched_pass().await;
     let newest = world.stable().await;
     assert!(
         !log.revisions().contains(&failed),
@@ -518,9 +515,7 @@ async fn a_workload_that_predates_the_strategy_is_adopted_without_traffic_to_the
         ],
         "blue-green, and a new image",
     );
-    let (log, watcher) = world.watch();
-    world.pass().await;
-    watcher.abort();
+    let log = world.watched_pass().await;
     let stable = world.stable().await;
     exactly_one_colour(&world, &stable, "adopted").await;
     let seen = log.revisions();
