@@ -54,7 +54,7 @@ fn repo(strategy: &str, image: &str) -> DeployRepo {
 }
 
 fn bump(repo: &DeployRepo, image: &str) -> String {
-    repo.commit(&[("envs/dev/web.yaml", &deployment("web", image))], "bump")
+    repo.set_web_image(image, "bump")
 }
 
 struct World {
