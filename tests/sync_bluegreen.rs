@@ -121,6 +121,11 @@ impl World {
         COLOURS.serving(&self.server)
     }
 
+    /// `revision`'s colour is the only Deployment in the namespace.
+    fn assert_only_colour(&self, revision: &str, case: &str) {
+        assert_eq!(self.deployments(), [format!("web-{revision}")], "{case}");
+    }
+
     /// Names of the Deployments in the namespace.
     fn deployments(&self) -> Vec<String> {
         COLOURS.deployments(&self.server)
@@ -179,7 +184,7 @@ impl World {
 async fn a_new_colour_is_verified_switched_to_and_the_old_one_drained() {
     let (repo, world, first) = started(AUTO).await;
     assert_eq!(first.len(), 10, "a revision hash");
-    assert_eq!(world.deployments(), [format!("web-{first}")]);
+    world.assert_only_colour(&first, "one colour");
     assert_eq!(world.serving().as_deref(), Some(first.as_str()));
     assert_eq!(world.status().await.state, SyncPhase::Verified);
 
@@ -196,11 +201,7 @@ async fn a_new_colour_is_verified_switched_to_and_the_old_one_drained() {
         log.never_unready(),
         "traffic only ever reached an available colour"
     );
-    assert_eq!(
-        world.deployments(),
-        [format!("web-{second}")],
-        "the old colour is gone"
-    );
+    world.assert_only_colour(&second, "the old colour is gone");
     let status = world.status().await;
     assert_eq!(status.state, SyncPhase::Verified);
     assert_eq!(status.verified_revision.as_deref(), Some(revision.as_str()));
@@ -218,7 +219,7 @@ async fn a_new_colour_is_verified_switched_to_and_the_old_one_drained() {
     repo.commit(&[("envs/dev/cm.yaml", &config_map("extra", "x"))], "config");
     world.pass().await;
     assert_eq!(world.stable().await, second);
-    assert_eq!(world.deployments(), [format!("web-{second}")]);
+    world.assert_only_colour(&second, "one colour");
 }
 
 #[tokio::test]
@@ -232,11 +233,7 @@ async fn a_failure_before_the_switch_never_moves_traffic() {
         std::slice::from_ref(&first),
         "the Service never left the old colour"
     );
-    assert_eq!(
-        world.deployments(),
-        [format!("web-{first}")],
-        "the new colour is deleted"
-    );
+    world.assert_only_colour(&first, "the new colour is deleted");
     let status = world.status().await;
     assert_eq!(
         status.state,
@@ -269,7 +266,7 @@ async fn a_failure_before_the_switch_never_moves_traffic() {
 
     // Held: the next pass does not try the same content again.
     world.pass().await;
-    assert_eq!(world.deployments(), [format!("web-{first}")]);
+    world.assert_only_colour(&first, "one colour");
     assert_eq!(world.status().await.state, SyncPhase::RolledBack);
 }
 
@@ -295,7 +292,7 @@ async fn a_paused_rollout_waits_for_promote_and_an_abort_cleans_it_up() {
     world.harness.ctx.rollouts.abort.request("web", "dev");
     world.pass().await;
     assert_eq!(world.serving().as_deref(), Some(first.as_str()));
-    assert_eq!(world.deployments(), [format!("web-{first}")]);
+    world.assert_only_colour(&first, "one colour");
     let status = world.status().await;
     assert_eq!(
         status.rollout.as_ref().unwrap().end,
@@ -310,7 +307,7 @@ async fn a_paused_rollout_waits_for_promote_and_an_abort_cleans_it_up() {
     world.harness.ctx.rollouts.promote.request("web", "dev");
     world.pass().await;
     assert_eq!(world.serving().as_deref(), Some(candidate.as_str()));
-    assert_eq!(world.deployments(), [format!("web-{candidate}")]);
+    world.assert_only_colour(&candidate, "one colour");
     assert_eq!(world.status().await.state, SyncPhase::Verified);
 }
 
@@ -336,7 +333,7 @@ async fn an_abort_during_the_drain_switches_back_then_deletes_the_new_colour() {
         Some(first.as_str()),
         "switched back"
     );
-    assert_eq!(world.deployments(), [format!("web-{first}")]);
+    world.assert_only_colour(&first, "one colour");
     let status = world.status().await;
     assert_eq!(status.rollout.unwrap().end, Some(RolloutEnd::Aborted));
     assert_eq!(status.state, SyncPhase::RolledBack);
@@ -359,7 +356,7 @@ async fn a_new_colour_that_fails_during_the_drain_is_switched_away_from() {
         Some(first.as_str()),
         "switched back"
     );
-    assert_eq!(world.deployments(), [format!("web-{first}")]);
+    world.assert_only_colour(&first, "one colour");
     let status = world.status().await;
     assert!(
         status
@@ -402,11 +399,7 @@ async fn exactly_one_colour(world: &World, want: &str, case: &str) {
         serving, want,
         "{case}: the Service selects the expected colour"
     );
-    assert_eq!(
-        world.deployments(),
-        [format!("web-{want}")],
-        "{case}: no stale colour"
-    );
+    world.assert_only_colour(want, &format!("{case}: no stale colour"));
     let record = world.status().await.rollout.unwrap();
     assert_eq!(record.phase, RolloutPhase::Idle, "{case}");
     assert!(record.candidate.is_none(), "{case}");
