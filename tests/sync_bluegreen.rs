@@ -104,6 +104,14 @@ async fn draining() -> (Arc<World>, String, tokio::task::JoinHandle<()>) {
     (world, first, pass)
 }
 
+/// Once `pass` ends, the Service selects `first` again and its colour is
+/// the only one.
+async fn switched_back(world: &World, first: &str, pass: tokio::task::JoinHandle<()>) {
+    pass.await.unwrap();
+    assert_eq!(world.serving().as_deref(), Some(first), "switched back");
+    world.assert_only_colour(first, "the new colour is deleted");
+}
+
 /// A sync pass run in the background.
 fn background_pass(world: &Arc<World>) -> tokio::task::JoinHandle<()> {
     let world = world.clone();
@@ -327,13 +335,7 @@ async fn an_abort_during_the_drain_switches_back_then_deletes_the_new_colour() {
     let (world, first, pass) = draining().await;
     assert_ne!(world.serving().as_deref(), Some(first.as_str()), "switched");
     world.harness.ctx.rollouts.abort.request("web", "dev");
-    pass.await.unwrap();
-    assert_eq!(
-        world.serving().as_deref(),
-        Some(first.as_str()),
-        "switched back"
-    );
-    world.assert_only_colour(&first, "one colour");
+    switched_back(&world, &first, pass).await;
     let status = world.status().await;
     assert_eq!(status.rollout.unwrap().end, Some(RolloutEnd::Aborted));
     assert_eq!(status.state, SyncPhase::RolledBack);
@@ -350,13 +352,7 @@ async fn a_new_colour_that_fails_during_the_drain_is_switched_away_from() {
         .delete(&format!("web-{candidate}"), &Default::default())
         .await
         .unwrap();
-    pass.await.unwrap();
-    assert_eq!(
-        world.serving().as_deref(),
-        Some(first.as_str()),
-        "switched back"
-    );
-    world.assert_only_colour(&first, "one colour");
+    switched_back(&world, &first, pass).await;
     let status = world.status().await;
     assert!(
         status
