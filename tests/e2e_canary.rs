@@ -16,46 +16,15 @@ use serde_json::Value;
 use support::kube_api::KubeApiServer;
 use support::process::eventually;
 use support::prometheus::{MetricsTarget, Prometheus};
-use support::slipway_run::RunWorld;
+use support::slipway_run::{
+    RunWorld, WEB_DEV as APP, WEB_DEV_NAMESPACE as NAMESPACE, WEB_IMAGE as IMAGE, web_dev_repo,
+};
 
-const APP: (&str, &str) = ("web", "dev");
-const NAMESPACE: &str = "web-dev";
 const REPLICAS: i64 = 4;
-const IMAGE: &str = "ghcr.io/acme/web";
 /// Two weight steps (and 100 %), a timed pause, one analysis, and a pause
 /// after the second weight so its split can be seen settled.
 const STEPS: &str = "{steps: [{weight: 25}, {pause: 2s}, {analysis: errors}, {weight: 50}, {pause: 1s}, {weight: 100}]}";
 const METRIC: &str = "canary_error_ratio";
-
-/// The deploy repo: app `web` in `dev` rolled out as a canary with `steps`,
-/// and `analyses` (YAML, may be empty) in slipway.yaml.
-fn deploy_repo(steps: &str, analyses: &str) -> Vec<(&'static str, String)> {
-    let slipway_yaml = format!(
-        "apps:\n  web:\n    image: {IMAGE}\n    environments:\n\
-         \x20     - name: dev\n        path: apps/web/dev\n        namespace: {NAMESPACE}\n\
-         \x20       mode: commit\n        rollout_timeout_seconds: 30\n\
-         \x20       strategy: {{canary: {steps}}}\n{analyses}"
-    );
-    let deployment = format!(
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: {NAMESPACE}\n\
-         spec:\n  replicas: {REPLICAS}\n  selector:\n    matchLabels: {{ app: web }}\n  template:\n\
-         \x20   metadata:\n      labels: {{ app: web }}\n    spec:\n      containers:\n\
-         \x20       - name: web\n          image: {IMAGE}:1.0.0\n"
-    );
-    let service = format!(
-        "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: {NAMESPACE}\n\
-         spec:\n  selector: {{ app: web }}\n  ports: [{{ port: 80 }}]\n"
-    );
-    vec![
-        ("slipway.yaml", slipway_yaml),
-        (
-            "policies/default.yaml",
-            "apps: [\"*\"]\nenvironments: [\"*\"]\n".into(),
-        ),
-        ("apps/web/dev/deployment.yaml", deployment),
-        ("apps/web/dev/service.yaml", service),
-    ]
-}
 
 /// The analysis `errors`: the error ratio of the canary's revision, below 5 %.
 fn errors_analysis(prometheus: &Prometheus) -> String {
@@ -70,8 +39,7 @@ fn errors_analysis(prometheus: &Prometheus) -> String {
 /// The world, with `slipway run` started and the first revision verified
 /// (it rolls as `rolling` does: nothing was verified before).
 async fn started(steps: &str, analyses: &str) -> (RunWorld, support::process::SlipwayProcess) {
-    let files = deploy_repo(steps, analyses);
-    let files: Vec<(&str, &str)> = files.iter().map(|(p, c)| (*p, c.as_str())).collect();
+    let files = web_dev_repo(&format!("{{canary: {steps}}}"), REPLICAS, analyses);
     let world = RunWorld::new(&files, &[NAMESPACE], Duration::from_millis(50)).await;
     let run = world.start();
     world

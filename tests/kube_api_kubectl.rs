@@ -17,6 +17,16 @@ const MANIFEST: &str = include_str!("support/kube_api/fixtures/shop.yaml");
 
 /// Guard on `kubectl rollout status`; the simulator takes well under a second.
 const ROLLOUT_TIMEOUT: &str = "30s";
+/// `kubectl rollout status` of Deployment `web` in `shop`.
+const ROLLOUT_STATUS: [&str; 7] = [
+    "rollout",
+    "status",
+    "-n",
+    "shop",
+    "deployment/web",
+    "--timeout",
+    ROLLOUT_TIMEOUT,
+];
 
 fn kubectl_binary() -> Result<PathBuf> {
     if let Some(path) = std::env::var_os("KUBECTL") {
@@ -76,6 +86,13 @@ impl Kubectl {
         Ok(String::from_utf8(output.stdout)?)
     }
 
+    /// `kubectl apply --server-side` of the manifest at image `tag`; its stdout.
+    async fn apply(&self, tag: &str) -> Result<String> {
+        let file = self.manifest(tag)?;
+        let path = file.to_str().context("path")?;
+        self.succeed(&["apply", "--server-side", "-f", path]).await
+    }
+
     fn manifest(&self, tag: &str) -> Result<PathBuf> {
         write_file(
             self.work.path(),
@@ -108,15 +125,7 @@ fn text(value: &Value, pointer: &str) -> String {
 #[tokio::test]
 async fn kubectl_server_side_apply_creates_every_document_of_a_file() -> Result<()> {
     let kubectl = Kubectl::start().await?;
-    let file = kubectl.manifest("1.0.0")?;
-    let out = kubectl
-        .succeed(&[
-            "apply",
-            "--server-side",
-            "-f",
-            file.to_str().context("path")?,
-        ])
-        .await?;
+    let out = kubectl.apply("1.0.0").await?;
     for line in [
         "namespace/shop serverside-applied",
         "deployment.apps/web serverside-applied",
@@ -158,40 +167,15 @@ async fn kubectl_server_side_apply_creates_every_document_of_a_file() -> Result<
 #[tokio::test]
 async fn kubectl_rollout_status_succeeds_for_a_good_tag_and_fails_for_a_fail_tag() -> Result<()> {
     let kubectl = Kubectl::start().await?;
-    let good = kubectl.manifest("1.0.0")?;
-    kubectl
-        .succeed(&[
-            "apply",
-            "--server-side",
-            "-f",
-            good.to_str().context("path")?,
-        ])
-        .await?;
-    let status = [
-        "rollout",
-        "status",
-        "-n",
-        "shop",
-        "deployment/web",
-        "--timeout",
-        ROLLOUT_TIMEOUT,
-    ];
-    let out = kubectl.succeed(&status).await?;
+    kubectl.apply("1.0.0").await?;
+    let out = kubectl.succeed(&ROLLOUT_STATUS).await?;
     assert!(
         out.contains("deployment \"web\" successfully rolled out"),
         "{out}"
     );
 
-    let bad = kubectl.manifest("1.1.0-fail")?;
-    kubectl
-        .succeed(&[
-            "apply",
-            "--server-side",
-            "-f",
-            bad.to_str().context("path")?,
-        ])
-        .await?;
-    let failed = kubectl.run(&status).await?;
+    kubectl.apply("1.1.0-fail").await?;
+    let failed = kubectl.run(&ROLLOUT_STATUS).await?;
     assert!(!failed.status.success(), "rollout of a fail tag must fail");
     let stderr = String::from_utf8_lossy(&failed.stderr);
     assert!(
@@ -204,15 +188,7 @@ async fn kubectl_rollout_status_succeeds_for_a_good_tag_and_fails_for_a_fail_tag
 #[tokio::test]
 async fn a_second_field_manager_conflicts_until_it_forces() -> Result<()> {
     let kubectl = Kubectl::start().await?;
-    let file = kubectl.manifest("1.0.0")?;
-    kubectl
-        .succeed(&[
-            "apply",
-            "--server-side",
-            "-f",
-            file.to_str().context("path")?,
-        ])
-        .await?;
+    kubectl.apply("1.0.0").await?;
     let scale = write_file(
         kubectl.work.path(),
         "scale.yaml",
@@ -259,15 +235,7 @@ async fn a_second_field_manager_conflicts_until_it_forces() -> Result<()> {
 #[tokio::test]
 async fn kubectl_delete_removes_the_object_and_get_then_reports_not_found() -> Result<()> {
     let kubectl = Kubectl::start().await?;
-    let file = kubectl.manifest("1.0.0")?;
-    kubectl
-        .succeed(&[
-            "apply",
-            "--server-side",
-            "-f",
-            file.to_str().context("path")?,
-        ])
-        .await?;
+    kubectl.apply("1.0.0").await?;
     let out = kubectl
         .succeed(&["delete", "-n", "shop", "configmap", "web-config"])
         .await?;
@@ -295,22 +263,8 @@ async fn kubectl_delete_removes_the_object_and_get_then_reports_not_found() -> R
 #[tokio::test]
 async fn kubectl_logs_reads_follows_and_refuses_as_against_a_real_server() -> Result<()> {
     let kubectl = Kubectl::start().await?;
-    let file = kubectl.manifest("1.0.0")?;
-    let path = file.to_str().context("path")?;
-    kubectl
-        .succeed(&["apply", "--server-side", "-f", path])
-        .await?;
-    kubectl
-        .succeed(&[
-            "rollout",
-            "status",
-            "-n",
-            "shop",
-            "deployment/web",
-            "--timeout",
-            ROLLOUT_TIMEOUT,
-        ])
-        .await?;
+    kubectl.apply("1.0.0").await?;
+    kubectl.succeed(&ROLLOUT_STATUS).await?;
     let start = "starting app from image registry.example/web:1.0.0\n";
     let by_deployment = kubectl
         .succeed(&["logs", "-n", "shop", "deployment/web"])

@@ -1,155 +1,51 @@
 //! Blue-green rollouts against the API test server and its simulated pods:
 //! the new colour runs beside the old one without traffic, the Services
 //! switch in one step once it is verified, the old colour drains and goes;
-//! failures and aborts clean up, and a sync stopped in any phase resumes or
-//! cleans up and ends with exactly one colour serving.
+//! failures and aborts clean up, a newer revision supersedes a paused one,
+//! and a workload from before the strategy is adopted. (A sync stopped in
+//! any phase: sync_bluegreen_restart.rs.)
 
 mod support;
+mod sync_bluegreen_world;
 mod sync_common;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use slipway::store::rollout::{RolloutEnd, RolloutPhase};
-use slipway::store::sync_state::{SyncPhase, TargetStatus};
-use slipway::sync::cluster::{ClusterTarget, KubeCluster};
-use support::colours::{Colours, TrafficLog};
-use support::kube_api::{KubeApiServer, ServerConfig};
-use sync_common::{DeployRepo, Harness, ReportInbox, config_map, deployment, reporter};
-
-/// Upper bound on waiting for a phase; a guard, not a timing assertion.
-const WAIT_LIMIT: Duration = Duration::from_secs(20);
-
-fn slipway_yaml(strategy: &str) -> String {
-    format!(
-        "
-apps:
-  web:
-    image: ghcr.io/acme/web
-    kinds: [Namespace, Deployment, Service, ConfigMap]
-    environments:
-      - name: dev
-        path: envs/dev
-        namespace: web-dev
-        rollout_timeout_seconds: 5
-        strategy: {strategy}
-"
-    )
-}
-
-const AUTO: &str = "{blue_green: {drain_seconds: 1}}";
-const MANUAL: &str = "{blue_green: {drain_seconds: 1, auto_promote: false}}";
-const SERVICE: &str = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  selector: {app: web}\n  ports: [{port: 80}]\n";
-
-fn repo(strategy: &str, image: &str) -> DeployRepo {
-    DeployRepo::new(&[
-        ("slipway.yaml", &slipway_yaml(strategy)),
-        (
-            "envs/dev/ns.yaml",
-            "apiVersion: v1\nkind: Namespace\nmetadata: {name: web-dev}\n",
-        ),
-        ("envs/dev/web.yaml", &deployment("web", image)),
-        ("envs/dev/svc.yaml", SERVICE),
-    ])
-}
-
-fn bump(repo: &DeployRepo, image: &str) -> String {
-    repo.commit(&[("envs/dev/web.yaml", &deployment("web", image))], "bump")
-}
-
-struct World {
-    server: KubeApiServer,
-    harness: Harness,
-    inbox: ReportInbox,
-}
-
-async fn world(repo: &DeployRepo) -> World {
-    let config = ServerConfig {
-        rollout_delay: Duration::from_millis(50),
-        ..ServerConfig::default()
-    };
-    let server = KubeApiServer::start_with(config).await.unwrap();
-    let (inbox, url) = ReportInbox::start().await;
-    let cluster = ClusterTarget::Kube(KubeCluster::new(server.client().unwrap()));
-    let harness = Harness::new(repo, cluster, Some(reporter(&url)));
-    World {
-        server,
-        harness,
-        inbox,
-    }
-}
-
-const COLOURS: Colours = Colours {
-    namespace: "web-dev",
-    service: "web",
+use slipway::store::sync_state::SyncPhase;
+use sync_bluegreen_world::{
+    AUTO, MANUAL, World, background_pass, bump, exactly_one_colour, slipway_yaml, started,
 };
+use sync_common::{config_map, deployment};
 
-impl World {
-    /// The revision the Service `web` selects, when it exists.
-    fn serving(&self) -> Option<String> {
-        COLOURS.serving(&self.server)
-    }
+/// The first colour (drained over 30 s), a new image committed and a pass
+/// in the background that has switched to it and is draining the first.
+async fn draining() -> (Arc<World>, String, tokio::task::JoinHandle<()>) {
+    let (repo, world, first) = started("{blue_green: {drain_seconds: 30}}").await;
+    bump(&repo, "ghcr.io/acme/web:2.0.0");
+    let pass = background_pass(&world);
+    world.until_phase(RolloutPhase::Draining).await;
+    (world, first, pass)
+}
 
-    /// Names of the Deployments in the namespace.
-    fn deployments(&self) -> Vec<String> {
-        COLOURS.deployments(&self.server)
-    }
-
-    /// The Service `web` is watched while a pass runs.
-    fn watch(self: &Arc<Self>) -> (TrafficLog, tokio::task::JoinHandle<()>) {
-        let world = self.clone();
-        TrafficLog::watch(move || COLOURS.observe(&world.server, "web"))
-    }
-
-    async fn status(&self) -> TargetStatus {
-        self.harness.status().await
-    }
-
-    /// The stable colour's revision in the record.
-    async fn stable(&self) -> String {
-        let status = self.status().await;
-        status
-            .rollout
-            .and_then(|r| r.stable)
-            .map(|s| s.revision)
-            .unwrap_or_default()
-    }
-
-    /// Run passes in the background until the record reaches `phase`.
-    async fn until_phase(&self, phase: RolloutPhase) {
-        let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
-        loop {
-            let status = self.harness.store.sync_status("web", "dev").await.unwrap();
-            if status
-                .and_then(|s| s.rollout)
-                .is_some_and(|r| r.phase == phase)
-            {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "never reached {phase:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
+/// Once `pass` ends, the Service selects `first` again and its colour is
+/// the only one.
+async fn switched_back(world: &World, first: &str, pass: tokio::task::JoinHandle<()>) {
+    pass.await.unwrap();
+    assert_eq!(world.serving().as_deref(), Some(first), "switched back");
+    world.assert_only_colour(first, "the new colour is deleted");
 }
 
 #[tokio::test]
 async fn a_new_colour_is_verified_switched_to_and_the_old_one_drained() {
-    let repo = repo(AUTO, "ghcr.io/acme/web:1.0.0");
-    let world = Arc::new(world(&repo).await);
-    world.harness.sync.sync_once().await.unwrap();
-    let first = world.stable().await;
+    let (repo, world, first) = started(AUTO).await;
     assert_eq!(first.len(), 10, "a revision hash");
-    assert_eq!(world.deployments(), [format!("web-{first}")]);
+    world.assert_only_colour(&first, "one colour");
     assert_eq!(world.serving().as_deref(), Some(first.as_str()));
     assert_eq!(world.status().await.state, SyncPhase::Verified);
 
     let revision = bump(&repo, "ghcr.io/acme/web:2.0.0");
-    let (log, watcher) = world.watch();
-    world.harness.sync.sync_once().await.unwrap();
-    watcher.abort();
+    let log = world.watched_pass().await;
     let second = world.stable().await;
     assert_ne!(second, first);
     assert_eq!(
@@ -161,11 +57,7 @@ async fn a_new_colour_is_verified_switched_to_and_the_old_one_drained() {
         log.never_unready(),
         "traffic only ever reached an available colour"
     );
-    assert_eq!(
-        world.deployments(),
-        [format!("web-{second}")],
-        "the old colour is gone"
-    );
+    world.assert_only_colour(&second, "the old colour is gone");
     let status = world.status().await;
     assert_eq!(status.state, SyncPhase::Verified);
     assert_eq!(status.verified_revision.as_deref(), Some(revision.as_str()));
@@ -181,32 +73,23 @@ async fn a_new_colour_is_verified_switched_to_and_the_old_one_drained() {
 
     // A change outside the pod template is applied in place: no new colour.
     repo.commit(&[("envs/dev/cm.yaml", &config_map("extra", "x"))], "config");
-    world.harness.sync.sync_once().await.unwrap();
+    world.pass().await;
     assert_eq!(world.stable().await, second);
-    assert_eq!(world.deployments(), [format!("web-{second}")]);
+    world.assert_only_colour(&second, "one colour");
 }
 
 #[tokio::test]
 async fn a_failure_before_the_switch_never_moves_traffic() {
-    let repo = repo(AUTO, "ghcr.io/acme/web:1.0.0");
-    let world = Arc::new(world(&repo).await);
-    world.harness.sync.sync_once().await.unwrap();
-    let first = world.stable().await;
+    let (repo, world, first) = started(AUTO).await;
 
     bump(&repo, "ghcr.io/acme/web:2.0.0-crash");
-    let (log, watcher) = world.watch();
-    world.harness.sync.sync_once().await.unwrap();
-    watcher.abort();
+    let log = world.watched_pass().await;
     assert_eq!(
         log.revisions(),
         std::slice::from_ref(&first),
         "the Service never left the old colour"
     );
-    assert_eq!(
-        world.deployments(),
-        [format!("web-{first}")],
-        "the new colour is deleted"
-    );
+    world.assert_only_colour(&first, "the new colour is deleted");
     let status = world.status().await;
     assert_eq!(
         status.state,
@@ -238,17 +121,14 @@ async fn a_failure_before_the_switch_never_moves_traffic() {
     );
 
     // Held: the next pass does not try the same content again.
-    world.harness.sync.sync_once().await.unwrap();
-    assert_eq!(world.deployments(), [format!("web-{first}")]);
+    world.pass().await;
+    world.assert_only_colour(&first, "one colour");
     assert_eq!(world.status().await.state, SyncPhase::RolledBack);
 }
 
 #[tokio::test]
 async fn a_paused_rollout_waits_for_promote_and_an_abort_cleans_it_up() {
-    let repo = repo(MANUAL, "ghcr.io/acme/web:1.0.0");
-    let world = Arc::new(world(&repo).await);
-    world.harness.sync.sync_once().await.unwrap();
-    let first = world.stable().await;
+    let (repo, world, first) = started(MANUAL).await;
     assert_eq!(
         world.serving().as_deref(),
         Some(first.as_str()),
@@ -256,7 +136,7 @@ async fn a_paused_rollout_waits_for_promote_and_an_abort_cleans_it_up() {
     );
 
     bump(&repo, "ghcr.io/acme/web:2.0.0");
-    world.harness.sync.sync_once().await.unwrap();
+    world.pass().await;
     let status = world.status().await;
     assert_eq!(status.state, SyncPhase::Paused);
     let record = status.rollout.unwrap();
@@ -266,9 +146,9 @@ async fn a_paused_rollout_waits_for_promote_and_an_abort_cleans_it_up() {
     assert_eq!(world.deployments().len(), 2, "both colours run");
 
     world.harness.ctx.rollouts.abort.request("web", "dev");
-    world.harness.sync.sync_once().await.unwrap();
+    world.pass().await;
     assert_eq!(world.serving().as_deref(), Some(first.as_str()));
-    assert_eq!(world.deployments(), [format!("web-{first}")]);
+    world.assert_only_colour(&first, "one colour");
     let status = world.status().await;
     assert_eq!(
         status.rollout.as_ref().unwrap().end,
@@ -278,53 +158,32 @@ async fn a_paused_rollout_waits_for_promote_and_an_abort_cleans_it_up() {
 
     // `slipway retry` runs it again; this time it is promoted.
     world.harness.ctx.retries.request("web", "dev");
-    world.harness.sync.sync_once().await.unwrap();
+    world.pass().await;
     assert_eq!(world.status().await.state, SyncPhase::Paused);
     world.harness.ctx.rollouts.promote.request("web", "dev");
-    world.harness.sync.sync_once().await.unwrap();
+    world.pass().await;
     assert_eq!(world.serving().as_deref(), Some(candidate.as_str()));
-    assert_eq!(world.deployments(), [format!("web-{candidate}")]);
+    world.assert_only_colour(&candidate, "one colour");
     assert_eq!(world.status().await.state, SyncPhase::Verified);
 }
 
 #[tokio::test]
 async fn a_promote_sent_before_a_rollout_started_does_not_skip_its_pause() {
-    let repo = repo(MANUAL, "ghcr.io/acme/web:1.0.0");
-    let world = Arc::new(world(&repo).await);
-    world.harness.sync.sync_once().await.unwrap();
+    let (repo, world, _) = started(MANUAL).await;
     // As one sent during the last rollout's drain would be left.
     world.harness.ctx.rollouts.promote.request("web", "dev");
     bump(&repo, "ghcr.io/acme/web:2.0.0");
-    world.harness.sync.sync_once().await.unwrap();
+    world.pass().await;
     assert_eq!(world.status().await.state, SyncPhase::Paused);
     assert_eq!(world.deployments().len(), 2, "both colours run");
 }
 
 #[tokio::test]
 async fn an_abort_during_the_drain_switches_back_then_deletes_the_new_colour() {
-    let repo = repo(
-        "{blue_green: {drain_seconds: 30}}",
-        "ghcr.io/acme/web:1.0.0",
-    );
-    let world = Arc::new(world(&repo).await);
-    world.harness.sync.sync_once().await.unwrap();
-    let first = world.stable().await;
-
-    bump(&repo, "ghcr.io/acme/web:2.0.0");
-    let pass = tokio::spawn({
-        let world = world.clone();
-        async move { world.harness.sync.sync_once().await.unwrap() }
-    });
-    world.until_phase(RolloutPhase::Draining).await;
+    let (world, first, pass) = draining().await;
     assert_ne!(world.serving().as_deref(), Some(first.as_str()), "switched");
     world.harness.ctx.rollouts.abort.request("web", "dev");
-    pass.await.unwrap();
-    assert_eq!(
-        world.serving().as_deref(),
-        Some(first.as_str()),
-        "switched back"
-    );
-    assert_eq!(world.deployments(), [format!("web-{first}")]);
+    switched_back(&world, &first, pass).await;
     let status = world.status().await;
     assert_eq!(status.rollout.unwrap().end, Some(RolloutEnd::Aborted));
     assert_eq!(status.state, SyncPhase::RolledBack);
@@ -332,20 +191,7 @@ async fn an_abort_during_the_drain_switches_back_then_deletes_the_new_colour() {
 
 #[tokio::test]
 async fn a_new_colour_that_fails_during_the_drain_is_switched_away_from() {
-    let repo = repo(
-        "{blue_green: {drain_seconds: 30}}",
-        "ghcr.io/acme/web:1.0.0",
-    );
-    let world = Arc::new(world(&repo).await);
-    world.harness.sync.sync_once().await.unwrap();
-    let first = world.stable().await;
-
-    bump(&repo, "ghcr.io/acme/web:2.0.0");
-    let pass = tokio::spawn({
-        let world = world.clone();
-        async move { world.harness.sync.sync_once().await.unwrap() }
-    });
-    world.until_phase(RolloutPhase::Draining).await;
+    let (world, first, pass) = draining().await;
     let candidate = world.serving().unwrap();
     let client = world.server.client().unwrap();
     let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
@@ -354,13 +200,7 @@ async fn a_new_colour_that_fails_during_the_drain_is_switched_away_from() {
         .delete(&format!("web-{candidate}"), &Default::default())
         .await
         .unwrap();
-    pass.await.unwrap();
-    assert_eq!(
-        world.serving().as_deref(),
-        Some(first.as_str()),
-        "switched back"
-    );
-    assert_eq!(world.deployments(), [format!("web-{first}")]);
+    switched_back(&world, &first, pass).await;
     let status = world.status().await;
     assert!(
         status
@@ -373,155 +213,15 @@ async fn a_new_colour_that_fails_during_the_drain_is_switched_away_from() {
     );
 }
 
-/// Stop a pass the way a crash would: at whatever await point it reached
-/// once the stored record shows `phase`. Everything sync knows is in the
-/// store and the cluster, so a new pass is a restarted sync.
-async fn crash_in(world: &Arc<World>, phase: RolloutPhase) {
-    let pass = tokio::spawn({
-        let world = world.clone();
-        async move { world.harness.sync.sync_once().await.unwrap() }
-    });
-    world.until_phase(phase).await;
-    pass.abort();
-    let _ = pass.await;
-}
-
-/// Rewrite the stored record's phase: a crash right after storing it,
-/// before its step touched the cluster.
-async fn stored_phase(world: &World, phase: RolloutPhase, end: Option<RolloutEnd>) {
-    let mut status = world.status().await;
-    let record = status.rollout.as_mut().unwrap();
-    record.phase = phase;
-    if end.is_some() {
-        record.end = end;
-        record.cause = Some("crashed test".into());
-    }
-    world.harness.store.put_sync_status(status).await.unwrap();
-}
-
-/// One colour serves, it is the only Deployment, and nothing is in flight.
-async fn exactly_one_colour(world: &World, want: &str, case: &str) {
-    let serving = world.serving().unwrap_or_default();
-    assert_eq!(
-        serving, want,
-        "{case}: the Service selects the expected colour"
-    );
-    assert_eq!(
-        world.deployments(),
-        [format!("web-{want}")],
-        "{case}: no stale colour"
-    );
-    let record = world.status().await.rollout.unwrap();
-    assert_eq!(record.phase, RolloutPhase::Idle, "{case}");
-    assert!(record.candidate.is_none(), "{case}");
-}
-
-/// Case, the phase it stops in, a stored phase (and end) to rewrite to,
-/// and whether the new colour ends up serving.
-type CrashCase = (
-    &'static str,
-    RolloutPhase,
-    Option<(RolloutPhase, Option<RolloutEnd>)>,
-    bool,
-);
-
-#[tokio::test]
-async fn a_sync_stopped_in_any_phase_resumes_or_cleans_up_on_restart() {
-    // (case, where it stops, a stored phase to rewrite to, whether the new colour ends up serving)
-    let cases: [CrashCase; 5] = [
-        ("deploying", RolloutPhase::Deploying, None, true),
-        (
-            "switching",
-            RolloutPhase::Deploying,
-            Some((RolloutPhase::Switching, None)),
-            true,
-        ),
-        ("draining", RolloutPhase::Draining, None, true),
-        (
-            "cleaning up before the switch",
-            RolloutPhase::Deploying,
-            Some((RolloutPhase::CleaningUp, Some(RolloutEnd::Failed))),
-            false,
-        ),
-        (
-            "cleaning up after the switch",
-            RolloutPhase::Draining,
-            Some((RolloutPhase::CleaningUp, Some(RolloutEnd::Aborted))),
-            false,
-        ),
-    ];
-    for (case, stop, rewrite, promoted) in cases {
-        let repo = repo("{blue_green: {drain_seconds: 2}}", "ghcr.io/acme/web:1.0.0");
-        let world = Arc::new(world(&repo).await);
-        world.harness.sync.sync_once().await.unwrap();
-        let first = world.stable().await;
-        bump(&repo, "ghcr.io/acme/web:2.0.0");
-        crash_in(&world, stop).await;
-        let candidate = world
-            .status()
-            .await
-            .rollout
-            .unwrap()
-            .candidate
-            .unwrap()
-            .revision;
-        if let Some((phase, end)) = rewrite {
-            stored_phase(&world, phase, end).await;
-        }
-        world.harness.sync.sync_once().await.unwrap();
-        let want = if promoted { &candidate } else { &first };
-        exactly_one_colour(&world, want, case).await;
-    }
-}
-
-#[tokio::test]
-async fn a_newer_revision_waits_for_the_cleanup_then_starts_from_a_clean_state() {
-    let repo = repo(AUTO, "ghcr.io/acme/web:1.0.0");
-    let world = Arc::new(world(&repo).await);
-    world.harness.sync.sync_once().await.unwrap();
-    bump(&repo, "ghcr.io/acme/web:2.0.0-crash");
-    crash_in(&world, RolloutPhase::Deploying).await;
-    stored_phase(&world, RolloutPhase::CleaningUp, Some(RolloutEnd::Failed)).await;
-    let failed = world
-        .status()
-        .await
-        .rollout
-        .unwrap()
-        .candidate
-        .unwrap()
-        .revision;
-
-    bump(&repo, "ghcr.io/acme/web:3.0.0");
-    let (log, watcher) = world.watch();
-    world.harness.sync.sync_once().await.unwrap();
-    watcher.abort();
-    let newest = world.stable().await;
-    assert!(
-        !log.revisions().contains(&failed),
-        "the failed colour never served"
-    );
-    exactly_one_colour(&world, &newest, "after the cleanup").await;
-    assert_eq!(world.status().await.state, SyncPhase::Verified);
-}
-
 #[tokio::test]
 async fn a_newer_revision_before_the_switch_supersedes_the_one_in_flight() {
-    let repo = repo(MANUAL, "ghcr.io/acme/web:1.0.0");
-    let world = Arc::new(world(&repo).await);
-    world.harness.sync.sync_once().await.unwrap();
+    let (repo, world, _) = started(MANUAL).await;
     bump(&repo, "ghcr.io/acme/web:2.0.0");
-    world.harness.sync.sync_once().await.unwrap();
-    let paused = world
-        .status()
-        .await
-        .rollout
-        .unwrap()
-        .candidate
-        .unwrap()
-        .revision;
+    world.pass().await;
+    let paused = world.candidate().await;
 
     bump(&repo, "ghcr.io/acme/web:3.0.0");
-    world.harness.sync.sync_once().await.unwrap();
+    world.pass().await;
     let record = world.status().await.rollout.unwrap();
     assert_eq!(record.phase, RolloutPhase::Paused);
     let newest = record.candidate.unwrap().revision;
@@ -535,9 +235,7 @@ async fn a_newer_revision_before_the_switch_supersedes_the_one_in_flight() {
 
 #[tokio::test]
 async fn a_workload_that_predates_the_strategy_is_adopted_without_traffic_to_the_new_revision() {
-    let repo = repo("rolling", "ghcr.io/acme/web:1.0.0");
-    let world = Arc::new(world(&repo).await);
-    world.harness.sync.sync_once().await.unwrap();
+    let (repo, world, _) = started("rolling").await;
     assert_eq!(world.deployments(), ["web"]);
     assert_eq!(world.serving().as_deref(), Some(""), "git's own selector");
 
@@ -551,9 +249,7 @@ async fn a_workload_that_predates_the_strategy_is_adopted_without_traffic_to_the
         ],
         "blue-green, and a new image",
     );
-    let (log, watcher) = world.watch();
-    world.harness.sync.sync_once().await.unwrap();
-    watcher.abort();
+    let log = world.watched_pass().await;
     let stable = world.stable().await;
     exactly_one_colour(&world, &stable, "adopted").await;
     let seen = log.revisions();

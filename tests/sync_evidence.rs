@@ -10,7 +10,7 @@ use slipway::store::sync_state::SyncPhase;
 use slipway::sync::cluster::{ClusterTarget, KubeCluster};
 use slipway::sync::evidence::MAX_PODS;
 use support::kube_api::KubeApiServer;
-use sync_common::{Harness, ReportInbox, deployment, reporter, web_repo};
+use sync_common::{Harness, ReportInbox, reporter, web_repo};
 
 #[tokio::test]
 async fn a_failed_rollout_records_its_pods_logs_and_warnings_until_one_is_verified() {
@@ -34,7 +34,7 @@ async fn a_failed_rollout_records_its_pods_logs_and_warnings_until_one_is_verifi
         assert!(h.status().await.failure_evidence.is_empty(), "{tag}");
 
         let image = format!("ghcr.io/acme/web:{tag}");
-        repo.commit(&[("envs/dev/web.yaml", &deployment("web", &image))], "bump");
+        repo.set_web_image(&image, "bump");
         h.sync.sync_once().await.unwrap();
         let status = h.status().await;
         assert_eq!(status.state, SyncPhase::RolledBack, "{tag}");
@@ -69,13 +69,7 @@ async fn a_failed_rollout_records_its_pods_logs_and_warnings_until_one_is_verifi
             "{tag}: the report carries the evidence"
         );
 
-        repo.commit(
-            &[(
-                "envs/dev/web.yaml",
-                &deployment("web", "ghcr.io/acme/web:2.0.1"),
-            )],
-            "fix",
-        );
+        repo.set_web_image("ghcr.io/acme/web:2.0.1", "fix");
         h.sync.sync_once().await.unwrap();
         let status = h.status().await;
         assert_eq!(status.state, SyncPhase::Verified, "{tag}");

@@ -140,13 +140,7 @@ async fn bad_rollouts_are_rolled_back_reported_and_not_retried() {
         );
         assert_eq!(image_of(&server), "ghcr.io/acme/web:1.0.0");
 
-        repo.commit(
-            &[(
-                "envs/dev/web.yaml",
-                &deployment("web", "ghcr.io/acme/web:2.0.1"),
-            )],
-            "fix",
-        );
+        repo.set_web_image("ghcr.io/acme/web:2.0.1", "fix");
         h.sync.sync_once().await.unwrap();
         let status = h.store.sync_status("web", "dev").await.unwrap().unwrap();
         assert_eq!(

@@ -1,7 +1,8 @@
 //! `slipway run` (receive and sync in one process) over a local deploy repo,
 //! against the Kubernetes API test server: its config (reports sent to
 //! itself), start and restart on the same state directory, its status API,
-//! signed generic webhooks and the CLI pointed at it.
+//! signed generic webhooks and the CLI pointed at it; and the deploy repo of
+//! app `web` in `dev` that the end-to-end rollouts use.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,6 +15,47 @@ use super::fleet::artifact_body;
 use super::kube_api::{KubeApiServer, ServerConfig};
 use super::process::{STEP_TIMEOUT, SlipwayProcess, create_namespaces, free_port, secret_file};
 use super::webhooks::{GENERIC_SECRET, SYNC_SECRET, now, standard_headers};
+
+/// The app and environment of [`web_dev_repo`].
+pub const WEB_DEV: (&str, &str) = ("web", "dev");
+/// The namespace of [`web_dev_repo`]'s environment.
+pub const WEB_DEV_NAMESPACE: &str = "web-dev";
+/// The image of [`web_dev_repo`]'s app; the repo starts at tag `1.0.0`.
+pub const WEB_IMAGE: &str = "ghcr.io/acme/web";
+
+/// The deploy repo's files: app `web` in `dev` (namespace `web-dev`,
+/// `apps/web/dev`, commit mode) rolled out with `strategy` (YAML flow), a
+/// Deployment `web` of `replicas` on `ghcr.io/acme/web:1.0.0`, a Service
+/// `web`, a policy allowing everything, and `extra` (top-level YAML, may be
+/// empty) appended to slipway.yaml.
+pub fn web_dev_repo(strategy: &str, replicas: i64, extra: &str) -> Vec<(&'static str, String)> {
+    let namespace = WEB_DEV_NAMESPACE;
+    let slipway_yaml = format!(
+        "apps:\n  web:\n    image: {WEB_IMAGE}\n    environments:\n\
+         \x20     - name: dev\n        path: apps/web/dev\n        namespace: {namespace}\n\
+         \x20       mode: commit\n        rollout_timeout_seconds: 30\n\
+         \x20       strategy: {strategy}\n{extra}"
+    );
+    let deployment = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: {namespace}\n\
+         spec:\n  replicas: {replicas}\n  selector:\n    matchLabels: {{ app: web }}\n  template:\n\
+         \x20   metadata:\n      labels: {{ app: web }}\n    spec:\n      containers:\n\
+         \x20       - name: web\n          image: {WEB_IMAGE}:1.0.0\n"
+    );
+    let service = format!(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: {namespace}\n\
+         spec:\n  selector: {{ app: web }}\n  ports: [{{ port: 80 }}]\n"
+    );
+    vec![
+        ("slipway.yaml", slipway_yaml),
+        (
+            "policies/default.yaml",
+            "apps: [\"*\"]\nenvironments: [\"*\"]\n".into(),
+        ),
+        ("apps/web/dev/deployment.yaml", deployment),
+        ("apps/web/dev/service.yaml", service),
+    ]
+}
 
 /// The deploy repo, the cluster and `slipway run`'s config and state.
 pub struct RunWorld {
@@ -30,13 +72,14 @@ impl RunWorld {
     /// ready `rollout_delay` after a change, with `namespaces`, and the
     /// config of a run polling git every second (not started).
     pub async fn new(
-        files: &[(&str, &str)],
+        files: &[(&str, String)],
         namespaces: &[&str],
         rollout_delay: Duration,
     ) -> RunWorld {
         let dir = tempfile::tempdir().unwrap();
         let bare = dir.path().join("deploy.git");
-        create_bare_repo(&bare, "main", files).unwrap();
+        let files: Vec<(&str, &str)> = files.iter().map(|(p, c)| (*p, c.as_str())).collect();
+        create_bare_repo(&bare, "main", &files).unwrap();
         let kube = KubeApiServer::start_with(ServerConfig {
             rollout_delay,
             ..ServerConfig::default()
@@ -66,6 +109,13 @@ impl RunWorld {
             url: format!("http://127.0.0.1:{port}"),
             client: reqwest::Client::new(),
         }
+    }
+
+    /// [`web_dev_repo`] with `strategy` (2 replicas), its namespace, and pods
+    /// ready `rollout_delay` after a change (not started).
+    pub async fn web_dev(strategy: &str, rollout_delay: Duration) -> RunWorld {
+        let files = web_dev_repo(strategy, 2, "");
+        RunWorld::new(&files, &[WEB_DEV_NAMESPACE], rollout_delay).await
     }
 
     /// Start `slipway run` on the world's config and state (again after a kill).

@@ -65,6 +65,12 @@ impl DeployRepo {
         self.head()
     }
 
+    /// Commit Deployment `web` in `envs/dev/web.yaml` running `image`
+    /// (see [`deployment`]); return the commit id.
+    pub fn set_web_image(&self, image: &str, message: &str) -> String {
+        self.commit(&[("envs/dev/web.yaml", &deployment("web", image))], message)
+    }
+
     pub fn head(&self) -> String {
         let out = Command::new("git")
             .args(["rev-parse", "HEAD"])
