@@ -175,12 +175,18 @@ async fn a_paused_rollout_switches_on_promote_and_an_abort_cleans_up() {
         "both colours run"
     );
     world.cli(&["promote", "web", "--env", "dev"]);
-    // A second promote, sent while the switched colour drains, is accepted
-    // but has nothing left to let go: the next rollout still pauses.
+    // A second promote, sent while the switched colour drains, has nothing
+    // left to let go: it is refused, and the next rollout still pauses.
     world
         .until(APP, "draining", |s| s["rollout"]["phase"] == "draining")
         .await;
-    world.cli(&["promote", "web", "--env", "dev"]);
+    let refused = world.cli_output(&["promote", "web", "--env", "dev"]);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("409") && said.contains("phase draining"),
+        "{said}"
+    );
     assert_eq!(until_promoted(&world, &first).await, second);
     exactly_one_colour(&world, &second, "promoted").await;
 

@@ -176,18 +176,23 @@ impl RunWorld {
 
     /// Run `slipway <args> --url <the run>`, which must succeed; its stdout.
     pub fn cli(&self, args: &[&str]) -> String {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_slipway"))
-            .args(args)
-            .args(["--url", &self.url])
-            .env("NO_COLOR", "1")
-            .current_dir(self.dir.path())
-            .output()
-            .unwrap();
+        let output = self.cli_output(args);
         assert!(
             output.status.success(),
             "slipway {args:?}: {}",
             String::from_utf8_lossy(&output.stderr)
         );
         String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Run the CLI against the run's API, whatever it answers.
+    pub fn cli_output(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_slipway"))
+            .args(args)
+            .args(["--url", &self.url])
+            .env("NO_COLOR", "1")
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap()
     }
 }
