@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use super::ROLE_CANDIDATE;
 use super::colour::{self, Split};
-use super::run::{Next, Run, Waited};
+use super::run::{Next, Run, StrategyRun, Waited};
 use crate::repoconfig::BlueGreen;
 use crate::store::rollout::{Colour, RolloutEnd, RolloutPhase, RolloutRecord};
 use crate::store::sync_state::{SyncPhase, TargetStatus};
@@ -42,18 +42,7 @@ pub struct Wanted {
 }
 
 /// One blue-green reconcile of one app/environment.
-struct BlueGreenRun<'a> {
-    run: Run<'a>,
-    config: &'a BlueGreen,
-}
-
-impl<'a> std::ops::Deref for BlueGreenRun<'a> {
-    type Target = Run<'a>;
-
-    fn deref(&self) -> &Run<'a> {
-        &self.run
-    }
-}
+type BlueGreenRun<'a> = StrategyRun<'a, BlueGreen>;
 
 /// Bring a blue-green app/environment one pass further towards `wanted`:
 /// start, continue or clean up its rollout, or hold the serving colour.
@@ -119,7 +108,7 @@ fn in_rollout(record: &RolloutRecord) -> bool {
     record.phase.in_flight() && record.phase != RolloutPhase::CleaningUp
 }
 
-impl BlueGreenRun<'_> {
+impl StrategyRun<'_, BlueGreen> {
     fn split(&self, desired: Vec<DesiredObject>) -> Result<Split, colour::SplitError> {
         colour::split(
             desired,
@@ -263,19 +252,15 @@ impl BlueGreenRun<'_> {
         let Some((split, candidate)) = self.candidate_split(record, wanted).await? else {
             return self.lost_candidate(status, record).await;
         };
-        let stable = record.stable.as_ref().map(|s| s.revision.as_str());
+        let serving = record.stable.clone();
         let layout = steps::Layout {
-            services_on: stable,
+            services_on: serving.as_ref().map(|s| s.revision.as_str()),
             preview_on: Some(&candidate.revision),
-            stable: record.stable.as_ref(),
+            stable: serving.as_ref(),
             candidate: Some((&candidate.revision, RolloutPhase::Deploying)),
         };
-        if let Some(rejected) = self
-            .converge_layout(status, record, &split, &layout)
-            .await?
-        {
-            let refused = Waited::Failed(rejected);
-            return self.stop(status, record, refused, "the dry run").await;
+        if let Some(next) = self.apply_layout(status, record, &split, &layout).await? {
+            return Ok(next);
         }
         match self.verify(record, &split, &candidate.revision).await? {
             Waited::Done => {
@@ -327,18 +312,15 @@ impl BlueGreenRun<'_> {
         let Some((split, candidate)) = self.candidate_split(record, wanted).await? else {
             return self.lost_candidate(status, record).await;
         };
+        let serving = record.stable.clone();
         let layout = steps::Layout {
             services_on: Some(&candidate.revision),
             preview_on: Some(&candidate.revision),
-            stable: record.stable.as_ref(),
+            stable: serving.as_ref(),
             candidate: Some((&candidate.revision, RolloutPhase::Draining)),
         };
-        if let Some(rejected) = self
-            .converge_layout(status, record, &split, &layout)
-            .await?
-        {
-            let refused = Waited::Failed(rejected);
-            return self.stop(status, record, refused, "the dry run").await;
+        if let Some(next) = self.apply_layout(status, record, &split, &layout).await? {
+            return Ok(next);
         }
         self.switched_events(&split, &candidate.revision).await;
         record.switched = true;

@@ -16,7 +16,7 @@
 use std::collections::BTreeSet;
 
 use super::colour::{self, Split};
-use super::run::{Next, Run, Waited, after, until};
+use super::run::{Next, Run, StrategyRun, Waited, after, until};
 use super::traffic::{HTTPROUTE_API_VERSION, replica_split, route_weights};
 use crate::repoconfig::{Canary, CanaryStep, Pause, Traffic};
 use crate::store::rollout::{Colour, RolloutEnd, RolloutPhase, RolloutRecord};
@@ -42,18 +42,8 @@ pub enum Outcome {
     Rolling(TargetStatus),
 }
 
-struct CanaryRun<'a> {
-    run: Run<'a>,
-    config: &'a Canary,
-}
-
-impl<'a> std::ops::Deref for CanaryRun<'a> {
-    type Target = Run<'a>;
-
-    fn deref(&self) -> &Run<'a> {
-        &self.run
-    }
-}
+/// One canary reconcile of one app/environment.
+type CanaryRun<'a> = StrategyRun<'a, Canary>;
 
 /// The two revisions of a canary, as rendered.
 struct Revisions {
@@ -155,7 +145,7 @@ fn qualified(object: &ObjectRef) -> String {
     )
 }
 
-impl CanaryRun<'_> {
+impl StrategyRun<'_, Canary> {
     fn split(&self, desired: Vec<DesiredObject>) -> Result<Split, colour::SplitError> {
         colour::split(desired, None, None)
     }

@@ -76,6 +76,20 @@ pub(crate) fn until(until: &str) -> Duration {
     Duration::try_from(jiff::Timestamp::now().duration_until(at)).unwrap_or_default()
 }
 
+/// A [`Run`] with its strategy's settings (`BlueGreen`, `Canary`).
+pub(super) struct StrategyRun<'a, C> {
+    pub run: Run<'a>,
+    pub config: &'a C,
+}
+
+impl<'a, C> std::ops::Deref for StrategyRun<'a, C> {
+    type Target = Run<'a>;
+
+    fn deref(&self) -> &Run<'a> {
+        &self.run
+    }
+}
+
 impl Run<'_> {
     pub(super) fn key(&self) -> (&str, &str) {
         (&self.target.app_name, &self.target.env.name)

@@ -5,12 +5,14 @@
 
 use std::collections::BTreeSet;
 
-use super::{BlueGreenRun, Wanted};
+use super::Wanted;
+use crate::repoconfig::BlueGreen;
 use crate::store::rollout::{Colour, RolloutEnd, RolloutPhase, RolloutRecord};
 use crate::store::sync_state::{SyncPhase, TargetStatus};
 use crate::sync::cluster::ObjectEvent;
 use crate::sync::plan::{DesiredObject, ObjectRef};
 use crate::sync::progressive::colour::{self, Split};
+use crate::sync::progressive::run::{Next, StrategyRun};
 use crate::sync::progressive::run::{Waited, deployment, until};
 use crate::sync::progressive::{ROLE_CANDIDATE, ROLE_STABLE};
 use crate::sync::reconcile::ReconcileError;
@@ -61,7 +63,7 @@ impl Layout<'_> {
     }
 }
 
-impl BlueGreenRun<'_> {
+impl StrategyRun<'_, BlueGreen> {
     /// Converge on `layout`; the one-line refusal when the dry run refused it.
     pub(super) async fn converge_layout(
         &self,
@@ -79,6 +81,26 @@ impl BlueGreenRun<'_> {
             .unwrap_or_default();
         self.converge_objects(status, desired, retain, &commit)
             .await
+    }
+
+    /// Converge on `layout`; when the dry run refuses it, the rollout stops
+    /// (the next phase to run is returned).
+    pub(super) async fn apply_layout(
+        &self,
+        status: &mut TargetStatus,
+        record: &mut RolloutRecord,
+        split: &Split,
+        layout: &Layout<'_>,
+    ) -> Result<Option<Next>, ReconcileError> {
+        match self.converge_layout(status, record, split, layout).await? {
+            None => Ok(None),
+            Some(rejected) => {
+                let refused = Waited::Failed(rejected);
+                self.stop(status, record, refused, "the dry run")
+                    .await
+                    .map(Some)
+            }
+        }
     }
 
     /// Wait for the colour at `revision` (and the environment's other
