@@ -15,7 +15,7 @@ use serde_json::json;
 use slipway::store::sync_state::{SyncPhase, TargetStatus};
 use slipway::sync::status::{SyncHttpState, routes};
 use support::kube_api::controllers::Timings;
-use support::kube_api::{KubeApiServer, RolloutOutcome, ServerConfig};
+use support::kube_api::{KubeApiServer, RolloutOutcome, ServerConfig, Verb};
 use sync_common::{DeployRepo, Harness, ReportInbox, config_map, deployment};
 use tower::ServiceExt;
 
@@ -123,6 +123,37 @@ async fn a_fresh_cluster_gets_the_environments_namespace_labelled_as_slipways() 
         "slipway"
     );
     assert_eq!(inbox.verdicts(), ["verified"]);
+}
+
+#[tokio::test]
+async fn a_namespace_deleted_behind_syncs_back_is_created_again() {
+    let repo = repo(true);
+    let (server, h, _inbox) = started(&repo, Duration::from_millis(300)).await;
+    h.sync.sync_once().await.unwrap();
+    assert_eq!(h.status().await.state, SyncPhase::Verified);
+    server.reset_stats();
+    repo.commit(&[("envs/dev/one.yaml", &config_map("one", "1"))], "one");
+    h.sync.sync_once().await.unwrap();
+    assert_eq!(
+        server.stats().verb_on("namespaces", Verb::Get),
+        0,
+        "a namespace seen before is not looked up again"
+    );
+
+    delete_namespace(&server).await;
+    namespace_gone(&server).await;
+    repo.commit(&[("envs/dev/two.yaml", &config_map("two", "2"))], "two");
+    h.sync.sync_once().await.unwrap();
+    assert_degraded(&h.status().await, "not found");
+    h.sync.sync_once().await.unwrap();
+    let s = h.status().await;
+    assert_eq!(s.state, SyncPhase::Verified, "{:?}", s.last_error);
+    assert!(
+        server
+            .get_object("v1", "Namespace", None, "web-dev")
+            .is_some(),
+        "created again"
+    );
 }
 
 #[tokio::test]

@@ -50,6 +50,9 @@ pub struct KubeCluster {
     resources: Arc<RwLock<HashMap<KindKey, (ApiResource, bool)>>>,
     recorder: Arc<Recorder>,
     cache: Arc<WatchCache>,
+    /// Namespaces seen existing (and not terminating) by [`Self::ensure_namespace`];
+    /// forgotten when a write in one fails, so the next pass looks again.
+    namespaces: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl KubeCluster {
@@ -66,6 +69,7 @@ impl KubeCluster {
             client,
             resources: Arc::default(),
             cache: Arc::default(),
+            namespaces: Arc::default(),
         }
     }
 
@@ -298,6 +302,25 @@ impl KubeCluster {
     /// Make sure `name` exists and is not being deleted: create it, labelled
     /// `app.kubernetes.io/managed-by: slipway`, when it is missing.
     pub async fn ensure_namespace(&self, name: &str) -> Result<(), ClusterError> {
+        if self.known_namespaces().contains(name) {
+            return Ok(());
+        }
+        self.check_namespace(name).await?;
+        self.known_namespaces().insert(name.to_string());
+        Ok(())
+    }
+
+    /// Look `name` up again at the next [`Self::ensure_namespace`] (a write
+    /// in it failed: it may have been deleted).
+    pub fn forget_namespace(&self, name: &str) {
+        self.known_namespaces().remove(name);
+    }
+
+    fn known_namespaces(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+        self.namespaces.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn check_namespace(&self, name: &str) -> Result<(), ClusterError> {
         let api: Api<Namespace> = Api::all(self.client.clone());
         let read = |source| ClusterError::Read {
             what: format!("Namespace {name}"),

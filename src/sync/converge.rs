@@ -124,7 +124,8 @@ pub async fn converge(
         if let Some(namespace) = &options.ensure_namespace {
             cluster.ensure_namespace(namespace).await?;
         }
-        match dryrun::check(cluster, &to_apply, options.recreate_on_immutable).await? {
+        let checked = dryrun::check(cluster, &to_apply, options.recreate_on_immutable).await;
+        match checked.inspect_err(|_| forget_namespace(cluster, options))? {
             Checked::Rejected(rejection) => return Ok(Converged::Rejected(rejection)),
             Checked::Passed { recreate: keys } => recreate = keys,
         }
@@ -140,7 +141,10 @@ pub async fn converge(
         handover: &handover,
         autoscaled: &autoscaled,
     };
-    let applied = step.apply_all(&to_apply).await?;
+    let applied = step
+        .apply_all(&to_apply)
+        .await
+        .inspect_err(|_| forget_namespace(cluster, options))?;
     let kinds: BTreeSet<(&str, &str)> = to_apply
         .iter()
         .map(|d| (d.object.api_version.as_str(), d.object.kind.as_str()))
@@ -155,6 +159,14 @@ pub async fn converge(
         drifted: drift_notes.into_values().collect(),
         autoscaled: autoscaled.into_values().collect(),
     }))
+}
+
+/// A write failed: the environment's namespace may be gone, so the next
+/// pass looks it up again instead of trusting what it saw.
+fn forget_namespace(cluster: &KubeCluster, options: &ConvergeOptions) {
+    if let Some(namespace) = &options.ensure_namespace {
+        cluster.forget_namespace(namespace);
+    }
 }
 
 /// Take `spec.replicas` out of the objects an autoscaler scales: those of
