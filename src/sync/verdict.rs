@@ -91,6 +91,12 @@ impl JobWatches {
     }
 }
 
+/// How long a rollout progresses before its pods are read for a fail-fast
+/// rule (never longer than the image pull grace). No pod meets one sooner on
+/// a real cluster: the kubelet's crash-loop back-off starts at 10 s, so two
+/// restarts take longer; a rollout that completes within it reads no pods.
+pub const POD_CHECK_AFTER: Duration = Duration::from_secs(1);
+
 /// Poll the workloads until all are ready, one fails, or `left` (of the
 /// environment's `timeout`) has passed.
 pub async fn wait_for_rollout(
@@ -99,7 +105,9 @@ pub async fn wait_for_rollout(
     awaited: Awaited<'_>,
     (timeout, left): (Duration, Duration),
 ) -> Result<Verdict, ReconcileError> {
-    let deadline = Instant::now() + left;
+    let started = Instant::now();
+    let deadline = started + left;
+    let pods_after = POD_CHECK_AFTER.min(ctx.pod_limits.image_pull_grace);
     let mut jobs = JobWatches::start(cluster, awaited);
     loop {
         let mut waiting = None;
@@ -122,9 +130,14 @@ pub async fn wait_for_rollout(
                     return Ok(failed(object, cause));
                 }
                 Health::Progressing(why) => {
-                    if let Some(reason) =
-                        pods_failing(cluster, object, live.as_ref(), &ctx.pod_limits).await?
-                    {
+                    let pods_due = started.elapsed() >= pods_after;
+                    let failing = match pods_due {
+                        true => {
+                            pods_failing(cluster, object, live.as_ref(), &ctx.pod_limits).await?
+                        }
+                        false => None,
+                    };
+                    if let Some(reason) = failing {
                         return Ok(failed(object, format!("{object}: {reason}")));
                     }
                     waiting = Some((object, why, live));
