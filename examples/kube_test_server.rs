@@ -2,14 +2,11 @@
 //! and manual use: `cargo run --example kube_test_server -- --port 6443`.
 //! Prints the URL and the kubeconfig path, then serves until interrupted.
 
-#[path = "../tests/support/kube_api/mod.rs"]
-mod kube_api;
-
 use std::time::Duration;
 
 use clap::Parser;
 
-use kube_api::{KubeApiServer, ServerConfig};
+use kube_test_server::{KubeApiServer, ServerConfig};
 
 /// Command line of the test server.
 #[derive(Debug, Parser)]
