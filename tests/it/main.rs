@@ -31,6 +31,7 @@ mod kube_api_lease;
 mod kube_api_logs;
 mod kube_api_rollouts;
 mod kube_api_server;
+mod kubelet_simulator;
 mod manifests;
 mod policy_cli;
 mod policy_explain;

@@ -102,6 +102,16 @@ pub fn resource_list(served: Served, group: &str, version: &str) -> Option<Value
                 "namespaced": resource.namespaced, "kind": resource.kind, "verbs": STATUS_VERBS,
             }));
         }
+        if resource.kind == "Pod" {
+            entries.push(json!({
+                "name": "pods/binding", "singularName": "", "namespaced": true,
+                "kind": "Binding", "verbs": ["create"],
+            }));
+            entries.push(json!({
+                "name": "pods/log", "singularName": "", "namespaced": true,
+                "kind": "Pod", "verbs": ["get"],
+            }));
+        }
     }
     let group_version = if group.is_empty() {
         version.to_string()

@@ -38,6 +38,16 @@ pub enum ApiError {
         /// The object.
         name: String,
     },
+    /// A binding of a pod that is on a node already.
+    #[error(
+        "Operation cannot be fulfilled on pods/binding {pod:?}: pod {pod} is already assigned to node {node:?}"
+    )]
+    AlreadyAssigned {
+        /// The pod.
+        pod: String,
+        /// The node it is on.
+        node: String,
+    },
     /// Server-side apply hit fields owned by other managers.
     #[error("{}", conflict_message(.0))]
     ApplyConflict(Vec<Conflict>),
@@ -146,6 +156,7 @@ impl ApiError {
             Self::NotFound { .. } | Self::UnknownPath => StatusCode::NOT_FOUND,
             Self::AlreadyExists { .. }
             | Self::StaleResourceVersion { .. }
+            | Self::AlreadyAssigned { .. }
             | Self::ApplyConflict(_) => StatusCode::CONFLICT,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Invalid { .. } | Self::FieldInvalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -161,7 +172,9 @@ impl ApiError {
         match self {
             Self::NotFound { .. } | Self::UnknownPath => "NotFound",
             Self::AlreadyExists { .. } => "AlreadyExists",
-            Self::StaleResourceVersion { .. } | Self::ApplyConflict(_) => "Conflict",
+            Self::StaleResourceVersion { .. }
+            | Self::AlreadyAssigned { .. }
+            | Self::ApplyConflict(_) => "Conflict",
             Self::BadRequest(_) => "BadRequest",
             Self::Invalid { .. } | Self::FieldInvalid { .. } => "Invalid",
             Self::NamespaceTerminating { .. } => "Forbidden",
@@ -177,6 +190,7 @@ impl ApiError {
             Self::NotFound { resource, name }
             | Self::AlreadyExists { resource, name }
             | Self::StaleResourceVersion { resource, name } => Some(naming(resource, name)),
+            Self::AlreadyAssigned { pod, .. } => Some(naming("pods/binding", pod)),
             Self::FieldInvalid {
                 kind,
                 name,

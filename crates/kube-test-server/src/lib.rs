@@ -22,6 +22,7 @@
 //! `POST /_test/reset-stats`, `POST /_test/rollout-outcome`,
 //! `POST /_test/pod-log`.
 
+pub(crate) mod binding;
 pub(crate) mod checks;
 pub mod controllers;
 pub(crate) mod defaults;
@@ -68,7 +69,9 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
-pub use rollout::RolloutOutcome;
+pub use rollout::kubelet::events as kubelet_events;
+pub use rollout::status::{NODE_NAME, PodState, pod_status};
+pub use rollout::{Kubelet, RolloutOutcome, outcome_for_images};
 pub use stats::{Stats, Verb};
 
 /// Default pause before each simulated controller step.
@@ -106,6 +109,8 @@ pub struct ServerConfig {
     pub event_history: usize,
     /// How long the namespace, TTL and CRD controllers take.
     pub controllers: controllers::Timings,
+    /// Whether the server or a client plays the kubelet.
+    pub kubelet: Kubelet,
 }
 
 impl Default for ServerConfig {
@@ -120,6 +125,7 @@ impl Default for ServerConfig {
                 crd_establish: DEFAULT_CRD_ESTABLISH,
                 crd_discovery_lag: DEFAULT_CRD_DISCOVERY_LAG,
             },
+            kubelet: Kubelet::Simulated,
         }
     }
 }
@@ -188,8 +194,12 @@ impl KubeApiServer {
         let store = Arc::new(store::Store::new(config.event_history));
         create_initial_namespaces(&store);
         let outcomes = Arc::new(rollout::Outcomes::default());
-        let simulator =
-            rollout::Simulator::spawn(store.clone(), outcomes.clone(), config.rollout_delay);
+        let simulator = rollout::Simulator::spawn(
+            store.clone(),
+            outcomes.clone(),
+            config.rollout_delay,
+            config.kubelet,
+        );
         let served = Arc::new(resources::Served::default());
         let controllers = controllers::spawn(store.clone(), served.clone(), config.controllers);
         let state = ServerState {

@@ -106,6 +106,8 @@ macro_rules! resource {
 pub static RESOURCES: &[ResourceType] = &[
     resource!("", "v1", "namespaces", "namespace", "Namespace", namespaced: false,
         short: &["ns"], categories: NO_NAMES, status: true, generation: false, workload: None),
+    resource!("", "v1", "nodes", "node", "Node", namespaced: false,
+        short: &["no"], categories: NO_NAMES, status: true, generation: false, workload: None),
     resource!("", "v1", "configmaps", "configmap", "ConfigMap", namespaced: true,
         short: &["cm"], categories: NO_NAMES, status: false, generation: false, workload: None),
     resource!("", "v1", "secrets", "secret", "Secret", namespaced: true,

@@ -233,6 +233,9 @@ async fn dispatch(
     if target.resource.kind == "Pod" && target.subresource.as_deref() == Some("log") {
         return pod_log(&state, &method, &target, &query);
     }
+    if target.resource.kind == "Pod" && target.subresource.as_deref() == Some("binding") {
+        return pod_binding(&state, &method, &target, &body);
+    }
     if method == Method::DELETE {
         state.held_deletes.wait(target.resource.kind).await;
     }
@@ -240,6 +243,20 @@ async fn dispatch(
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
+}
+
+/// `POST .../pods/{name}/binding`.
+fn pod_binding(state: &ServerState, method: &Method, target: &Target, body: &[u8]) -> Response {
+    let (Some(namespace), Some(name)) = (target.namespace.as_deref(), target.name.as_deref())
+    else {
+        return ApiError::UnknownPath.into_response();
+    };
+    if method != Method::POST {
+        return ApiError::MethodNotAllowed.into_response();
+    }
+    state.counters.record(Verb::Create, "pods/binding");
+    super::binding::bind(&state.store, target.resource, namespace, name, body)
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
 /// `GET .../pods/{name}/log`.

@@ -2,7 +2,12 @@
 //! controller and the kubelet after a delay, with an outcome chosen by image
 //! tag or set by the test.
 //!
-//! Outcome rule, first match wins: an override for the workload's namespace
+//! With [`Kubelet::External`] the server plays the workload controllers
+//! only: pods are created unbound and `Pending`, a client binds them and
+//! sets their status through the API (as a kubelet does), and each change
+//! of a pod settles its workload's status from the pods as they stand.
+//!
+//! Outcome rule ([`Kubelet::Simulated`] only), first match wins: an override for the workload's namespace
 //! and name; the global override; an image tag (any container or init
 //! container) containing `crash`, then `fail`, then `hang`, then `badimage`;
 //! otherwise success.
@@ -28,6 +33,19 @@ pub use plan::{Observed, Plan};
 
 /// Field manager of the simulated controllers' writes.
 pub const CONTROLLER_MANAGER: &str = "kube-controller-manager";
+
+/// Who plays the kubelet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kubelet {
+    /// The server: pods are stored scheduled, with the status their outcome
+    /// asks for, and the outcome rule applies.
+    #[default]
+    Simulated,
+    /// A client acting through the API: pods are created unbound and
+    /// `Pending`; it binds them (`pods/{name}/binding`) and writes their
+    /// status, and workload status follows from the pods.
+    External,
+}
 
 /// How a simulated rollout ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -125,6 +143,7 @@ pub struct Simulator {
     store: Arc<Store>,
     outcomes: Arc<Outcomes>,
     delay: Duration,
+    kubelet: Kubelet,
     started: Mutex<HashMap<WorkloadKey, (String, i64)>>,
 }
 
@@ -134,12 +153,14 @@ impl Simulator {
         store: Arc<Store>,
         outcomes: Arc<Outcomes>,
         delay: Duration,
+        kubelet: Kubelet,
     ) -> tokio::task::JoinHandle<()> {
         let changes = store.subscribe();
         let simulator = Arc::new(Self {
             store,
             outcomes,
             delay,
+            kubelet,
             started: Mutex::new(HashMap::new()),
         });
         tokio::spawn(simulator.run(changes))
@@ -168,6 +189,15 @@ impl Simulator {
         change: ChangeType,
         object: &Value,
     ) {
+        if resource.kind == "Pod" && self.kubelet == Kubelet::External {
+            if let Some((workload, kind, namespace, name)) = self.controller_of(object) {
+                let simulator = self.clone();
+                tokio::spawn(async move {
+                    simulator.step(workload, kind, &namespace, &name, None, None);
+                });
+            }
+            return;
+        }
         let Some(kind) = resource.workload else {
             return;
         };
@@ -210,32 +240,53 @@ impl Simulator {
     ) {
         tokio::time::sleep(self.delay).await;
         let (_, namespace, name) = &key;
-        let Some(outcome) = self.step(resource, kind, namespace, name, (&uid, generation), None)
-        else {
+        let generation = Some((uid.as_str(), generation));
+        let Some(outcome) = self.step(resource, kind, namespace, name, generation, None) else {
             return;
         };
-        if outcome == RolloutOutcome::Hang {
+        // An external kubelet's pod changes settle the workload from here on.
+        if outcome == RolloutOutcome::Hang || self.kubelet == Kubelet::External {
             return;
         }
         tokio::time::sleep(self.delay).await;
-        self.step(
-            resource,
-            kind,
-            namespace,
-            name,
-            (&uid, generation),
-            Some(outcome),
-        );
+        self.step(resource, kind, namespace, name, generation, Some(outcome));
     }
 
-    /// One controller step; `None` when the workload moved on or went away.
+    /// The workload controlling `pod`, directly or through a ReplicaSet.
+    fn controller_of(
+        &self,
+        pod: &Value,
+    ) -> Option<(&'static ResourceType, Workload, String, String)> {
+        let namespace = plan::text(pod, "/metadata/namespace").to_string();
+        let owner = pod.pointer("/metadata/ownerReferences/0")?;
+        let (mut kind, mut name) = (
+            plan::text(owner, "/kind").to_string(),
+            plan::text(owner, "/name").to_string(),
+        );
+        if kind == "ReplicaSet" {
+            let replica_sets = resources::by_kind("apps/v1", "ReplicaSet")?;
+            let replica_set = self
+                .store
+                .transaction(|txn| txn.get(replica_sets, &namespace, &name))?;
+            let owner = replica_set.pointer("/metadata/ownerReferences/0")?;
+            kind = plan::text(owner, "/kind").to_string();
+            name = plan::text(owner, "/name").to_string();
+        }
+        let resource = resources::RESOURCES
+            .iter()
+            .find(|r| r.kind == kind && r.workload.is_some())?;
+        Some((resource, resource.workload?, namespace, name))
+    }
+
+    /// One controller step, for the workload's `(uid, generation)` when
+    /// given; `None` when the workload moved on or went away.
     fn step(
         &self,
         resource: &'static ResourceType,
         kind: Workload,
         namespace: &str,
         name: &str,
-        (uid, generation): (&str, i64),
+        expected: Option<(&str, i64)>,
         finishing: Option<RolloutOutcome>,
     ) -> Option<RolloutOutcome> {
         self.store.transaction(|txn| {
@@ -245,17 +296,60 @@ impl Simulator {
                 .pointer("/metadata/generation")
                 .and_then(Value::as_i64)
                 .unwrap_or(1);
-            if current_uid != Some(uid) || current_generation != generation {
+            if expected.is_some_and(|(uid, generation)| {
+                current_uid != Some(uid) || current_generation != generation
+            }) {
                 return None;
             }
-            let outcome =
-                finishing.unwrap_or_else(|| self.outcomes.choose(namespace, name, &workload));
             let observed = observe_owned(txn, &workload);
-            let plan = plan::plan(kind, &observed, outcome, finishing.is_some(), &meta::now());
-            write_plan(txn, resource, &workload, plan);
+            let now = meta::now();
+            let (outcome, finished) = match self.kubelet {
+                Kubelet::Simulated => (
+                    finishing.unwrap_or_else(|| self.outcomes.choose(namespace, name, &workload)),
+                    finishing.is_some(),
+                ),
+                Kubelet::External => settled(kind, &observed, &now),
+            };
+            let plan = plan::plan(kind, &observed, outcome, finished, &now);
+            write_plan(txn, resource, &workload, plan, self.kubelet);
             Some(outcome)
         })
     }
+}
+
+/// Where a workload stands by its pods as an external kubelet left them:
+/// finished once every pod the controller wants exists with its planned
+/// labels and is ready (Jobs: has succeeded, or one has failed).
+fn settled(kind: Workload, observed: &Observed, now: &str) -> (RolloutOutcome, bool) {
+    let wanted = plan::plan(kind, observed, RolloutOutcome::Succeed, false, now);
+    let pods: Option<Vec<&Value>> = wanted
+        .objects
+        .iter()
+        .filter(|o| o["kind"] == "Pod")
+        .map(|want| {
+            observed.pods.iter().find(|pod| {
+                pod.pointer("/metadata/name") == want.pointer("/metadata/name")
+                    && pod.pointer("/metadata/labels") == want.pointer("/metadata/labels")
+            })
+        })
+        .collect();
+    let Some(pods) = pods else {
+        return (RolloutOutcome::Succeed, false);
+    };
+    let phase = |pod: &&Value| plan::text(pod, "/status/phase").to_string();
+    if kind == Workload::Job {
+        if pods.iter().any(|p| phase(p) == "Failed") {
+            return (RolloutOutcome::Crash, true);
+        }
+        return (
+            RolloutOutcome::Succeed,
+            pods.iter().all(|p| phase(p) == "Succeeded"),
+        );
+    }
+    (
+        RolloutOutcome::Succeed,
+        pods.iter().all(|p| plan::is_ready(p)),
+    )
 }
 
 fn owned_by<'a>(objects: &'a [Arc<Value>], uids: &'a [String]) -> impl Iterator<Item = Value> + 'a {
@@ -306,11 +400,26 @@ fn observe_owned(txn: &Transaction, workload: &Value) -> Observed {
     }
 }
 
+/// A pod as an external kubelet finds it: unbound, `Pending`, no status
+/// yet; `None` when the stored pod of this revision is to be kept as its
+/// kubelet left it.
+fn for_external_kubelet(mut pod: Value, old: Option<&Value>) -> Option<Value> {
+    if old.is_some_and(|old| old.pointer("/metadata/labels") == pod.pointer("/metadata/labels")) {
+        return None;
+    }
+    if let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) {
+        spec.remove("nodeName");
+    }
+    pod["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
+    Some(pod)
+}
+
 fn write_plan(
     txn: &mut Transaction,
     resource: &'static ResourceType,
     workload: &Value,
     plan: Plan,
+    kubelet: Kubelet,
 ) {
     let now = meta::now();
     let namespace = workload
@@ -333,7 +442,19 @@ fn write_plan(
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        let old = txn.get(kind, &namespace, &name);
+        let mut old = txn.get(kind, &namespace, &name);
+        if kind.kind == "Pod" && kubelet == Kubelet::External {
+            match for_external_kubelet(object, old.as_deref()) {
+                // A pod of an older revision under the same name is replaced.
+                Some(pod) if old.is_some() => {
+                    txn.remove(kind, &namespace, &name);
+                    old = None;
+                    object = pod;
+                }
+                Some(pod) => object = pod,
+                None => continue,
+            }
+        }
         let writer = Writer {
             manager: CONTROLLER_MANAGER,
             subresource: "",
@@ -360,7 +481,7 @@ fn write_plan(
             }
         }
         managed::record_update(old.as_deref(), &mut object, &writer);
-        if kind.kind == "Pod" {
+        if kind.kind == "Pod" && kubelet == Kubelet::Simulated {
             record_kubelet_events(txn, &object, &now);
         }
         if old.as_deref() != Some(&object) {

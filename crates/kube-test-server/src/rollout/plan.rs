@@ -62,7 +62,8 @@ pub(crate) fn pod_state(kind: Workload, outcome: RolloutOutcome, finished: bool)
     }
 }
 
-fn is_ready(pod: &Value) -> bool {
+/// Whether `pod` has the condition `Ready`.
+pub(crate) fn is_ready(pod: &Value) -> bool {
     pod.pointer("/status/conditions")
         .and_then(Value::as_array)
         .is_some_and(|c| {

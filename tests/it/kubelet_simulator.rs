@@ -1,0 +1,323 @@
+//! The client-side kubelet stand-in (`tests/support/kubelet.rs`) on the
+//! test server's controllers (`Kubelet::External`), or on the cluster
+//! `SLIPWAY_TEST_KUBECONFIG` names: pods are bound and given the status
+//! their image tag asks for through the API, and the workload controllers
+//! take their status from those pods. Also `pods/{name}/binding` itself.
+
+use std::time::Duration;
+
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+
+use crate::support::cluster::TestCluster;
+use crate::support::kube_api::{KubeApiServer, NODE_NAME, PodState};
+use crate::support::kubelet::pod_state;
+
+/// Upper bound on waiting for the controllers and the stand-in; a guard,
+/// not a timing assertion.
+const WAIT_LIMIT: Duration = Duration::from_secs(30);
+
+#[test]
+fn image_tags_choose_the_pod_state() {
+    let cases = [
+        ("ghcr.io/acme/web:1.0.0", true, Some(PodState::Running)),
+        ("ghcr.io/acme/web:1.0.0", false, Some(PodState::Succeeded)),
+        (
+            "ghcr.io/acme/web:1.0-crash",
+            true,
+            Some(PodState::CrashLoop),
+        ),
+        ("ghcr.io/acme/web:1.0-crash", false, Some(PodState::Failed)),
+        (
+            "ghcr.io/acme/web:fail",
+            true,
+            Some(PodState::ImagePullBackOff),
+        ),
+        ("ghcr.io/acme/web:fail", false, Some(PodState::Failed)),
+        (
+            "ghcr.io/acme/web:badimage",
+            false,
+            Some(PodState::ImagePullBackOff),
+        ),
+        ("ghcr.io/acme/web:hang", true, None),
+        (
+            "registry.example:5000/crash/web:1.0.0",
+            true,
+            Some(PodState::Running),
+        ),
+    ];
+    for (image, restarts, want) in cases {
+        assert_eq!(pod_state(&[image], restarts), want, "{image} {restarts}");
+    }
+}
+
+fn deployment(namespace: &str, image: &str) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": namespace},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": image}]}}}})
+}
+
+fn job(namespace: &str, image: &str) -> Value {
+    json!({"apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": "migrate", "namespace": namespace},
+        "spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never",
+            "containers": [{"name": "migrate", "image": image}]}}}})
+}
+
+async fn apply(cluster: &TestCluster, object: Value) {
+    let (api_version, kind) = (
+        object["apiVersion"].as_str().unwrap(),
+        object["kind"].as_str().unwrap(),
+    );
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let resource =
+        kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(group, version, kind));
+    let namespace = object["metadata"]["namespace"].as_str().unwrap();
+    let name = object["metadata"]["name"].as_str().unwrap();
+    Api::<kube::api::DynamicObject>::namespaced_with(cluster.client(), namespace, &resource)
+        .patch(
+            name,
+            &PatchParams::apply("kubelet-simulator-test").force(),
+            &Patch::Apply(&object),
+        )
+        .await
+        .unwrap();
+}
+
+/// Polls until `check` holds for the pods of `namespace`; returns them.
+async fn until_pods(
+    cluster: &TestCluster,
+    namespace: &str,
+    what: &str,
+    check: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
+    loop {
+        let pods = cluster.list(("v1", "Pod"), namespace).await;
+        if check(&pods) {
+            return pods;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: never happened; pods: {pods:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Polls until `check` holds for the object; returns it.
+async fn until_object(
+    cluster: &TestCluster,
+    kind: (&str, &str),
+    (namespace, name): (&str, &str),
+    check: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
+    loop {
+        let object = cluster.get(kind, namespace, name).await;
+        if let Some(object) = object.filter(|o| check(o)) {
+            return object;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} {namespace}/{name} never got there",
+            kind.1
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn waiting_reason(pod: &Value) -> &str {
+    pod.pointer("/status/containerStatuses/0/state/waiting/reason")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+fn condition<'a>(object: &'a Value, kind: &str) -> Option<&'a Value> {
+    object
+        .pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == kind)
+}
+
+#[tokio::test]
+async fn a_deployments_pods_are_bound_and_run_and_it_becomes_available() {
+    let cluster = TestCluster::start().await;
+    let ns = cluster.namespace("kubelet").await;
+    apply(&cluster, deployment(&ns, "ghcr.io/acme/web:1.0.0")).await;
+    let available = until_object(&cluster, ("apps/v1", "Deployment"), (&ns, "web"), |d| {
+        d.pointer("/status/availableReplicas") == Some(&json!(2))
+            && condition(d, "Progressing").is_some_and(|c| c["reason"] == "NewReplicaSetAvailable")
+    })
+    .await;
+    assert_eq!(available["status"]["readyReplicas"], 2);
+    let pods = cluster.list(("v1", "Pod"), &ns).await;
+    assert_eq!(pods.len(), 2, "{pods:#?}");
+    for pod in &pods {
+        assert_eq!(pod["spec"]["nodeName"], NODE_NAME);
+        assert_eq!(pod["status"]["phase"], "Running");
+    }
+
+    // A new image: the new pods run, the old ones go.
+    apply(&cluster, deployment(&ns, "ghcr.io/acme/web:1.1.0")).await;
+    let pods = until_pods(&cluster, &ns, "the old pods go", |pods| {
+        pods.len() == 2
+            && pods.iter().all(|p| {
+                p["spec"]["containers"][0]["image"] == "ghcr.io/acme/web:1.1.0"
+                    && p["status"]["phase"] == "Running"
+            })
+    })
+    .await;
+    assert_eq!(pods.len(), 2);
+}
+
+#[tokio::test]
+async fn crash_pull_failure_and_hang_tags_leave_the_deployment_unavailable() {
+    let cluster = TestCluster::start().await;
+    for (tag, expect) in [
+        ("crash", "CrashLoopBackOff"),
+        ("fail", "ImagePullBackOff"),
+        ("hang", ""),
+    ] {
+        let ns = cluster.namespace(tag).await;
+        apply(
+            &cluster,
+            deployment(&ns, &format!("ghcr.io/acme/web:{tag}")),
+        )
+        .await;
+        let pods = until_pods(&cluster, &ns, tag, |pods| {
+            pods.len() == 2
+                && pods.iter().all(|p| {
+                    if expect.is_empty() {
+                        p["spec"]["nodeName"].is_null()
+                    } else {
+                        waiting_reason(p) == expect
+                    }
+                })
+        })
+        .await;
+        for pod in &pods {
+            let ready = condition(pod, "Ready").map(|c| c["status"].clone());
+            let want = (!expect.is_empty()).then(|| json!("False"));
+            assert_eq!(ready, want, "{tag}: {pod:#}");
+        }
+        let d = cluster
+            .get(("apps/v1", "Deployment"), &ns, "web")
+            .await
+            .unwrap();
+        assert!(
+            d.pointer("/status/availableReplicas")
+                .is_none_or(|a| a == 0),
+            "{tag}: {d:#}"
+        );
+        if tag == "crash" {
+            let events = until_object_events(&cluster, &ns, "BackOff").await;
+            assert_eq!(events[0]["type"], "Warning", "{events:#?}");
+        }
+    }
+}
+
+async fn until_object_events(cluster: &TestCluster, namespace: &str, reason: &str) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
+    loop {
+        let events: Vec<Value> = cluster
+            .list(("v1", "Event"), namespace)
+            .await
+            .into_iter()
+            .filter(|e| e["reason"] == reason)
+            .collect();
+        if !events.is_empty() {
+            return events;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no {reason} Event");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_jobs_pod_succeeds_or_fails_by_its_tag() {
+    let cluster = TestCluster::start().await;
+    for (tag, condition_type) in [("1.0.0", "Complete"), ("crash", "Failed")] {
+        let ns = cluster.namespace("job").await;
+        apply(&cluster, job(&ns, &format!("ghcr.io/acme/migrate:{tag}"))).await;
+        let finished = until_object(&cluster, ("batch/v1", "Job"), (&ns, "migrate"), |j| {
+            condition(j, condition_type).is_some_and(|c| c["status"] == "True")
+        })
+        .await;
+        assert!(condition(&finished, "Complete").is_some() != (tag == "crash"));
+    }
+}
+
+#[tokio::test]
+async fn a_binding_puts_a_pending_pod_on_a_node_once() {
+    let server = KubeApiServer::start().await.unwrap();
+    let pods: Api<k8s_openapi::api::core::v1::Pod> =
+        Api::namespaced(server.client().unwrap(), "default");
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "lonely"},
+        "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]}});
+    pods.create(
+        &PostParams::default(),
+        &serde_json::from_value(pod).unwrap(),
+    )
+    .await
+    .unwrap();
+    let binding = |node: &str| {
+        json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "lonely"},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": node}})
+    };
+    let bound: Value = pods
+        .create_subresource(
+            "binding",
+            "lonely",
+            &PostParams::default(),
+            &binding("node-a"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(bound["status"], "Success");
+    assert_eq!(
+        pods.get("lonely")
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .node_name
+            .as_deref(),
+        Some("node-a")
+    );
+
+    let again = pods
+        .create_subresource::<Value, Value>(
+            "binding",
+            "lonely",
+            &PostParams::default(),
+            &binding("node-b"),
+        )
+        .await
+        .unwrap_err();
+    let kube::Error::Api(status) = again else {
+        panic!("{again}")
+    };
+    assert_eq!((status.code, status.reason.as_str()), (409, "Conflict"));
+    assert!(
+        status
+            .message
+            .contains("already assigned to node \"node-a\""),
+        "{}",
+        status.message
+    );
+
+    let missing = pods
+        .create_subresource::<Value, Value>(
+            "binding",
+            "nobody",
+            &PostParams::default(),
+            &binding("node-a"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(missing, kube::Error::Api(s) if s.code == 404));
+}

@@ -1,0 +1,220 @@
+//! The cluster a portable test runs against: the Kubernetes API test server
+//! by default, or the cluster `SLIPWAY_TEST_KUBECONFIG` names. Either way
+//! the pods are run by [`SimulatedKubelet`] through the API, so the test
+//! sees the same thing on both.
+//!
+//! On a real cluster each test works in namespaces with a random suffix,
+//! labelled `slipway.dev/test=true`, deleted when the cluster value drops
+//! (`kubectl delete ns -l slipway.dev/test=true` clears what a killed run
+//! left). See docs/kube-test-server.md, "Against a real cluster".
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde_json::Value;
+
+use super::kube_api::{KubeApiServer, Kubelet, ServerConfig, Verb};
+use super::kubelet::SimulatedKubelet;
+
+/// The variable naming a kubeconfig whose current context the portable
+/// tests run against.
+pub const KUBECONFIG_VARIABLE: &str = "SLIPWAY_TEST_KUBECONFIG";
+
+/// Label on every namespace a test names.
+pub const TEST_LABEL: &str = "slipway.dev/test";
+
+/// Time from a pod's binding to its status.
+const POD_STARTUP: Duration = Duration::from_millis(100);
+
+enum Backend {
+    TestServer(KubeApiServer),
+    External(PathBuf),
+}
+
+/// A cluster with a kubelet stand-in; namespaces it named are deleted on drop.
+pub struct TestCluster {
+    backend: Backend,
+    client: kube::Client,
+    _kubelet: SimulatedKubelet,
+    namespaces: Mutex<Vec<String>>,
+}
+
+impl TestCluster {
+    /// The cluster of `SLIPWAY_TEST_KUBECONFIG`, else a test server with
+    /// the default configuration.
+    pub async fn start() -> Self {
+        Self::start_with(ServerConfig::default()).await
+    }
+
+    /// As [`Self::start`]; `config` applies to the test server only.
+    pub async fn start_with(config: ServerConfig) -> Self {
+        let (backend, client) = match std::env::var_os(KUBECONFIG_VARIABLE) {
+            Some(path) => {
+                let path = PathBuf::from(path);
+                let client = client_from(&path).await;
+                (Backend::External(path), client)
+            }
+            None => {
+                let server = KubeApiServer::start_with(ServerConfig {
+                    kubelet: Kubelet::External,
+                    ..config
+                })
+                .await
+                .expect("start the Kubernetes API test server");
+                let client = server.client().expect("a client of the test server");
+                (Backend::TestServer(server), client)
+            }
+        };
+        let kubelet = SimulatedKubelet::start(client.clone(), POD_STARTUP)
+            .await
+            .expect("register the simulated kubelet's node");
+        Self {
+            backend,
+            client,
+            _kubelet: kubelet,
+            namespaces: Mutex::default(),
+        }
+    }
+
+    /// Whether this is a real cluster rather than the test server.
+    pub fn is_external(&self) -> bool {
+        matches!(self.backend, Backend::External(_))
+    }
+
+    /// The test server, when the tests run on it.
+    pub fn test_server(&self) -> Option<&KubeApiServer> {
+        match &self.backend {
+            Backend::TestServer(server) => Some(server),
+            Backend::External(_) => None,
+        }
+    }
+
+    /// A kubeconfig for the cluster, for Slipway processes and kubectl.
+    pub fn kubeconfig_path(&self) -> &Path {
+        match &self.backend {
+            Backend::TestServer(server) => server.kubeconfig_path(),
+            Backend::External(path) => path,
+        }
+    }
+
+    /// A client of the cluster.
+    pub fn client(&self) -> kube::Client {
+        self.client.clone()
+    }
+
+    /// A new namespace for this test: `base` with a random suffix,
+    /// labelled [`TEST_LABEL`], deleted on drop.
+    pub async fn namespace(&self, base: &str) -> String {
+        let mut bytes = [0u8; 3];
+        getrandom::fill(&mut bytes).expect("random bytes");
+        let name = format!("{base}-{}", hex::encode(bytes));
+        let namespace = serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "labels": {TEST_LABEL: "true"}}});
+        Api::<k8s_openapi::api::core::v1::Namespace>::all(self.client())
+            .create(
+                &Default::default(),
+                &serde_json::from_value(namespace).expect("a Namespace"),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
+        self.namespaces
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(name.clone());
+        name
+    }
+
+    /// One object read through the API (the test server's is read
+    /// directly, so request counts are left alone); `None` when absent.
+    pub async fn get(
+        &self,
+        (api_version, kind): (&str, &str),
+        namespace: &str,
+        name: &str,
+    ) -> Option<Value> {
+        if let Some(server) = self.test_server() {
+            return server.get_object(api_version, kind, Some(namespace), name);
+        }
+        let api = self.dynamic(api_version, kind, namespace);
+        let object = api.get_opt(name).await.expect("read the object")?;
+        Some(serde_json::to_value(object).expect("an object is JSON"))
+    }
+
+    /// The objects of one kind in `namespace`, read as [`Self::get`] reads.
+    pub async fn list(&self, (api_version, kind): (&str, &str), namespace: &str) -> Vec<Value> {
+        if let Some(server) = self.test_server() {
+            return server.list_objects(api_version, kind, Some(namespace));
+        }
+        let api = self.dynamic(api_version, kind, namespace);
+        let list = api
+            .list(&ListParams::default())
+            .await
+            .expect("list the objects");
+        list.items
+            .into_iter()
+            .map(|o| serde_json::to_value(o).expect("an object is JSON"))
+            .collect()
+    }
+
+    /// Requests of `verb` the test server counted since its last reset;
+    /// `None` on a real cluster, which counts nothing for us.
+    pub fn requests(&self, verb: Verb) -> Option<u64> {
+        self.test_server().map(|server| server.stats().verb(verb))
+    }
+
+    /// Sets the test server's request counts to zero.
+    pub fn reset_requests(&self) {
+        if let Some(server) = self.test_server() {
+            server.reset_stats();
+        }
+    }
+
+    fn dynamic(&self, api_version: &str, kind: &str, namespace: &str) -> Api<DynamicObject> {
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
+        Api::namespaced_with(self.client.clone(), namespace, &resource)
+    }
+}
+
+async fn client_from(path: &Path) -> kube::Client {
+    let kubeconfig = kube::config::Kubeconfig::read_from(path)
+        .unwrap_or_else(|e| panic!("read {KUBECONFIG_VARIABLE} {}: {e}", path.display()));
+    let config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("use {KUBECONFIG_VARIABLE} {}: {e}", path.display()));
+    kube::Client::try_from(config).expect("a client of the cluster")
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        let Backend::External(path) = &self.backend else {
+            return;
+        };
+        let namespaces =
+            std::mem::take(&mut *self.namespaces.lock().unwrap_or_else(|p| p.into_inner()));
+        let path = path.clone();
+        // The test's runtime cannot be blocked on from here: delete from a
+        // thread with its own runtime and client, and wait for it.
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for the cleanup");
+            runtime.block_on(async {
+                let api: Api<k8s_openapi::api::core::v1::Namespace> =
+                    Api::all(client_from(&path).await);
+                for namespace in namespaces {
+                    // Gone already, or never created: nothing to clean.
+                    let _ = api.delete(&namespace, &DeleteParams::default()).await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}

@@ -1,0 +1,235 @@
+//! A kubelet stand-in that acts only through the Kubernetes API, for control
+//! planes without kubelets: the test server started with
+//! `Kubelet::External`, or a real kube-apiserver with kube-controller-manager
+//! (see docs/kube-test-server.md, "Against a real cluster").
+//!
+//! It registers one Node and renews its Lease, binds every pending pod
+//! (`POST pods/{name}/binding`) and writes the status its image tag asks for
+//! (`PATCH pods/{name}/status`), by the test server's rule
+//! ([`kube_test_server::outcome_for_images`]):
+//!
+//! | tag contains | a pod that restarts (`Always`) | a pod that does not (Jobs) |
+//! |---|---|---|
+//! | `crash` | `CrashLoopBackOff` | `Failed` |
+//! | `fail` | `ImagePullBackOff` | `Failed` |
+//! | `badimage` | `ImagePullBackOff` | `ImagePullBackOff` |
+//! | `hang` | never bound: `Pending` | never bound |
+//! | anything else | `Running`, ready | `Succeeded` |
+//!
+//! It also records the Events a kubelet records for such pods, and finishes
+//! the graceful deletion of its pods as a kubelet does.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+use kube_test_server::{NODE_NAME, PodState, RolloutOutcome, kubelet_events, outcome_for_images};
+
+/// Field manager of the stand-in's writes.
+pub const FIELD_MANAGER: &str = "slipway-test-kubelet";
+
+/// How often the Node's Lease is renewed (a kubelet's default is 10 s).
+const LEASE_RENEWAL: Duration = Duration::from_secs(10);
+
+/// A running stand-in; stops when dropped.
+pub struct SimulatedKubelet {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for SimulatedKubelet {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// What the kubelet makes of a pod that runs `images`: `None` leaves it
+/// unbound.
+pub fn pod_state(images: &[&str], restarts: bool) -> Option<PodState> {
+    let state = match (outcome_for_images(images), restarts) {
+        (RolloutOutcome::Hang, _) => return None,
+        (RolloutOutcome::Succeed, true) => PodState::Running,
+        (RolloutOutcome::Succeed, false) => PodState::Succeeded,
+        (RolloutOutcome::Crash, true) => PodState::CrashLoop,
+        (RolloutOutcome::Fail, true) | (RolloutOutcome::BadImage, _) => PodState::ImagePullBackOff,
+        (RolloutOutcome::Crash | RolloutOutcome::Fail, false) => PodState::Failed,
+    };
+    Some(state)
+}
+
+fn now() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+impl SimulatedKubelet {
+    /// Registers the Node and starts acting on every pod in the cluster; a
+    /// bound pod's status is written `startup` after its binding.
+    pub async fn start(client: kube::Client, startup: Duration) -> anyhow::Result<Self> {
+        register_node(&client).await?;
+        let leases = tokio::spawn(renew_lease(client.clone()));
+        let pods = tokio::spawn(watch_pods(client, startup));
+        Ok(Self {
+            tasks: vec![leases, pods],
+        })
+    }
+}
+
+async fn register_node(client: &kube::Client) -> anyhow::Result<()> {
+    let nodes: Api<Node> = Api::all(client.clone());
+    let node = json!({"apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": NODE_NAME, "labels": {"kubernetes.io/hostname": NODE_NAME,
+            "kubernetes.io/os": "linux", "slipway.dev/test-node": "true"}}});
+    match nodes
+        .create(&PostParams::default(), &serde_json::from_value(node)?)
+        .await
+    {
+        Ok(_) => {}
+        Err(kube::Error::Api(e)) if e.code == 409 => {}
+        Err(e) => return Err(e.into()),
+    }
+    let now = now();
+    let status = json!({"status": {
+        "capacity": {"cpu": "8", "memory": "32Gi", "pods": "110"},
+        "allocatable": {"cpu": "8", "memory": "32Gi", "pods": "110"},
+        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+            "message": "kubelet is posting ready status", "lastHeartbeatTime": now, "lastTransitionTime": now}],
+        "nodeInfo": {"kubeletVersion": "v1.33.0", "operatingSystem": "linux", "architecture": "amd64",
+            "containerRuntimeVersion": "containerd://2.0.0", "kernelVersion": "6.1.0", "osImage": "Debian",
+            "kubeProxyVersion": "", "machineID": "", "systemUUID": "", "bootID": ""}}});
+    nodes
+        .patch_status(NODE_NAME, &PatchParams::default(), &Patch::Merge(status))
+        .await?;
+    Ok(())
+}
+
+/// Renews the Node's Lease, so the node lifecycle controller keeps it Ready.
+async fn renew_lease(client: kube::Client) {
+    let leases: Api<Lease> = Api::namespaced(client, "kube-node-lease");
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    loop {
+        let renewed = jiff::Timestamp::now()
+            .strftime("%Y-%m-%dT%H:%M:%S.%6fZ")
+            .to_string();
+        let lease = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": NODE_NAME, "namespace": "kube-node-lease"},
+            "spec": {"holderIdentity": NODE_NAME, "leaseDurationSeconds": 40, "renewTime": renewed}});
+        // A failed renewal is retried at the next tick, as a kubelet does.
+        let _ = leases.patch(NODE_NAME, &params, &Patch::Apply(lease)).await;
+        tokio::time::sleep(LEASE_RENEWAL).await;
+    }
+}
+
+async fn watch_pods(client: kube::Client, startup: Duration) {
+    let written = Arc::new(Mutex::new(HashSet::<String>::new()));
+    let pods: Api<Pod> = Api::all(client.clone());
+    let mut events = watcher(pods, watcher::Config::default())
+        .default_backoff()
+        .applied_objects()
+        .boxed();
+    loop {
+        match events.try_next().await {
+            Ok(Some(pod)) => {
+                let client = client.clone();
+                let written = written.clone();
+                tokio::spawn(async move { act(client, pod, startup, &written).await });
+            }
+            Ok(None) => return,
+            // The watcher backs off and resumes by itself.
+            Err(_) => continue,
+        }
+    }
+}
+
+/// What a kubelet does on seeing `pod`; errors are left to the next event.
+async fn act(client: kube::Client, pod: Pod, startup: Duration, written: &Mutex<HashSet<String>>) {
+    let (Some(namespace), Some(name), Some(uid)) = (
+        pod.metadata.namespace.clone(),
+        pod.metadata.name.clone(),
+        pod.metadata.uid.clone(),
+    ) else {
+        return;
+    };
+    let api: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+    let Some(spec) = pod.spec.as_ref() else {
+        return;
+    };
+    let node = spec.node_name.as_deref();
+    if node.is_some_and(|n| n != NODE_NAME) {
+        return;
+    }
+    if pod.metadata.deletion_timestamp.is_some() {
+        if node.is_some() {
+            let _ = api
+                .delete(&name, &DeleteParams::default().grace_period(0))
+                .await;
+        }
+        return;
+    }
+    let images: Vec<&str> = spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+        .filter_map(|c| c.image.as_deref())
+        .collect();
+    let restarts = spec.restart_policy.as_deref().unwrap_or("Always") == "Always";
+    let Some(state) = pod_state(&images, restarts) else {
+        return;
+    };
+    if node.is_none() {
+        let binding = json!({"apiVersion": "v1", "kind": "Binding",
+            "metadata": {"name": name, "namespace": namespace},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": NODE_NAME}});
+        let _ = api
+            .create_subresource::<Value, Value>("binding", &name, &PostParams::default(), &binding)
+            .await;
+        return;
+    }
+    if !written
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(uid)
+    {
+        return;
+    }
+    tokio::time::sleep(startup).await;
+    let containers = serde_json::to_value(&spec.containers).unwrap_or_default();
+    let containers = containers.as_array().cloned().unwrap_or_default();
+    let now = now();
+    let mut status = kube_test_server::pod_status(&containers, state, &name, &now);
+    // The API server sets the QoS class at creation; it may not change.
+    if let Some(status) = status.as_object_mut() {
+        status.remove("qosClass");
+    }
+    let patched = api
+        .patch_status(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": status})),
+        )
+        .await;
+    let Ok(patched) = patched else {
+        // Left for the pod's next event to try again.
+        written
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(pod.metadata.uid.as_deref().unwrap_or_default());
+        return;
+    };
+    let events: Api<Event> = Api::namespaced(client, &namespace);
+    for event in kubelet_events(&serde_json::to_value(&patched).unwrap_or_default(), &now) {
+        if let Ok(event) = serde_json::from_value(event) {
+            let _ = events.create(&PostParams::default(), &event).await;
+        }
+    }
+}
