@@ -26,6 +26,9 @@ pub const KUBECONFIG_VARIABLE: &str = "SLIPWAY_TEST_KUBECONFIG";
 /// Label on every namespace a test names.
 pub const TEST_LABEL: &str = "slipway.dev/test";
 
+/// How long a dropped cluster value waits for its namespaces' pods to go.
+const NAMESPACE_CLEANUP: Duration = Duration::from_secs(30);
+
 /// Time from a pod's binding to its status.
 const POD_STARTUP: Duration = Duration::from_millis(100);
 
@@ -38,39 +41,47 @@ enum Backend {
 pub struct TestCluster {
     backend: Backend,
     client: kube::Client,
-    _kubelet: SimulatedKubelet,
+    _kubelet: Option<SimulatedKubelet>,
     namespaces: Mutex<Vec<String>>,
 }
 
 impl TestCluster {
-    /// The cluster of `SLIPWAY_TEST_KUBECONFIG`, else a test server with
-    /// the default configuration.
+    /// The cluster of `SLIPWAY_TEST_KUBECONFIG`, else a test server whose
+    /// pods the stand-in runs.
     pub async fn start() -> Self {
-        Self::start_with(ServerConfig::default()).await
+        Self::start_with(ServerConfig {
+            kubelet: Kubelet::External,
+            ..ServerConfig::default()
+        })
+        .await
     }
 
-    /// As [`Self::start`]; `config` applies to the test server only.
+    /// As [`Self::start`]; `config` applies to the test server only, and
+    /// with `Kubelet::Simulated` the server runs its pods itself.
     pub async fn start_with(config: ServerConfig) -> Self {
-        let (backend, client) = match std::env::var_os(KUBECONFIG_VARIABLE) {
+        let (backend, kube_config) = match std::env::var_os(KUBECONFIG_VARIABLE) {
             Some(path) => {
                 let path = PathBuf::from(path);
-                let client = client_from(&path).await;
-                (Backend::External(path), client)
+                let kube_config = config_from(&path).await;
+                (Backend::External(path), kube_config)
             }
             None => {
-                let server = KubeApiServer::start_with(ServerConfig {
-                    kubelet: Kubelet::External,
-                    ..config
-                })
-                .await
-                .expect("start the Kubernetes API test server");
-                let client = server.client().expect("a client of the test server");
-                (Backend::TestServer(server), client)
+                let server = KubeApiServer::start_with(config.clone())
+                    .await
+                    .expect("start the Kubernetes API test server");
+                let kube_config = server.config().expect("a config for the test server");
+                (Backend::TestServer(server), kube_config)
             }
         };
-        let kubelet = SimulatedKubelet::start(client.clone(), POD_STARTUP)
-            .await
-            .expect("register the simulated kubelet's node");
+        let client = kube::Client::try_from(kube_config.clone()).expect("a client of the cluster");
+        let kubelet = match &backend {
+            Backend::TestServer(_) if config.kubelet == Kubelet::Simulated => None,
+            _ => Some(
+                SimulatedKubelet::start(kube_config, POD_STARTUP)
+                    .await
+                    .expect("register the simulated kubelet's node"),
+            ),
+        };
         Self {
             backend,
             client,
@@ -165,6 +176,12 @@ impl TestCluster {
         self.test_server().map(|server| server.stats().verb(verb))
     }
 
+    /// Writes the test server counted since its last reset; `None` on a
+    /// real cluster.
+    pub fn writes(&self) -> Option<u64> {
+        self.test_server().map(|server| server.stats().writes())
+    }
+
     /// Sets the test server's request counts to zero.
     pub fn reset_requests(&self) {
         if let Some(server) = self.test_server() {
@@ -179,16 +196,12 @@ impl TestCluster {
     }
 }
 
-async fn client_from(path: &Path) -> kube::Client {
+async fn config_from(path: &Path) -> kube::Config {
     let kubeconfig = kube::config::Kubeconfig::read_from(path)
         .unwrap_or_else(|e| panic!("read {KUBECONFIG_VARIABLE} {}: {e}", path.display()));
-    let config = kube::Config::from_custom_kubeconfig(
-        kubeconfig,
-        &kube::config::KubeConfigOptions::default(),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("use {KUBECONFIG_VARIABLE} {}: {e}", path.display()));
-    kube::Client::try_from(config).expect("a client of the cluster")
+    kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("use {KUBECONFIG_VARIABLE} {}: {e}", path.display()))
 }
 
 impl Drop for TestCluster {
@@ -207,11 +220,29 @@ impl Drop for TestCluster {
                 .build()
                 .expect("a runtime for the cleanup");
             runtime.block_on(async {
-                let api: Api<k8s_openapi::api::core::v1::Namespace> =
-                    Api::all(client_from(&path).await);
-                for namespace in namespaces {
+                let client = kube::Client::try_from(config_from(&path).await).expect("a client");
+                let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+                for namespace in &namespaces {
                     // Gone already, or never created: nothing to clean.
-                    let _ = api.delete(&namespace, &DeleteParams::default()).await;
+                    let _ = api.delete(namespace, &DeleteParams::default()).await;
+                }
+                // The pods on the stand-in's node wait for a kubelet to
+                // confirm their deletion; confirm it, as the stand-in would.
+                let force = DeleteParams::default().grace_period(0);
+                let deadline = tokio::time::Instant::now() + NAMESPACE_CLEANUP;
+                for namespace in &namespaces {
+                    let pods: Api<k8s_openapi::api::core::v1::Pod> =
+                        Api::namespaced(client.clone(), namespace);
+                    while tokio::time::Instant::now() < deadline {
+                        match pods.list(&ListParams::default()).await {
+                            Ok(list) if !list.items.is_empty() => {
+                                let _ =
+                                    pods.delete_collection(&force, &ListParams::default()).await;
+                                tokio::time::sleep(Duration::from_millis(500)).await;
+                            }
+                            _ => break,
+                        }
+                    }
                 }
             });
         });

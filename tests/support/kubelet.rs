@@ -31,7 +31,9 @@ use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-use kube_test_server::{NODE_NAME, PodState, RolloutOutcome, kubelet_events, outcome_for_images};
+use kube_test_server::{
+    KUBELET_USER_AGENT, NODE_NAME, PodState, RolloutOutcome, kubelet_events, outcome_for_images,
+};
 
 /// Field manager of the stand-in's writes.
 pub const FIELD_MANAGER: &str = "slipway-test-kubelet";
@@ -73,9 +75,15 @@ fn now() -> String {
 }
 
 impl SimulatedKubelet {
-    /// Registers the Node and starts acting on every pod in the cluster; a
-    /// bound pod's status is written `startup` after its binding.
-    pub async fn start(client: kube::Client, startup: Duration) -> anyhow::Result<Self> {
+    /// Registers the Node and starts acting on every pod in the cluster
+    /// `config` reaches, as [`KUBELET_USER_AGENT`]; a bound pod's status is
+    /// written `startup` after its binding.
+    pub async fn start(mut config: kube::Config, startup: Duration) -> anyhow::Result<Self> {
+        config.headers.push((
+            http::header::USER_AGENT,
+            http::HeaderValue::from_static(KUBELET_USER_AGENT),
+        ));
+        let client = kube::Client::try_from(config)?;
         register_node(&client).await?;
         let leases = tokio::spawn(renew_lease(client.clone()));
         let pods = tokio::spawn(watch_pods(client, startup));

@@ -1,7 +1,9 @@
 //! A Kubernetes API server for tests: the real wire protocol (discovery,
 //! get, list, watch, server-side apply with managed fields and conflicts,
-//! the status subresource, delete) over JSON on 127.0.0.1, with simulated
-//! workload rollouts. See `docs/kube-test-server.md`.
+//! the status subresource, delete, pod binding and logs) over JSON on
+//! 127.0.0.1, with simulated workload controllers and, unless a client
+//! stands in for the kubelet ([`Kubelet::External`]), simulated pods. See
+//! `docs/kube-test-server.md`.
 //!
 //! ```ignore
 //! let server = KubeApiServer::start().await?;          // port 0, 127.0.0.1
@@ -18,7 +20,8 @@
 //! Rollout outcome by image tag: `crash` -> CrashLoopBackOff pods, never
 //! available; `fail` -> ImagePullBackOff pods and `ProgressDeadlineExceeded`
 //! (Jobs: `Failed`); `hang` -> unschedulable pods, status never completes;
-//! anything else succeeds. Test endpoints: `GET /_test/stats`,
+//! anything else succeeds (with [`Kubelet::External`], the pods' own status
+//! decides instead). Test endpoints: `GET /_test/stats`,
 //! `POST /_test/reset-stats`, `POST /_test/rollout-outcome`,
 //! `POST /_test/pod-log`.
 
@@ -92,6 +95,12 @@ pub const DEFAULT_CRD_ESTABLISH: Duration = Duration::from_millis(100);
 /// Default time discovery lags behind an established CRD.
 pub const DEFAULT_CRD_DISCOVERY_LAG: Duration = Duration::from_millis(100);
 
+/// The `User-Agent` of a client standing in for the kubelet
+/// ([`Kubelet::External`]): its requests are counted apart
+/// ([`KubeApiServer::kubelet_stats`]), so [`KubeApiServer::stats`] counts
+/// the clients under test alone.
+pub const KUBELET_USER_AGENT: &str = "slipway-test-kubelet";
+
 /// Namespaces that exist from the start, as on a fresh cluster.
 pub const INITIAL_NAMESPACES: &[&str] =
     &["default", "kube-system", "kube-public", "kube-node-lease"];
@@ -157,6 +166,7 @@ pub enum ClientError {
 struct ServerState {
     store: Arc<store::Store>,
     counters: Arc<stats::Counters>,
+    kubelet_counters: Arc<stats::Counters>,
     outcomes: Arc<rollout::Outcomes>,
     served: Arc<resources::Served>,
     logs: Arc<logs::PodLogs>,
@@ -205,6 +215,7 @@ impl KubeApiServer {
         let state = ServerState {
             store,
             counters: Arc::default(),
+            kubelet_counters: Arc::default(),
             outcomes,
             served,
             logs: Arc::default(),
@@ -236,15 +247,20 @@ impl KubeApiServer {
         &self.kubeconfig
     }
 
-    /// A `kube::Client` talking to this server.
-    pub fn client(&self) -> Result<kube::Client, ClientError> {
+    /// A `kube::Config` for this server (namespace `default`).
+    pub fn config(&self) -> Result<kube::Config, ClientError> {
         let uri = self
             .url
             .parse::<http::Uri>()
             .map_err(ClientError::ParseUrl)?;
         let mut config = kube::Config::new(uri);
         config.default_namespace = "default".into();
-        kube::Client::try_from(config).map_err(ClientError::Build)
+        Ok(config)
+    }
+
+    /// A `kube::Client` talking to this server.
+    pub fn client(&self) -> Result<kube::Client, ClientError> {
+        kube::Client::try_from(self.config()?).map_err(ClientError::Build)
     }
 
     /// Makes rollouts of workload `namespace/name` end with `outcome`.
@@ -288,6 +304,11 @@ impl KubeApiServer {
     /// Sets the request counters to zero.
     pub fn reset_stats(&self) {
         self.state.counters.reset();
+    }
+
+    /// Requests of the kubelet stand-in ([`KUBELET_USER_AGENT`]) so far.
+    pub fn kubelet_stats(&self) -> Stats {
+        self.state.kubelet_counters.snapshot()
     }
 
     /// The stored object, read directly (not counted).

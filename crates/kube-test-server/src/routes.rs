@@ -191,13 +191,19 @@ fn parse_target(
 }
 
 async fn dispatch(
-    State(state): State<ServerState>,
+    State(mut state): State<ServerState>,
     method: Method,
     uri: Uri,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if headers
+        .get(header::USER_AGENT)
+        .is_some_and(|agent| agent == super::KUBELET_USER_AGENT)
+    {
+        state.counters = state.kubelet_counters.clone();
+    }
     let path = uri.path();
     if let Some(rest) = path.strip_prefix("/openapi/v3/") {
         state.counters.record(Verb::Discovery, "openapi");
