@@ -140,6 +140,7 @@ impl TestCluster {
 
     /// One object read through the API (the test server's is read
     /// directly, so request counts are left alone); `None` when absent.
+    /// `namespace` is `""` for a cluster-scoped kind.
     pub async fn get(
         &self,
         (api_version, kind): (&str, &str),
@@ -147,7 +148,8 @@ impl TestCluster {
         name: &str,
     ) -> Option<Value> {
         if let Some(server) = self.test_server() {
-            return server.get_object(api_version, kind, Some(namespace), name);
+            let namespace = Some(namespace).filter(|ns| !ns.is_empty());
+            return server.get_object(api_version, kind, namespace, name);
         }
         let api = self.dynamic(api_version, kind, namespace);
         let object = api.get_opt(name).await.expect("read the object")?;
@@ -189,9 +191,13 @@ impl TestCluster {
         }
     }
 
+    /// The API of one kind in `namespace`; `""` for a cluster-scoped kind.
     fn dynamic(&self, api_version: &str, kind: &str, namespace: &str) -> Api<DynamicObject> {
         let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
         let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
+        if namespace.is_empty() {
+            return Api::all_with(self.client.clone(), &resource);
+        }
         Api::namespaced_with(self.client.clone(), namespace, &resource)
     }
 }
