@@ -86,47 +86,63 @@ async fn apply(cluster: &TestCluster, object: Value) {
         .unwrap();
 }
 
-/// Polls until `check` holds for the pods of `namespace`; returns them.
+/// Polls `probe` until it finds something; fails naming `what` after
+/// [`WAIT_LIMIT`].
+async fn until<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: never happened"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The pods of `namespace` once `check` holds for them.
 async fn until_pods(
     cluster: &TestCluster,
     namespace: &str,
     what: &str,
     check: impl Fn(&[Value]) -> bool,
 ) -> Vec<Value> {
-    let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
-    loop {
+    until(what, async || {
         let pods = cluster.list(("v1", "Pod"), namespace).await;
-        if check(&pods) {
-            return pods;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: never happened; pods: {pods:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        check(&pods).then_some(pods)
+    })
+    .await
 }
 
-/// Polls until `check` holds for the object; returns it.
+/// The object once `check` holds for it.
 async fn until_object(
     cluster: &TestCluster,
     kind: (&str, &str),
     (namespace, name): (&str, &str),
     check: impl Fn(&Value) -> bool,
 ) -> Value {
-    let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
-    loop {
+    let what = format!("{} {namespace}/{name}", kind.1);
+    until(&what, async || {
         let object = cluster.get(kind, namespace, name).await;
-        if let Some(object) = object.filter(|o| check(o)) {
-            return object;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{} {namespace}/{name} never got there",
-            kind.1
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        object.filter(|o| check(o))
+    })
+    .await
+}
+
+/// The Events of `reason` in `namespace`, once there is one.
+async fn until_events(cluster: &TestCluster, namespace: &str, reason: &str) -> Vec<Value> {
+    until(reason, async || {
+        let events: Vec<Value> = cluster
+            .list(("v1", "Event"), namespace)
+            .await
+            .into_iter()
+            .filter(|e| e["reason"] == reason)
+            .collect();
+        (!events.is_empty()).then_some(events)
+    })
+    .await
 }
 
 fn waiting_reason(pod: &Value) -> &str {
@@ -214,26 +230,9 @@ async fn crash_pull_failure_and_hang_tags_leave_the_deployment_unavailable() {
             "{tag}: {d:#}"
         );
         if tag == "crash" {
-            let events = until_object_events(&cluster, &ns, "BackOff").await;
+            let events = until_events(&cluster, &ns, "BackOff").await;
             assert_eq!(events[0]["type"], "Warning", "{events:#?}");
         }
-    }
-}
-
-async fn until_object_events(cluster: &TestCluster, namespace: &str, reason: &str) -> Vec<Value> {
-    let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
-    loop {
-        let events: Vec<Value> = cluster
-            .list(("v1", "Event"), namespace)
-            .await
-            .into_iter()
-            .filter(|e| e["reason"] == reason)
-            .collect();
-        if !events.is_empty() {
-            return events;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no {reason} Event");
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
