@@ -30,6 +30,7 @@ use super::plan::{
     DesiredObject, FIELD_MANAGER, LABEL_APP, LABEL_ENVIRONMENT, LABEL_MANAGED_BY, MANAGED_BY,
     ObjectRef,
 };
+use super::render::objects::{KindScopes, kind_of};
 
 /// Where sync's changes go.
 #[derive(Clone)]
@@ -38,6 +39,39 @@ pub enum ClusterTarget {
     Kube(KubeCluster),
     /// No cluster: render, plan and record only.
     PlanOnly,
+}
+
+impl ClusterTarget {
+    /// Whether the kinds of `manifests` are cluster-scoped: discovery's
+    /// answer for each kind the cluster serves (cached, see
+    /// [`KubeCluster::resource`]), then the CRDs among `manifests` for a
+    /// kind not served yet, then the built-in kinds.
+    pub async fn kind_scopes<'a>(
+        &self,
+        manifests: impl IntoIterator<Item = &'a Value>,
+    ) -> KindScopes {
+        let manifests: Vec<&Value> = manifests.into_iter().collect();
+        let mut scopes = KindScopes::declared_by(manifests.iter().copied());
+        let Self::Kube(cluster) = self else {
+            return scopes;
+        };
+        for manifest in manifests {
+            let api_version = manifest
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let kind = kind_of(manifest);
+            if kind.is_empty() || scopes.is_discovered(api_version, kind) {
+                continue;
+            }
+            // A kind the server does not serve yet keeps the CRD's or the
+            // built-in answer; applying it reports the error.
+            if let Ok((_, namespaced)) = cluster.resource(api_version, kind).await {
+                scopes.discovered(api_version, kind, !namespaced);
+            }
+        }
+        scopes
+    }
 }
 
 /// `(apiVersion, kind)`.

@@ -195,7 +195,7 @@ async fn reconcile_target(
             return Ok(status);
         }
     };
-    let scoped = scope::check(&target.app, &target.env, objects);
+    let scoped = scope::check_in(&ctx.cluster, &target.app, &target.env, objects).await;
     status.refused = scoped.refused.iter().map(ToString::to_string).collect();
     ctx.metrics
         .refusals
@@ -383,7 +383,9 @@ async fn hold_rolled_back(
     let desired = plan::desired(
         app,
         env,
-        scope::check(&target.app, &target.env, objects).accepted,
+        scope::check_in(&ctx.cluster, &target.app, &target.env, objects)
+            .await
+            .accepted,
     );
     let options = ConvergeOptions::of(&target.env, status);
     match converge(ctx, cluster, (app, env), desired, &verified, &options).await? {

@@ -229,7 +229,9 @@ async fn roll_back(
     let desired = plan::desired(
         app,
         env,
-        scope::check(&target.app, &target.env, objects).accepted,
+        scope::check_in(&ctx.cluster, &target.app, &target.env, objects)
+            .await
+            .accepted,
     );
     let options = ConvergeOptions::of(&target.env, &status);
     if let Converged::Rejected(rejection) =

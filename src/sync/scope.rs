@@ -3,13 +3,15 @@
 //! `slipway.yaml` lists the kinds an app may apply ([`App::allows_kind`]) and
 //! the namespace of each environment. A namespaced object without a namespace
 //! is put into the environment's; one naming another namespace is refused, as
-//! is any kind the app was not granted. Refusals are per object: the rest of
-//! the app still syncs.
+//! is any kind the app was not granted. Whether a kind is namespaced is what
+//! the cluster's discovery says ([`KindScopes`]). Refusals are per object:
+//! the rest of the app still syncs.
 
 use serde_json::Value;
 
+use super::cluster::ClusterTarget;
 use super::render::RenderedObject;
-use super::render::objects::{is_cluster_scoped, kind_of};
+use super::render::objects::{KindScopes, kind_of};
 use crate::repoconfig::{App, Environment};
 
 /// Namespace for namespaced objects when neither the object nor the
@@ -64,11 +66,33 @@ pub struct Scoped {
     pub refused: Vec<Refusal>,
 }
 
-/// Check every object against the app's kinds and the environment's namespace.
-pub fn check(app: &App, env: &Environment, objects: Vec<RenderedObject>) -> Scoped {
+/// Check every object against the app's kinds and the environment's
+/// namespace, with the scopes of the kinds the app may apply from
+/// `cluster`'s discovery (cached; none without a cluster).
+pub async fn check_in(
+    cluster: &ClusterTarget,
+    app: &App,
+    env: &Environment,
+    objects: Vec<RenderedObject>,
+) -> Scoped {
+    let allowed = objects
+        .iter()
+        .filter(|o| app.allows_kind(kind_of(&o.manifest)));
+    let scopes = cluster.kind_scopes(allowed.map(|o| &o.manifest)).await;
+    check(app, env, objects, &scopes)
+}
+
+/// Check every object against the app's kinds and the environment's
+/// namespace, with `scopes` telling which kinds have no namespace.
+pub fn check(
+    app: &App,
+    env: &Environment,
+    objects: Vec<RenderedObject>,
+    scopes: &KindScopes,
+) -> Scoped {
     let mut scoped = Scoped::default();
     for mut object in objects {
-        match check_one(app, env, &mut object.manifest, &object.source) {
+        match check_one(app, env, &mut object.manifest, &object.source, scopes) {
             Ok(()) => scoped.accepted.push(object),
             Err(refusal) => scoped.refused.push(refusal),
         }
@@ -81,6 +105,7 @@ fn check_one(
     env: &Environment,
     manifest: &mut Value,
     source: &str,
+    scopes: &KindScopes,
 ) -> Result<(), Refusal> {
     let kind = kind_of(manifest).to_string();
     let name = manifest
@@ -105,7 +130,11 @@ fn check_one(
             }),
         };
     }
-    if is_cluster_scoped(&kind) {
+    let api_version = manifest
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if scopes.is_cluster_scoped(api_version, &kind) {
         // Granted explicitly in `kinds`; cluster-scoped objects have no namespace.
         if let Some(meta) = manifest.get_mut("metadata").and_then(Value::as_object_mut) {
             meta.remove("namespace");
@@ -247,6 +276,14 @@ mod tests {
                 Ok(None),
             ),
             (
+                "a kind discovery serves cluster-wide has no namespace",
+                Some(&["BackupPolicy"]),
+                Some("team"),
+                "BackupPolicy",
+                None,
+                Ok(None),
+            ),
+            (
                 "other Namespace object refused",
                 Some(with_ns),
                 Some("team"),
@@ -255,8 +292,12 @@ mod tests {
                 Err("only the environment's namespace"),
             ),
         ];
+        // The helper's objects are all in the core group.
+        let mut scopes = KindScopes::default();
+        scopes.discovered("v1", "BackupPolicy", true);
         for (name, kinds, env_ns, kind, obj_ns, want) in cases {
-            let scoped = check(&app(*kinds), &env(*env_ns), vec![object(kind, *obj_ns)]);
+            let objects = vec![object(kind, *obj_ns)];
+            let scoped = check(&app(*kinds), &env(*env_ns), objects, &scopes);
             match want {
                 Ok(ns) => {
                     assert_eq!(scoped.accepted.len(), 1, "{name}: {:?}", scoped.refused);
@@ -288,6 +329,7 @@ mod tests {
                 object("ClusterRoleBinding", None),
                 object("Secret", Some("other")),
             ],
+            &KindScopes::default(),
         );
         assert_eq!(scoped.accepted.len(), 1);
         assert_eq!(scoped.refused.len(), 2);

@@ -211,6 +211,63 @@ async fn a_crd_and_its_resources_sync_together_while_discovery_lags() {
     );
 }
 
+const BACKUP_POLICY_CRD: &str = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: { name: backuppolicies.stable.example.com }
+spec:
+  group: stable.example.com
+  scope: Cluster
+  names: { plural: backuppolicies, singular: backuppolicy, kind: BackupPolicy }
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema: { openAPIV3Schema: { type: object, x-kubernetes-preserve-unknown-fields: true } }
+";
+
+const BACKUP_POLICY: &str = "apiVersion: stable.example.com/v1
+kind: BackupPolicy
+metadata: { name: nightly }
+spec: { schedule: '0 3 * * *' }
+";
+
+/// The kind's scope comes from the CRD in the same pass, then from
+/// discovery: a cluster-scoped custom resource is recorded without a
+/// namespace, and a pass with nothing changed costs no request for it.
+#[tokio::test]
+async fn a_cluster_scoped_custom_resource_is_known_as_one() {
+    let repo = DeployRepo::new(&[
+        (
+            "slipway.yaml",
+            &slipway_yaml("CustomResourceDefinition, BackupPolicy", 20),
+        ),
+        ("envs/dev/crd.yaml", BACKUP_POLICY_CRD),
+        ("envs/dev/policy.yaml", BACKUP_POLICY),
+    ]);
+    let (server, h) = harness(&repo, ServerConfig::default()).await;
+    h.sync.sync_once().await.unwrap();
+    let s = h.status().await;
+    assert_eq!(s.state, SyncPhase::Verified, "{:?}", s.last_error);
+    assert!(
+        server
+            .get_object("stable.example.com/v1", "BackupPolicy", None, "nightly")
+            .is_some()
+    );
+    let inventory = h.store.sync_inventory("web", "dev").await.unwrap();
+    let policy = inventory
+        .iter()
+        .find(|e| e.object.kind == "BackupPolicy")
+        .expect("in the inventory");
+    assert_eq!(policy.object.namespace, None, "{:?}", policy.object);
+
+    repo.commit(&[("README.md", "unrelated\n")], "docs");
+    server.reset_stats();
+    h.sync.sync_once().await.unwrap();
+    let stats = server.stats();
+    assert_eq!(stats.total, 0, "{stats:?}");
+    assert_eq!(h.status().await.state, SyncPhase::Verified);
+}
+
 #[tokio::test]
 async fn a_crash_loop_or_a_stuck_image_fails_long_before_the_deadline() {
     // tag, what the cause names

@@ -224,7 +224,14 @@ impl Run<'_> {
         let Ok(objects) = render_at(self.ctx, commit, self.target).await? else {
             return Ok(Vec::new());
         };
-        let accepted = scope::check(&self.target.app, &self.target.env, objects).accepted;
+        let accepted = scope::check_in(
+            &self.ctx.cluster,
+            &self.target.app,
+            &self.target.env,
+            objects,
+        )
+        .await
+        .accepted;
         Ok(plan::desired(app, env, accepted))
     }
 

@@ -2,11 +2,14 @@
 //! values: its kind, whether that kind is cluster-scoped, where its pod
 //! specs live.
 
+use std::collections::{HashMap, HashSet};
+
 use serde_json::Value;
 
-/// Kinds that live outside namespaces (the built-in ones Slipway knows
-/// without asking the cluster).
-pub const CLUSTER_SCOPED_KINDS: &[&str] = &[
+/// Kinds Kubernetes serves outside namespaces, built in: the answer when
+/// neither the cluster's discovery nor a CustomResourceDefinition in the
+/// same revision tells (planning without a cluster).
+pub const BUILT_IN_CLUSTER_SCOPED: &[&str] = &[
     "Namespace",
     "ClusterRole",
     "ClusterRoleBinding",
@@ -22,9 +25,73 @@ pub const CLUSTER_SCOPED_KINDS: &[&str] = &[
     "Node",
 ];
 
-/// Whether a kind is cluster-scoped (by the built-in list).
-pub fn is_cluster_scoped(kind: &str) -> bool {
-    CLUSTER_SCOPED_KINDS.contains(&kind)
+/// Whether each kind of a revision is cluster-scoped. First what the
+/// cluster's discovery says (`APIResource.namespaced`), then the
+/// `spec.scope` (`Cluster` or `Namespaced`) of a CustomResourceDefinition
+/// among the revision's objects (its kind is not served until the CRD is
+/// applied), then [`BUILT_IN_CLUSTER_SCOPED`].
+#[derive(Debug, Clone, Default)]
+pub struct KindScopes {
+    /// `(group, kind)` to cluster-scoped; a kind's scope is the same in
+    /// every version of its group.
+    known: HashMap<(String, String), bool>,
+    /// What discovery said, which a CRD does not override.
+    discovered: HashSet<(String, String)>,
+}
+
+fn group_of(api_version: &str) -> &str {
+    api_version.rsplit_once('/').map_or("", |(group, _)| group)
+}
+
+fn text<'a>(object: &'a Value, pointer: &str) -> &'a str {
+    object
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+impl KindScopes {
+    /// The scopes the CustomResourceDefinitions among `manifests` declare.
+    pub fn declared_by<'a>(manifests: impl IntoIterator<Item = &'a Value>) -> Self {
+        let mut scopes = Self::default();
+        for crd in manifests.into_iter().filter(|m| {
+            kind_of(m) == "CustomResourceDefinition"
+                && group_of(text(m, "/apiVersion")) == "apiextensions.k8s.io"
+        }) {
+            let key = (
+                text(crd, "/spec/group").to_string(),
+                text(crd, "/spec/names/kind").to_string(),
+            );
+            match text(crd, "/spec/scope") {
+                "Cluster" => scopes.known.insert(key, true),
+                "Namespaced" => scopes.known.insert(key, false),
+                _ => None,
+            };
+        }
+        scopes
+    }
+
+    /// Records discovery's answer for `kind` in `api_version`'s group.
+    pub fn discovered(&mut self, api_version: &str, kind: &str, cluster_scoped: bool) {
+        let key = (group_of(api_version).to_string(), kind.to_string());
+        self.known.insert(key.clone(), cluster_scoped);
+        self.discovered.insert(key);
+    }
+
+    /// Whether discovery has answered for `kind`.
+    pub fn is_discovered(&self, api_version: &str, kind: &str) -> bool {
+        let key = (group_of(api_version).to_string(), kind.to_string());
+        self.discovered.contains(&key)
+    }
+
+    /// Whether `kind` in `api_version` is served outside namespaces.
+    pub fn is_cluster_scoped(&self, api_version: &str, kind: &str) -> bool {
+        let key = (group_of(api_version).to_string(), kind.to_string());
+        match self.known.get(&key) {
+            Some(cluster_scoped) => *cluster_scoped,
+            None => BUILT_IN_CLUSTER_SCOPED.contains(&kind),
+        }
+    }
 }
 
 /// The object's `kind`.
@@ -84,9 +151,76 @@ mod tests {
     }
 
     #[test]
-    fn cluster_scoped_kinds_are_known_without_the_cluster() {
-        assert!(is_cluster_scoped("Namespace"));
-        assert!(!is_cluster_scoped("ConfigMap"));
+    fn a_kinds_scope_comes_from_discovery_then_a_crd_then_the_built_in_list() {
+        let crd = |group: &str, kind: &str, scope: &str| {
+            json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                "spec": {"group": group, "scope": scope, "names": {"kind": kind}}})
+        };
+        let manifests = [
+            crd("stable.example.com", "BackupPolicy", "Cluster"),
+            crd("stable.example.com", "CronTab", "Namespaced"),
+            crd("other.example.com", "Thing", "Cluster"),
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "spec": {"scope": "Cluster"}}),
+        ];
+        let mut scopes = KindScopes::declared_by(&manifests);
+        scopes.discovered("other.example.com/v2", "Thing", false);
+        scopes.discovered("example.com/v1", "Namespace", false);
+        let cases = [
+            (
+                "stable.example.com/v1",
+                "BackupPolicy",
+                true,
+                "a CRD in the revision",
+            ),
+            (
+                "stable.example.com/v1beta1",
+                "BackupPolicy",
+                true,
+                "any version of its group",
+            ),
+            (
+                "other.stable.example.com/v1",
+                "BackupPolicy",
+                false,
+                "another group",
+            ),
+            (
+                "stable.example.com/v1",
+                "CronTab",
+                false,
+                "declared namespaced",
+            ),
+            (
+                "other.example.com/v1",
+                "Thing",
+                false,
+                "discovery over the CRD",
+            ),
+            ("v1", "Namespace", true, "built in"),
+            (
+                "example.com/v1",
+                "Namespace",
+                false,
+                "a custom kind of a built-in name",
+            ),
+            (
+                "rbac.authorization.k8s.io/v1",
+                "ClusterRole",
+                true,
+                "built in",
+            ),
+            ("v1", "ConfigMap", false, "namespaced by default"),
+            ("example.com/v1", "Unknown", false, "namespaced by default"),
+        ];
+        for (api_version, kind, want, why) in cases {
+            assert_eq!(
+                scopes.is_cluster_scoped(api_version, kind),
+                want,
+                "{api_version} {kind}: {why}"
+            );
+        }
+        assert!(scopes.is_discovered("other.example.com/v1", "Thing"));
+        assert!(!scopes.is_discovered("stable.example.com/v1", "BackupPolicy"));
         assert_eq!(kind_of(&json!({"kind": "Service"})), "Service");
         assert_eq!(kind_of(&json!({})), "");
     }
