@@ -1,7 +1,8 @@
 //! The cluster a portable test runs against: the Kubernetes API test server
 //! by default, or the cluster `SLIPWAY_TEST_KUBECONFIG` names. Either way
 //! the pods are run by [`SimulatedKubelet`] through the API, so the test
-//! sees the same thing on both.
+//! sees the same thing on both; on the test server [`SimulatedAutoscaler`]
+//! plays the HorizontalPodAutoscaler controller a real cluster runs.
 //!
 //! On a real cluster each test works in namespaces with a random suffix,
 //! labelled `slipway.dev/test=true`, deleted when the cluster value drops
@@ -16,6 +17,7 @@ use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::Value;
 
+use super::autoscaler::SimulatedAutoscaler;
 use super::kube_api::{KubeApiServer, Kubelet, ServerConfig, Verb};
 use super::kubelet::SimulatedKubelet;
 
@@ -42,6 +44,7 @@ pub struct TestCluster {
     backend: Backend,
     client: kube::Client,
     _kubelet: Option<SimulatedKubelet>,
+    _autoscaler: Option<SimulatedAutoscaler>,
     namespaces: Mutex<Vec<String>>,
 }
 
@@ -82,10 +85,19 @@ impl TestCluster {
                     .expect("register the simulated kubelet's node"),
             ),
         };
+        // A real cluster runs the real autoscaler.
+        let autoscaler = match &backend {
+            Backend::TestServer(server) => Some(
+                SimulatedAutoscaler::start(server.config().expect("a config"))
+                    .expect("start the simulated autoscaler"),
+            ),
+            Backend::External(_) => None,
+        };
         Self {
             backend,
             client,
             _kubelet: kubelet,
+            _autoscaler: autoscaler,
             namespaces: Mutex::default(),
         }
     }

@@ -32,7 +32,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 use kube_test_server::{
-    KUBELET_USER_AGENT, NODE_NAME, PodState, RolloutOutcome, kubelet_events, outcome_for_images,
+    NODE_NAME, PodState, RolloutOutcome, STAND_IN_USER_AGENT, kubelet_events, outcome_for_images,
 };
 
 /// Field manager of the stand-in's writes.
@@ -68,6 +68,16 @@ pub fn pod_state(images: &[&str], restarts: bool) -> Option<PodState> {
     Some(state)
 }
 
+/// A client for a stand-in of the cluster's own components: its requests
+/// carry [`STAND_IN_USER_AGENT`], so the test server counts them apart.
+pub fn stand_in_client(mut config: kube::Config) -> kube::Result<kube::Client> {
+    config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(STAND_IN_USER_AGENT),
+    ));
+    kube::Client::try_from(config)
+}
+
 fn now() -> String {
     jiff::Timestamp::now()
         .strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -76,14 +86,10 @@ fn now() -> String {
 
 impl SimulatedKubelet {
     /// Registers the Node and starts acting on every pod in the cluster
-    /// `config` reaches, as [`KUBELET_USER_AGENT`]; a bound pod's status is
-    /// written `startup` after its binding.
-    pub async fn start(mut config: kube::Config, startup: Duration) -> anyhow::Result<Self> {
-        config.headers.push((
-            http::header::USER_AGENT,
-            http::HeaderValue::from_static(KUBELET_USER_AGENT),
-        ));
-        let client = kube::Client::try_from(config)?;
+    /// `config` reaches; a bound pod's status is written `startup` after its
+    /// binding.
+    pub async fn start(config: kube::Config, startup: Duration) -> anyhow::Result<Self> {
+        let client = stand_in_client(config)?;
         register_node(&client).await?;
         let leases = tokio::spawn(renew_lease(client.clone()));
         let pods = tokio::spawn(watch_pods(client, startup));

@@ -2,6 +2,7 @@
 //! the benches. A bench uses a part of them, so unused items are expected.
 #![allow(dead_code)]
 
+pub mod autoscaler;
 pub mod cluster;
 pub mod colours;
 pub mod fleet;

@@ -95,11 +95,11 @@ pub const DEFAULT_CRD_ESTABLISH: Duration = Duration::from_millis(100);
 /// Default time discovery lags behind an established CRD.
 pub const DEFAULT_CRD_DISCOVERY_LAG: Duration = Duration::from_millis(100);
 
-/// The `User-Agent` of a client standing in for the kubelet
-/// ([`Kubelet::External`]): its requests are counted apart
-/// ([`KubeApiServer::kubelet_stats`]), so [`KubeApiServer::stats`] counts
-/// the clients under test alone.
-pub const KUBELET_USER_AGENT: &str = "slipway-test-kubelet";
+/// The `User-Agent` of the clients standing in for the cluster's own
+/// components (the kubelet with [`Kubelet::External`], the autoscaler):
+/// their requests are counted apart ([`KubeApiServer::stand_in_stats`]), so
+/// [`KubeApiServer::stats`] counts the clients under test alone.
+pub const STAND_IN_USER_AGENT: &str = "slipway-test-stand-in";
 
 /// Namespaces that exist from the start, as on a fresh cluster.
 pub const INITIAL_NAMESPACES: &[&str] =
@@ -166,7 +166,7 @@ pub enum ClientError {
 struct ServerState {
     store: Arc<store::Store>,
     counters: Arc<stats::Counters>,
-    kubelet_counters: Arc<stats::Counters>,
+    stand_in_counters: Arc<stats::Counters>,
     outcomes: Arc<rollout::Outcomes>,
     served: Arc<resources::Served>,
     logs: Arc<logs::PodLogs>,
@@ -215,7 +215,7 @@ impl KubeApiServer {
         let state = ServerState {
             store,
             counters: Arc::default(),
-            kubelet_counters: Arc::default(),
+            stand_in_counters: Arc::default(),
             outcomes,
             served,
             logs: Arc::default(),
@@ -306,9 +306,9 @@ impl KubeApiServer {
         self.state.counters.reset();
     }
 
-    /// Requests of the kubelet stand-in ([`KUBELET_USER_AGENT`]) so far.
-    pub fn kubelet_stats(&self) -> Stats {
-        self.state.kubelet_counters.snapshot()
+    /// Requests of the stand-ins ([`STAND_IN_USER_AGENT`]) so far.
+    pub fn stand_in_stats(&self) -> Stats {
+        self.state.stand_in_counters.snapshot()
     }
 
     /// The stored object, read directly (not counted).

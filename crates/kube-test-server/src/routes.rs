@@ -200,9 +200,9 @@ async fn dispatch(
 ) -> Response {
     if headers
         .get(header::USER_AGENT)
-        .is_some_and(|agent| agent == super::KUBELET_USER_AGENT)
+        .is_some_and(|agent| agent == super::STAND_IN_USER_AGENT)
     {
-        state.counters = state.kubelet_counters.clone();
+        state.counters = state.stand_in_counters.clone();
     }
     let path = uri.path();
     if let Some(rest) = path.strip_prefix("/openapi/v3/") {

@@ -1,14 +1,18 @@
-//! The client-side kubelet stand-in (`tests/support/kubelet.rs`) on the
-//! test server's controllers (`Kubelet::External`), or on the cluster
-//! `SLIPWAY_TEST_KUBECONFIG` names: pods are bound and given the status
-//! their image tag asks for through the API, and the workload controllers
-//! take their status from those pods. Also `pods/{name}/binding` itself.
+//! The stand-ins for a cluster's own components, acting through the API:
+//! the kubelet (`tests/support/kubelet.rs`) on the test server's
+//! controllers (`Kubelet::External`) or on the cluster
+//! `SLIPWAY_TEST_KUBECONFIG` names, where pods are bound and given the
+//! status their image tag asks for and the workload controllers take their
+//! status from them; the HorizontalPodAutoscaler controller
+//! (`tests/support/autoscaler.rs`) on the test server; and
+//! `pods/{name}/binding` itself.
 
 use std::time::Duration;
 
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
+use crate::support::autoscaler::clamped;
 use crate::support::cluster::TestCluster;
 use crate::support::kube_api::{KubeApiServer, NODE_NAME, PodState};
 use crate::support::kubelet::pod_state;
@@ -48,6 +52,45 @@ fn image_tags_choose_the_pod_state() {
     ];
     for (image, restarts, want) in cases {
         assert_eq!(pod_state(&[image], restarts), want, "{image} {restarts}");
+    }
+}
+
+#[test]
+fn an_autoscaler_keeps_its_targets_replicas_within_its_bounds() {
+    // current, minReplicas, maxReplicas, kept at
+    let cases = [
+        (2, Some(4), 8, 4),
+        (9, Some(4), 8, 8),
+        (5, Some(4), 8, 5),
+        (0, None, 3, 1),
+        (3, Some(5), 2, 5),
+    ];
+    for (current, min, max, want) in cases {
+        assert_eq!(
+            clamped(current, min, max),
+            want,
+            "{current} in {min:?}..{max}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_autoscalers_bounds_are_kept_by_its_controller() {
+    let cluster = TestCluster::start().await;
+    let ns = cluster.namespace("autoscaled").await;
+    apply(&cluster, deployment(&ns, "ghcr.io/acme/web:1.0.0")).await;
+    let hpa = |min: i32, max: i32| {
+        json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "web", "namespace": ns},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                "minReplicas": min, "maxReplicas": max}})
+    };
+    for (min, max, want) in [(4, 8, 4), (1, 3, 3)] {
+        apply(&cluster, hpa(min, max)).await;
+        until_object(&cluster, ("apps/v1", "Deployment"), (&ns, "web"), |d| {
+            d["spec"]["replicas"] == want
+        })
+        .await;
     }
 }
 
