@@ -149,6 +149,36 @@ async fn immutable_fields_are_refused_with_their_path_and_a_go_dump() -> Result<
 }
 
 #[tokio::test]
+async fn an_int_or_string_keeps_its_form_and_a_string_it_cannot_be_is_refused() -> Result<()> {
+    let (_server, client) = start(quick()).await?;
+    let services = api(&client, ("", "v1", "Service"), Some("default")).await?;
+    let service = |name: &str, target_port: Value| {
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "default"},
+            "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": target_port}]}})
+    };
+    for (name, target_port) in [("by-number", json!(8080)), ("by-name", json!("http"))] {
+        let stored = apply(&services, &service(name, target_port.clone()), false).await?;
+        assert_eq!(stored.data["spec"]["ports"][0]["targetPort"], target_port);
+    }
+    let refused = status_of(
+        apply(&services, &service("quoted", json!("8080")), false)
+            .await
+            .err()
+            .context("a port name of digits is refused")?,
+    )?;
+    assert_eq!((refused.code, refused.reason.as_str()), (422, "Invalid"));
+    assert_eq!(
+        refused.message,
+        "Service \"quoted\" is invalid: spec.ports[0].targetPort: Invalid value: \"8080\": must contain at least one letter or number (a-z, 0-9)"
+    );
+    assert_eq!(
+        refused.details.context("details")?.causes[0].field,
+        "spec.ports[0].targetPort"
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_dry_run_answers_as_a_write_would_and_stores_nothing() -> Result<()> {
     let (server, client) = start(quick()).await?;
     let maps = api(&client, ("", "v1", "ConfigMap"), Some("default")).await?;

@@ -108,19 +108,33 @@ async fn a_revision_the_server_refuses_is_not_applied_at_all() {
     // The Deployment comes between the ConfigMap and the Service in file
     // order; its value is one the server refuses (422, or 500 on a patch it
     // cannot type).
+    let with_spec = |line: &str| web("2").replace("  selector:", &format!("  {line}\n  selector:"));
     let cases = [
         (
             "negative replicas",
-            "-1",
+            web("-1"),
             "spec.replicas: Invalid value: -1",
         ),
         (
             "replicas as text",
-            "two",
+            web("two"),
             "failed to create typed patch object",
         ),
+        (
+            "a surge that is not a percentage",
+            with_spec("strategy: { rollingUpdate: { maxSurge: '1' } }"),
+            "spec.strategy.rollingUpdate.maxSurge: Invalid value: \"1\": a valid percent string",
+        ),
+        (
+            "a probe port of digits in quotes",
+            web("2").replace(
+                "image: 'ghcr.io/acme/web:1.0.0' }",
+                "image: 'ghcr.io/acme/web:1.0.0', readinessProbe: { httpGet: { port: '8080' } } }",
+            ),
+            "spec.template.spec.containers[0].readinessProbe.httpGet.port: Invalid value: \"8080\": must contain at least one letter or number",
+        ),
     ];
-    for (name, replicas, needle) in cases {
+    for (name, refused_web, needle) in cases {
         let repo = DeployRepo::new(&[
             ("slipway.yaml", &slipway_yaml(false)),
             ("envs/dev/a-config.yaml", &config_map("settings", "v1")),
@@ -139,7 +153,7 @@ async fn a_revision_the_server_refuses_is_not_applied_at_all() {
         let refused = repo.commit(
             &[
                 ("envs/dev/a-config.yaml", &config_map("settings", "v2")),
-                ("envs/dev/b-web.yaml", &web(replicas)),
+                ("envs/dev/b-web.yaml", &refused_web),
                 ("envs/dev/c-svc.yaml", &service(8080)),
             ],
             "v2",

@@ -63,6 +63,8 @@ mod rollout_tests;
 #[cfg(test)]
 mod selectors_tests;
 #[cfg(test)]
+mod validation_tests;
+#[cfg(test)]
 mod writes_tests;
 
 use std::path::{Path, PathBuf};

@@ -1,8 +1,14 @@
 //! What the real API server refuses in a write that is well-formed JSON:
 //! changes to immutable fields (a 422 naming the field's path, with the
 //! value dumped the way Go prints it, as the real messages do), negative
-//! replicas (422), and a server-side apply whose `replicas` is not a number
-//! (a 500 "failed to create typed patch object", as Kubernetes 1.24 answers).
+//! replicas (422), an int-or-string field given a string it cannot be (a
+//! port name that is all digits, a percentage without `%`: 422, as
+//! apimachinery's `IsValidPortName` and `IsValidPercent` word it), and a
+//! server-side apply whose `replicas` is not a number (a 500 "failed to
+//! create typed patch object", as Kubernetes 1.24 answers).
+//!
+//! An int-or-string field keeps the form it was sent in: `8080` stays a
+//! number and `"http"` a string, on a real server too.
 
 use serde_json::Value;
 
@@ -94,7 +100,100 @@ pub fn check_write(
             format!("Invalid value: {replicas}: must be greater than or equal to 0"),
         ));
     }
+    for (field, text, check) in int_or_strings(resource, new) {
+        if let Some(why) = check(&text) {
+            return Err(invalid(&field, format!("Invalid value: {text:?}: {why}")));
+        }
+    }
     Ok(())
+}
+
+/// What a string in an int-or-string field must be.
+type StringCheck = fn(&str) -> Option<&'static str>;
+
+/// A port given by name (`IsValidPortName`): the first reason it is not one.
+pub fn port_name_refusal(name: &str) -> Option<&'static str> {
+    let charset = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if name.chars().count() > 15 {
+        Some("must be no more than 15 characters")
+    } else if !charset {
+        Some("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
+    } else if !name.chars().any(|c| c.is_ascii_lowercase()) {
+        Some("must contain at least one letter or number (a-z, 0-9)")
+    } else if name.contains("--") {
+        Some("must not contain consecutive hyphens")
+    } else if name.starts_with('-') || name.ends_with('-') {
+        Some("must not begin or end with a hyphen")
+    } else {
+        None
+    }
+}
+
+/// A percentage (`IsValidPercent`, regex `[0-9]+%`).
+pub fn percent_refusal(text: &str) -> Option<&'static str> {
+    let digits = text.strip_suffix('%').unwrap_or_default();
+    if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    Some(
+        "a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')",
+    )
+}
+
+/// The int-or-string fields of `object` that hold a string, with their
+/// paths as messages name them and what the string must be: a Service's
+/// `targetPort`, the probe ports of its pod template, a Deployment's
+/// `maxSurge` and `maxUnavailable`.
+fn int_or_strings(resource: &ResourceType, object: &Value) -> Vec<(String, String, StringCheck)> {
+    let mut found: Vec<(String, String, StringCheck)> = Vec::new();
+    let mut string_at = |field: String, value: Option<&Value>, check: StringCheck| {
+        if let Some(Value::String(text)) = value {
+            found.push((field, text.clone(), check));
+        }
+    };
+    match (resource.group, resource.kind) {
+        ("", "Service") => {
+            let ports = object.pointer("/spec/ports").and_then(Value::as_array);
+            for (i, port) in ports.into_iter().flatten().enumerate() {
+                let field = format!("spec.ports[{i}].targetPort");
+                string_at(field, port.get("targetPort"), port_name_refusal);
+            }
+        }
+        ("apps", "Deployment") => {
+            for key in ["maxSurge", "maxUnavailable"] {
+                let field = format!("spec.strategy.rollingUpdate.{key}");
+                let value = object.pointer(&format!("/spec/strategy/rollingUpdate/{key}"));
+                string_at(field, value, percent_refusal);
+            }
+        }
+        _ => {}
+    }
+    let (prefix, pointer) = match (resource.group, resource.kind) {
+        ("", "Pod") => ("spec", "/spec"),
+        ("batch", "CronJob") => (
+            "spec.jobTemplate.spec.template.spec",
+            "/spec/jobTemplate/spec/template/spec",
+        ),
+        ("apps", _) | ("batch", "Job") => ("spec.template.spec", "/spec/template/spec"),
+        _ => return found,
+    };
+    for list in ["initContainers", "containers"] {
+        let containers = object
+            .pointer(&format!("{pointer}/{list}"))
+            .and_then(Value::as_array);
+        for (i, container) in containers.into_iter().flatten().enumerate() {
+            for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
+                for handler in ["httpGet", "tcpSocket"] {
+                    let field = format!("{prefix}.{list}[{i}].{probe}.{handler}.port");
+                    let value = container.pointer(&format!("/{probe}/{handler}/port"));
+                    string_at(field, value, port_name_refusal);
+                }
+            }
+        }
+    }
+    found
 }
 
 /// Refuses an apply configuration the server cannot type: `replicas` that is
