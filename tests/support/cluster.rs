@@ -10,7 +10,7 @@
 //! left). See docs/kube-test-server.md, "Against a real cluster".
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use super::autoscaler::SimulatedAutoscaler;
 use super::kube_api::{KubeApiServer, Kubelet, ServerConfig, Verb};
-use super::kubelet::SimulatedKubelet;
+use super::kubelet::{PodScope, SimulatedKubelet};
 
 /// The variable naming a kubeconfig whose current context the portable
 /// tests run against.
@@ -45,7 +45,7 @@ pub struct TestCluster {
     client: kube::Client,
     _kubelet: Option<SimulatedKubelet>,
     _autoscaler: Option<SimulatedAutoscaler>,
-    namespaces: Mutex<Vec<String>>,
+    namespaces: Arc<Mutex<Vec<String>>>,
 }
 
 impl TestCluster {
@@ -77,10 +77,16 @@ impl TestCluster {
             }
         };
         let client = kube::Client::try_from(kube_config.clone()).expect("a client of the cluster");
+        let namespaces = Arc::new(Mutex::new(Vec::new()));
+        // On a real cluster, only this test's pods are its stand-in's.
+        let scope = match &backend {
+            Backend::TestServer(_) => PodScope::All,
+            Backend::External(_) => PodScope::Namespaces(namespaces.clone()),
+        };
         let kubelet = match &backend {
             Backend::TestServer(_) if config.kubelet == Kubelet::Simulated => None,
             _ => Some(
-                SimulatedKubelet::start(kube_config, POD_STARTUP)
+                SimulatedKubelet::start(kube_config, POD_STARTUP, scope)
                     .await
                     .expect("register the simulated kubelet's node"),
             ),
@@ -98,7 +104,7 @@ impl TestCluster {
             client,
             _kubelet: kubelet,
             _autoscaler: autoscaler,
-            namespaces: Mutex::default(),
+            namespaces,
         }
     }
 
@@ -129,7 +135,8 @@ impl TestCluster {
     }
 
     /// A new namespace for this test: `base` with a random suffix,
-    /// labelled [`TEST_LABEL`], deleted on drop.
+    /// labelled [`TEST_LABEL`], deleted on drop; on a real cluster the
+    /// kubelet stand-in runs the pods of these namespaces alone.
     pub async fn namespace(&self, base: &str) -> String {
         let mut bytes = [0u8; 3];
         getrandom::fill(&mut bytes).expect("random bytes");

@@ -84,15 +84,43 @@ fn now() -> String {
         .to_string()
 }
 
+/// The pods a stand-in runs.
+#[derive(Debug, Clone, Default)]
+pub enum PodScope {
+    /// Every pod the client sees (a test server of one test's own).
+    #[default]
+    All,
+    /// Those in these namespaces, which may grow (a real cluster that
+    /// other tests, or other people, use too).
+    Namespaces(Arc<Mutex<Vec<String>>>),
+}
+
+impl PodScope {
+    fn covers(&self, namespace: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::Namespaces(names) => names
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .any(|n| n == namespace),
+        }
+    }
+}
+
 impl SimulatedKubelet {
-    /// Registers the Node and starts acting on every pod in the cluster
-    /// `config` reaches; a bound pod's status is written `startup` after its
-    /// binding.
-    pub async fn start(config: kube::Config, startup: Duration) -> anyhow::Result<Self> {
+    /// Registers the Node and starts acting on the pods of `scope` in the
+    /// cluster `config` reaches; a bound pod's status is written `startup`
+    /// after its binding.
+    pub async fn start(
+        config: kube::Config,
+        startup: Duration,
+        scope: PodScope,
+    ) -> anyhow::Result<Self> {
         let client = stand_in_client(config)?;
         register_node(&client).await?;
         let leases = tokio::spawn(renew_lease(client.clone()));
-        let pods = tokio::spawn(watch_pods(client, startup));
+        let pods = tokio::spawn(watch_pods(client, startup, scope));
         Ok(Self {
             tasks: vec![leases, pods],
         })
@@ -144,7 +172,7 @@ async fn renew_lease(client: kube::Client) {
     }
 }
 
-async fn watch_pods(client: kube::Client, startup: Duration) {
+async fn watch_pods(client: kube::Client, startup: Duration, scope: PodScope) {
     let written = Arc::new(Mutex::new(HashSet::<String>::new()));
     let pods: Api<Pod> = Api::all(client.clone());
     let mut events = watcher(pods, watcher::Config::default())
@@ -154,6 +182,9 @@ async fn watch_pods(client: kube::Client, startup: Duration) {
     loop {
         match events.try_next().await {
             Ok(Some(pod)) => {
+                if !scope.covers(pod.metadata.namespace.as_deref().unwrap_or_default()) {
+                    continue;
+                }
                 let client = client.clone();
                 let written = written.clone();
                 tokio::spawn(async move { act(client, pod, startup, &written).await });
