@@ -195,7 +195,12 @@ mod tests {
     }
 
     fn object(kind: &str, namespace: Option<&str>) -> RenderedObject {
-        let mut manifest = json!({"apiVersion": "v1", "kind": kind, "metadata": {"name": "x"}});
+        let api_version = match kind {
+            "ClusterRole" | "ClusterRoleBinding" => "rbac.authorization.k8s.io/v1",
+            _ => "v1",
+        };
+        let mut manifest =
+            json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": "x"}});
         if let Some(ns) = namespace {
             manifest["metadata"]["namespace"] = json!(ns);
         }
@@ -292,7 +297,7 @@ mod tests {
                 Err("only the environment's namespace"),
             ),
         ];
-        // The helper's objects are all in the core group.
+        // The helper puts a custom kind in the core group.
         let mut scopes = KindScopes::default();
         scopes.discovered("v1", "BackupPolicy", true);
         for (name, kinds, env_ns, kind, obj_ns, want) in cases {

@@ -169,7 +169,7 @@ async fn an_int_or_string_keeps_its_form_and_a_string_it_cannot_be_is_refused() 
     assert_eq!((refused.code, refused.reason.as_str()), (422, "Invalid"));
     assert_eq!(
         refused.message,
-        "Service \"quoted\" is invalid: spec.ports[0].targetPort: Invalid value: \"8080\": must contain at least one letter or number (a-z, 0-9)"
+        "Service \"quoted\" is invalid: spec.ports[0].targetPort: Invalid value: \"8080\": must contain at least one letter (a-z)"
     );
     assert_eq!(
         refused.details.context("details")?.causes[0].field,

@@ -22,36 +22,27 @@ use crate::support::kubelet::pod_state;
 const WAIT_LIMIT: Duration = Duration::from_secs(30);
 
 #[test]
-fn image_tags_choose_the_pod_state() {
+fn image_tags_and_the_restart_policy_choose_the_pod_state() {
+    use PodState::*;
     let cases = [
-        ("ghcr.io/acme/web:1.0.0", true, Some(PodState::Running)),
-        ("ghcr.io/acme/web:1.0.0", false, Some(PodState::Succeeded)),
-        (
-            "ghcr.io/acme/web:1.0-crash",
-            true,
-            Some(PodState::CrashLoop),
-        ),
-        ("ghcr.io/acme/web:1.0-crash", false, Some(PodState::Failed)),
-        (
-            "ghcr.io/acme/web:fail",
-            true,
-            Some(PodState::ImagePullBackOff),
-        ),
-        ("ghcr.io/acme/web:fail", false, Some(PodState::Failed)),
-        (
-            "ghcr.io/acme/web:badimage",
-            false,
-            Some(PodState::ImagePullBackOff),
-        ),
-        ("ghcr.io/acme/web:hang", true, None),
+        ("web:1.0.0", "Always", Some(Running)),
+        ("web:1.0.0", "OnFailure", Some(Succeeded)),
+        ("web:1.0.0", "Never", Some(Succeeded)),
+        ("web:1.0-crash", "Always", Some(CrashLoop)),
+        ("web:1.0-crash", "OnFailure", Some(CrashLoop)),
+        ("web:1.0-crash", "Never", Some(Failed)),
+        ("web:fail", "Always", Some(ImagePullBackOff)),
+        ("web:fail", "Never", Some(Failed)),
+        ("web:badimage", "Never", Some(ImagePullBackOff)),
+        ("web:hang", "Always", None),
         (
             "registry.example:5000/crash/web:1.0.0",
-            true,
-            Some(PodState::Running),
+            "Always",
+            Some(Running),
         ),
     ];
-    for (image, restarts, want) in cases {
-        assert_eq!(pod_state(&[image], restarts), want, "{image} {restarts}");
+    for (image, policy, want) in cases {
+        assert_eq!(pod_state(&[image], policy), want, "{image} {policy}");
     }
 }
 
@@ -62,7 +53,8 @@ fn an_autoscaler_keeps_its_targets_replicas_within_its_bounds() {
         (2, Some(4), 8, 4),
         (9, Some(4), 8, 8),
         (5, Some(4), 8, 5),
-        (0, None, 3, 1),
+        (0, Some(2), 3, 0),
+        (1, None, 3, 1),
         (3, Some(5), 2, 5),
     ];
     for (current, min, max, want) in cases {
@@ -110,19 +102,15 @@ fn job(namespace: &str, image: &str) -> Value {
 }
 
 async fn apply(cluster: &TestCluster, object: Value) {
-    let (api_version, kind) = (
-        object["apiVersion"].as_str().unwrap(),
-        object["kind"].as_str().unwrap(),
-    );
-    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-    let resource =
-        kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(group, version, kind));
-    let namespace = object["metadata"]["namespace"].as_str().unwrap();
-    let name = object["metadata"]["name"].as_str().unwrap();
-    Api::<kube::api::DynamicObject>::namespaced_with(cluster.client(), namespace, &resource)
+    let text = |pointer: &str| object.pointer(pointer).and_then(Value::as_str).unwrap();
+    cluster
+        .api(
+            (text("/apiVersion"), text("/kind")),
+            text("/metadata/namespace"),
+        )
         .patch(
-            name,
-            &PatchParams::apply("kubelet-simulator-test").force(),
+            text("/metadata/name"),
+            &PatchParams::apply("stand-ins-test").force(),
             &Patch::Apply(&object),
         )
         .await
@@ -306,10 +294,11 @@ async fn a_binding_puts_a_pending_pod_on_a_node_once() {
     )
     .await
     .unwrap();
-    let binding = |node: &str| {
-        json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "lonely"},
+    let binding_of = |pod: &str, node: &str| {
+        json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": pod},
             "target": {"apiVersion": "v1", "kind": "Node", "name": node}})
     };
+    let binding = |node: &str| binding_of("lonely", node);
     let bound: Value = pods
         .create_subresource(
             "binding",
@@ -320,6 +309,20 @@ async fn a_binding_puts_a_pending_pod_on_a_node_once() {
         .await
         .unwrap();
     assert_eq!(bound["status"], "Success");
+    let scheduled = pods
+        .get("lonely")
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .conditions
+        .unwrap();
+    assert!(
+        scheduled
+            .iter()
+            .any(|c| c.type_ == "PodScheduled" && c.status == "True"),
+        "{scheduled:?}"
+    );
     assert_eq!(
         pods.get("lonely")
             .await
@@ -357,9 +360,20 @@ async fn a_binding_puts_a_pending_pod_on_a_node_once() {
             "binding",
             "nobody",
             &PostParams::default(),
-            &binding("node-a"),
+            &binding_of("nobody", "node-a"),
         )
         .await
         .unwrap_err();
     assert!(matches!(missing, kube::Error::Api(s) if s.code == 404));
+
+    let misnamed = pods
+        .create_subresource::<Value, Value>(
+            "binding",
+            "nobody",
+            &PostParams::default(),
+            &binding("node-a"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(misnamed, kube::Error::Api(s) if s.code == 400));
 }

@@ -54,12 +54,7 @@ apps:
 }
 
 fn deployments(w: &World) -> kube::Api<kube::api::DynamicObject> {
-    let resource = kube::api::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
-        "apps",
-        "v1",
-        "Deployment",
-    ));
-    kube::Api::namespaced_with(w.cluster.client(), &w.ns, &resource)
+    w.cluster.api(("apps/v1", "Deployment"), &w.ns)
 }
 
 /// Asserts the test server counted `n` requests of `verb` (a real cluster
@@ -240,11 +235,20 @@ async fn replicas(w: &World) -> Value {
     live_web(w).await["spec"]["replicas"].clone()
 }
 
-/// Waits until the autoscaler's controller (the test server's stand-in, or
-/// a real cluster's own) has brought the replicas to `n` and sync's cache
-/// has seen it.
+/// How long a real cluster's autoscaler controller may take to act: it
+/// looks at each autoscaler every 15 s (`--horizontal-pod-autoscaler-sync-period`).
+const REAL_AUTOSCALER_WAIT: std::time::Duration = std::time::Duration::from_secs(40);
+
+/// Waits until the autoscaler's controller (the test server's stand-in, at
+/// once, or a real cluster's own, at its next sync) has brought the
+/// replicas to `n` and sync's cache has seen it.
 async fn until_autoscaled_to(w: &World, n: u32) {
-    let deadline = tokio::time::Instant::now() + sync_common::CACHE_WAIT;
+    let wait = if w.cluster.is_external() {
+        REAL_AUTOSCALER_WAIT
+    } else {
+        sync_common::CACHE_WAIT
+    };
+    let deadline = tokio::time::Instant::now() + wait;
     let version = loop {
         let live = live_web(w).await;
         if live["spec"]["replicas"] == json!(n) {
@@ -330,12 +334,8 @@ async fn an_hpa_added_in_the_cluster_takes_the_replicas_over_without_a_dip() {
     .await;
     assert_eq!(replicas(&w).await, json!(2));
     let hpa: kube::api::DynamicObject = serde_saphyr::from_str(HPA).unwrap();
-    let resource = kube::api::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
-        "autoscaling",
-        "v2",
-        "HorizontalPodAutoscaler",
-    ));
-    kube::Api::<kube::api::DynamicObject>::namespaced_with(w.cluster.client(), &w.ns, &resource)
+    w.cluster
+        .api(("autoscaling/v2", "HorizontalPodAutoscaler"), &w.ns)
         .create(&Default::default(), &hpa)
         .await
         .unwrap();

@@ -131,7 +131,7 @@ async fn a_revision_the_server_refuses_is_not_applied_at_all() {
                 "image: 'ghcr.io/acme/web:1.0.0' }",
                 "image: 'ghcr.io/acme/web:1.0.0', readinessProbe: { httpGet: { port: '8080' } } }",
             ),
-            "spec.template.spec.containers[0].readinessProbe.httpGet.port: Invalid value: \"8080\": must contain at least one letter or number",
+            "spec.template.spec.containers[0].readinessProbe.httpGet.port: Invalid value: \"8080\": must contain at least one letter (a-z)",
         ),
     ];
     for (name, refused_web, needle) in cases {

@@ -260,6 +260,24 @@ async fn a_cluster_scoped_custom_resource_is_known_as_one() {
         .expect("in the inventory");
     assert_eq!(policy.object.namespace, None, "{:?}", policy.object);
 
+    // Sync's watch-fed cache of the kind is filled (its one watch) before
+    // the pass that must cost nothing.
+    let cluster = h.cluster();
+    let deadline = tokio::time::Instant::now() + sync_common::CACHE_WAIT;
+    while !cluster
+        .owned_live(
+            "stable.example.com/v1",
+            "BackupPolicy",
+            None,
+            ("web", "dev"),
+        )
+        .await
+        .unwrap()
+        .contains_key("nightly")
+    {
+        assert!(tokio::time::Instant::now() < deadline, "never cached");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     repo.commit(&[("README.md", "unrelated\n")], "docs");
     server.reset_stats();
     h.sync.sync_once().await.unwrap();

@@ -30,9 +30,15 @@ impl Drop for SimulatedAutoscaler {
     }
 }
 
-/// The replicas an autoscaler with `min` and `max` leaves `current` at.
+/// The replicas an autoscaler with `min` and `max` leaves `current` at: a
+/// target scaled to 0 is left there (autoscaling is off for it, unless the
+/// minimum is 0 too).
 pub fn clamped(current: i32, min: Option<i32>, max: i32) -> i32 {
-    current.clamp(min.unwrap_or(1), max.max(min.unwrap_or(1)))
+    let min = min.unwrap_or(1);
+    if current == 0 && min != 0 {
+        return 0;
+    }
+    current.clamp(min, max.max(min))
 }
 
 impl SimulatedAutoscaler {
@@ -92,7 +98,11 @@ async fn scale_in(client: &kube::Client, namespace: &str) {
         let current = deployment.spec.and_then(|s| s.replicas).unwrap_or(1);
         let wanted = clamped(current, spec.min_replicas, spec.max_replicas);
         if wanted != current {
-            let patch = json!({"spec": {"replicas": wanted}});
+            // Over the version read, as the real controller writes `/scale`:
+            // a newer write wins, and the next change brings this back.
+            let version = deployment.metadata.resource_version;
+            let patch =
+                json!({"metadata": {"resourceVersion": version}, "spec": {"replicas": wanted}});
             let params = PatchParams {
                 field_manager: Some(FIELD_MANAGER.into()),
                 ..Default::default()

@@ -170,7 +170,7 @@ impl TestCluster {
             let namespace = Some(namespace).filter(|ns| !ns.is_empty());
             return server.get_object(api_version, kind, namespace, name);
         }
-        let api = self.dynamic(api_version, kind, namespace);
+        let api = self.api((api_version, kind), namespace);
         let object = api.get_opt(name).await.expect("read the object")?;
         Some(serde_json::to_value(object).expect("an object is JSON"))
     }
@@ -180,7 +180,7 @@ impl TestCluster {
         if let Some(server) = self.test_server() {
             return server.list_objects(api_version, kind, Some(namespace));
         }
-        let api = self.dynamic(api_version, kind, namespace);
+        let api = self.api((api_version, kind), namespace);
         let list = api
             .list(&ListParams::default())
             .await
@@ -210,8 +210,9 @@ impl TestCluster {
         }
     }
 
-    /// The API of one kind in `namespace`; `""` for a cluster-scoped kind.
-    fn dynamic(&self, api_version: &str, kind: &str, namespace: &str) -> Api<DynamicObject> {
+    /// The API of `(apiVersion, kind)` in `namespace`; `""` for a
+    /// cluster-scoped kind.
+    pub fn api(&self, (api_version, kind): (&str, &str), namespace: &str) -> Api<DynamicObject> {
         let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
         let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
         if namespace.is_empty() {
@@ -252,7 +253,8 @@ impl Drop for TestCluster {
                     let _ = api.delete(namespace, &DeleteParams::default()).await;
                 }
                 // The pods on the stand-in's node wait for a kubelet to
-                // confirm their deletion; confirm it, as the stand-in would.
+                // confirm their deletion, and the stand-in no longer covers
+                // these namespaces: confirm it here.
                 let force = DeleteParams::default().grace_period(0);
                 let deadline = tokio::time::Instant::now() + NAMESPACE_CLEANUP;
                 for namespace in &namespaces {

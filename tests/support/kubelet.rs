@@ -26,17 +26,21 @@ use std::time::Duration;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::{Value, json};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 use kube_test_server::{
     NODE_NAME, PodState, RolloutOutcome, STAND_IN_USER_AGENT, kubelet_events, outcome_for_images,
+    settled_pod_state,
 };
 
 /// Field manager of the stand-in's writes.
 pub const FIELD_MANAGER: &str = "slipway-test-kubelet";
+
+/// The label and `NoSchedule` taint of the stand-in's Node.
+pub const NODE_TAINT: &str = "slipway.dev/test-node";
 
 /// How often the Node's Lease is renewed (a kubelet's default is 10 s).
 const LEASE_RENEWAL: Duration = Duration::from_secs(10);
@@ -54,18 +58,13 @@ impl Drop for SimulatedKubelet {
     }
 }
 
-/// What the kubelet makes of a pod that runs `images`: `None` leaves it
-/// unbound.
-pub fn pod_state(images: &[&str], restarts: bool) -> Option<PodState> {
-    let state = match (outcome_for_images(images), restarts) {
-        (RolloutOutcome::Hang, _) => return None,
-        (RolloutOutcome::Succeed, true) => PodState::Running,
-        (RolloutOutcome::Succeed, false) => PodState::Succeeded,
-        (RolloutOutcome::Crash, true) => PodState::CrashLoop,
-        (RolloutOutcome::Fail, true) | (RolloutOutcome::BadImage, _) => PodState::ImagePullBackOff,
-        (RolloutOutcome::Crash | RolloutOutcome::Fail, false) => PodState::Failed,
-    };
-    Some(state)
+/// What the kubelet makes of a pod that runs `images` with
+/// `restart_policy`; `None` leaves it unbound (`hang`).
+pub fn pod_state(images: &[&str], restart_policy: &str) -> Option<PodState> {
+    match outcome_for_images(images) {
+        RolloutOutcome::Hang => None,
+        outcome => Some(settled_pod_state(outcome, restart_policy)),
+    }
 }
 
 /// A client for a stand-in of the cluster's own components: its requests
@@ -129,9 +128,12 @@ impl SimulatedKubelet {
 
 async fn register_node(client: &kube::Client) -> anyhow::Result<()> {
     let nodes: Api<Node> = Api::all(client.clone());
+    // Tainted, so a real cluster's scheduler puts nothing here: the
+    // stand-in binds its pods itself, which no taint stops.
     let node = json!({"apiVersion": "v1", "kind": "Node",
         "metadata": {"name": NODE_NAME, "labels": {"kubernetes.io/hostname": NODE_NAME,
-            "kubernetes.io/os": "linux", "slipway.dev/test-node": "true"}}});
+            "kubernetes.io/os": "linux", NODE_TAINT: "true"}},
+        "spec": {"taints": [{"key": NODE_TAINT, "value": "true", "effect": "NoSchedule"}]}});
     match nodes
         .create(&PostParams::default(), &serde_json::from_value(node)?)
         .await
@@ -177,26 +179,68 @@ async fn watch_pods(client: kube::Client, startup: Duration, scope: PodScope) {
     let pods: Api<Pod> = Api::all(client.clone());
     let mut events = watcher(pods, watcher::Config::default())
         .default_backoff()
-        .applied_objects()
         .boxed();
+    // Dropped, and so aborted, with this task.
+    let mut acting = JoinSet::new();
     loop {
-        match events.try_next().await {
-            Ok(Some(pod)) => {
-                if !scope.covers(pod.metadata.namespace.as_deref().unwrap_or_default()) {
-                    continue;
+        while acting.try_join_next().is_some() {}
+        let pod = match events.try_next().await {
+            Ok(Some(watcher::Event::Apply(pod) | watcher::Event::InitApply(pod))) => pod,
+            Ok(Some(watcher::Event::Delete(pod))) => {
+                if let Some(uid) = pod.metadata.uid {
+                    written
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&uid);
                 }
-                let client = client.clone();
-                let written = written.clone();
-                tokio::spawn(async move { act(client, pod, startup, &written).await });
+                continue;
             }
+            Ok(Some(watcher::Event::Init | watcher::Event::InitDone)) => continue,
             Ok(None) => return,
             // The watcher backs off and resumes by itself.
             Err(_) => continue,
+        };
+        if !scope.covers(pod.metadata.namespace.as_deref().unwrap_or_default()) {
+            continue;
+        }
+        let (client, written) = (client.clone(), written.clone());
+        acting.spawn(async move { act(client, pod, startup, &written).await });
+    }
+}
+
+/// Attempts at one request before the stand-in leaves it.
+const ATTEMPTS: u32 = 6;
+
+/// First pause between two attempts; doubled after each.
+const FIRST_RETRY: Duration = Duration::from_millis(50);
+
+/// Whether an error is the server's final answer rather than a passing
+/// failure: the object is gone, or has changed (`404`, `409`).
+fn is_final(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(status) if status.code == 404 || status.code == 409)
+}
+
+/// `request` until it succeeds, the server answers finally, or
+/// [`ATTEMPTS`] have failed, as a kubelet retries its writes.
+async fn retried<T, F>(mut request: impl FnMut() -> F) -> kube::Result<T>
+where
+    F: std::future::Future<Output = kube::Result<T>>,
+{
+    let mut pause = FIRST_RETRY;
+    let mut attempt = 1;
+    loop {
+        match request().await {
+            Err(e) if !is_final(&e) && attempt < ATTEMPTS => {
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+                attempt += 1;
+            }
+            result => return result,
         }
     }
 }
 
-/// What a kubelet does on seeing `pod`; errors are left to the next event.
+/// What a kubelet does on seeing `pod`.
 async fn act(client: kube::Client, pod: Pod, startup: Duration, written: &Mutex<HashSet<String>>) {
     let (Some(namespace), Some(name), Some(uid)) = (
         pod.metadata.namespace.clone(),
@@ -209,15 +253,23 @@ async fn act(client: kube::Client, pod: Pod, startup: Duration, written: &Mutex<
     let Some(spec) = pod.spec.as_ref() else {
         return;
     };
-    let node = spec.node_name.as_deref();
+    let node = spec.node_name.as_deref().filter(|n| !n.is_empty());
     if node.is_some_and(|n| n != NODE_NAME) {
         return;
     }
     if pod.metadata.deletion_timestamp.is_some() {
         if node.is_some() {
-            let _ = api
-                .delete(&name, &DeleteParams::default().grace_period(0))
-                .await;
+            // This pod, not a newer one of the same name.
+            let confirm = DeleteParams {
+                grace_period_seconds: Some(0),
+                preconditions: Some(Preconditions {
+                    uid: Some(uid),
+                    resource_version: None,
+                }),
+                ..DeleteParams::default()
+            };
+            let (api, name, confirm) = (&api, &name, &confirm);
+            let _ = retried(move || api.delete(name, confirm)).await;
         }
         return;
     }
@@ -227,23 +279,25 @@ async fn act(client: kube::Client, pod: Pod, startup: Duration, written: &Mutex<
         .chain(spec.init_containers.iter().flatten())
         .filter_map(|c| c.image.as_deref())
         .collect();
-    let restarts = spec.restart_policy.as_deref().unwrap_or("Always") == "Always";
-    let Some(state) = pod_state(&images, restarts) else {
+    let restart_policy = spec.restart_policy.as_deref().unwrap_or("Always");
+    let Some(state) = pod_state(&images, restart_policy) else {
         return;
     };
     if node.is_none() {
         let binding = json!({"apiVersion": "v1", "kind": "Binding",
             "metadata": {"name": name, "namespace": namespace},
             "target": {"apiVersion": "v1", "kind": "Node", "name": NODE_NAME}});
-        let _ = api
-            .create_subresource::<Value, Value>("binding", &name, &PostParams::default(), &binding)
-            .await;
+        let post = PostParams::default();
+        let (api, name, post, binding) = (&api, &name, &post, &binding);
+        let _ =
+            retried(move || api.create_subresource::<Value, Value>("binding", name, post, binding))
+                .await;
         return;
     }
     if !written
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .insert(uid)
+        .insert(uid.clone())
     {
         return;
     }
@@ -256,19 +310,41 @@ async fn act(client: kube::Client, pod: Pod, startup: Duration, written: &Mutex<
     if let Some(status) = status.as_object_mut() {
         status.remove("qosClass");
     }
-    let patched = api
-        .patch_status(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": status})),
-        )
-        .await;
-    let Ok(patched) = patched else {
-        // Left for the pod's next event to try again.
+    // Written over the version seen, so a newer pod of the same name (a
+    // StatefulSet's) never gets this one's status; a pod that changed but
+    // is still this one is read again.
+    let mut version = pod.metadata.resource_version.clone();
+    let mut pause = FIRST_RETRY;
+    let mut patched = None;
+    for _ in 0..ATTEMPTS {
+        let patch = json!({"metadata": {"resourceVersion": version}, "status": status});
+        match api
+            .patch_status(&name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+        {
+            Ok(pod) => {
+                patched = Some(pod);
+                break;
+            }
+            Err(kube::Error::Api(e)) if e.code == 409 => match api.get_opt(&name).await {
+                Ok(Some(now)) if now.metadata.uid.as_deref() == Some(uid.as_str()) => {
+                    version = now.metadata.resource_version;
+                }
+                _ => break,
+            },
+            Err(e) if is_final(&e) => break,
+            Err(_) => {
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+        }
+    }
+    let Some(patched) = patched else {
+        // Gone, or given up on: a later event of this pod tries again.
         written
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(pod.metadata.uid.as_deref().unwrap_or_default());
+            .remove(&uid);
         return;
     };
     let events: Api<Event> = Api::namespaced(client, &namespace);

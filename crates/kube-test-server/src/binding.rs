@@ -1,8 +1,10 @@
 //! `POST /api/v1/namespaces/{ns}/pods/{name}/binding`: how a scheduler,
 //! or a client standing in for one, puts a pending pod on a node. The body
 //! is a `v1.Binding` (`{"target": {"kind": "Node", "name": ...}}`); the
-//! answer is `201` with a `Success` Status. A pod on a node already is a
-//! `409 Conflict`, as on a real server.
+//! answer is `201` with a `Success` Status, and the pod has its node and
+//! the condition `PodScheduled=True`. As on a real server: a pod on a node
+//! already is a `409 Conflict`, a pod being deleted cannot be bound, and a
+//! Binding naming another pod than the URL is a `400`.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -23,6 +25,15 @@ pub(crate) fn bind(
 ) -> Result<Response, ApiError> {
     let binding: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("error decoding JSON: {e}")))?;
+    let named = binding
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or(name);
+    if named != name {
+        return Err(ApiError::BadRequest(
+            "name in URL does not match name in Binding object".into(),
+        ));
+    }
     let node = binding
         .pointer("/target/name")
         .and_then(Value::as_str)
@@ -38,7 +49,13 @@ pub(crate) fn bind(
         let pod = txn
             .get(pods, namespace, name)
             .ok_or_else(|| ApiError::not_found(pods, name))?;
-        if let Some(assigned) = pod.pointer("/spec/nodeName").and_then(Value::as_str) {
+        if pod.pointer("/metadata/deletionTimestamp").is_some() {
+            return Err(ApiError::Internal(format!(
+                "pod {name} is being deleted, cannot be assigned to a host"
+            )));
+        }
+        let assigned = pod.pointer("/spec/nodeName").and_then(Value::as_str);
+        if let Some(assigned) = assigned.filter(|n| !n.is_empty()) {
             return Err(ApiError::AlreadyAssigned {
                 pod: name.to_string(),
                 node: assigned.to_string(),
@@ -46,6 +63,18 @@ pub(crate) fn bind(
         }
         let mut bound = (*pod).clone();
         bound["spec"]["nodeName"] = json!(node);
+        let scheduled = json!({"type": "PodScheduled", "status": "True",
+            "lastProbeTime": null, "lastTransitionTime": super::meta::now()});
+        let conditions = bound["status"]["conditions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let mut conditions: Vec<Value> = conditions
+            .into_iter()
+            .filter(|c| c["type"] != "PodScheduled")
+            .collect();
+        conditions.push(scheduled);
+        bound["status"]["conditions"] = Value::Array(conditions);
         txn.put(pods, namespace, name, bound);
         Ok(())
     })?;

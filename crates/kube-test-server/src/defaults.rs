@@ -142,8 +142,13 @@ pub fn apply_defaults(resource: &ResourceType, object: &mut Value) {
                 .flatten()
             {
                 set_if_absent(port, "protocol", json!("TCP"));
+                // Absent, 0 or "": the port itself.
                 let number = port.get("port").cloned().unwrap_or(Value::Null);
-                set_if_absent(port, "targetPort", number);
+                if matches!(port.get("targetPort"), Some(t) if *t == 0 || *t == "") {
+                    port["targetPort"] = number;
+                } else {
+                    set_if_absent(port, "targetPort", number);
+                }
             }
         }
         _ => {}

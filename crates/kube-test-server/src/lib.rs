@@ -75,6 +75,7 @@ use serde_json::Value;
 use tokio::task::JoinHandle;
 
 pub use rollout::kubelet::events as kubelet_events;
+pub use rollout::plan::settled_pod_state;
 pub use rollout::status::{NODE_NAME, PodState, pod_status};
 pub use rollout::{Kubelet, RolloutOutcome, outcome_for_images};
 pub use stats::{Stats, Verb};

@@ -100,6 +100,7 @@ pub fn check_write(
             format!("Invalid value: {replicas}: must be greater than or equal to 0"),
         ));
     }
+    // The real server lists every reason; the first is given here.
     for (field, text, check) in int_or_strings(resource, new) {
         if let Some(why) = check(&text) {
             return Err(invalid(&field, format!("Invalid value: {text:?}: {why}")));
@@ -121,7 +122,7 @@ pub fn port_name_refusal(name: &str) -> Option<&'static str> {
     } else if !charset {
         Some("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
     } else if !name.chars().any(|c| c.is_ascii_lowercase()) {
-        Some("must contain at least one letter or number (a-z, 0-9)")
+        Some("must contain at least one letter (a-z)")
     } else if name.contains("--") {
         Some("must not contain consecutive hyphens")
     } else if name.starts_with('-') || name.ends_with('-') {
@@ -157,8 +158,10 @@ fn int_or_strings(resource: &ResourceType, object: &Value) -> Vec<(String, Strin
         ("", "Service") => {
             let ports = object.pointer("/spec/ports").and_then(Value::as_array);
             for (i, port) in ports.into_iter().flatten().enumerate() {
+                // An empty one is defaulted to the port, not refused.
                 let field = format!("spec.ports[{i}].targetPort");
-                string_at(field, port.get("targetPort"), port_name_refusal);
+                let target = port.get("targetPort").filter(|t| *t != "");
+                string_at(field, target, port_name_refusal);
             }
         }
         ("apps", "Deployment") => {

@@ -6,23 +6,30 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
-/// Kinds Kubernetes serves outside namespaces, built in: the answer when
-/// neither the cluster's discovery nor a CustomResourceDefinition in the
-/// same revision tells (planning without a cluster).
-pub const BUILT_IN_CLUSTER_SCOPED: &[&str] = &[
-    "Namespace",
-    "ClusterRole",
-    "ClusterRoleBinding",
-    "CustomResourceDefinition",
-    "PersistentVolume",
-    "StorageClass",
-    "PriorityClass",
-    "IngressClass",
-    "RuntimeClass",
-    "ValidatingWebhookConfiguration",
-    "MutatingWebhookConfiguration",
-    "APIService",
-    "Node",
+/// Kinds Kubernetes serves outside namespaces, built in, by API group
+/// and kind: the answer when neither the cluster's discovery nor a
+/// CustomResourceDefinition in the same revision tells (planning without a
+/// cluster).
+pub const BUILT_IN_CLUSTER_SCOPED: &[(&str, &str)] = &[
+    ("", "Namespace"),
+    ("", "Node"),
+    ("", "PersistentVolume"),
+    ("rbac.authorization.k8s.io", "ClusterRole"),
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
+    ("apiextensions.k8s.io", "CustomResourceDefinition"),
+    ("storage.k8s.io", "StorageClass"),
+    ("scheduling.k8s.io", "PriorityClass"),
+    ("networking.k8s.io", "IngressClass"),
+    ("node.k8s.io", "RuntimeClass"),
+    (
+        "admissionregistration.k8s.io",
+        "ValidatingWebhookConfiguration",
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "MutatingWebhookConfiguration",
+    ),
+    ("apiregistration.k8s.io", "APIService"),
 ];
 
 /// Whether each kind of a revision is cluster-scoped. First what the
@@ -89,7 +96,7 @@ impl KindScopes {
         let key = (group_of(api_version).to_string(), kind.to_string());
         match self.known.get(&key) {
             Some(cluster_scoped) => *cluster_scoped,
-            None => BUILT_IN_CLUSTER_SCOPED.contains(&kind),
+            None => BUILT_IN_CLUSTER_SCOPED.contains(&(key.0.as_str(), kind)),
         }
     }
 }

@@ -318,8 +318,8 @@ impl Simulator {
 }
 
 /// Where a workload stands by its pods as an external kubelet left them:
-/// finished once every pod the controller wants exists with its planned
-/// labels and is ready (Jobs: has succeeded, or one has failed).
+/// finished once every pod the controller wants exists, of its revision,
+/// and is ready (Jobs: has succeeded, or one has failed).
 fn settled(kind: Workload, observed: &Observed, now: &str) -> (RolloutOutcome, bool) {
     let wanted = plan::plan(kind, observed, RolloutOutcome::Succeed, false, now);
     let pods: Option<Vec<&Value>> = wanted
@@ -329,7 +329,7 @@ fn settled(kind: Workload, observed: &Observed, now: &str) -> (RolloutOutcome, b
         .map(|want| {
             observed.pods.iter().find(|pod| {
                 pod.pointer("/metadata/name") == want.pointer("/metadata/name")
-                    && pod.pointer("/metadata/labels") == want.pointer("/metadata/labels")
+                    && plan::same_revision(pod, want)
             })
         })
         .collect();
@@ -404,7 +404,7 @@ fn observe_owned(txn: &Transaction, workload: &Value) -> Observed {
 /// yet; `None` when the stored pod of this revision is to be kept as its
 /// kubelet left it.
 fn for_external_kubelet(mut pod: Value, old: Option<&Value>) -> Option<Value> {
-    if old.is_some_and(|old| old.pointer("/metadata/labels") == pod.pointer("/metadata/labels")) {
+    if old.is_some_and(|old| plan::same_revision(old, &pod)) {
         return None;
     }
     if let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) {
@@ -495,6 +495,7 @@ fn write_plan(
     }
     let mut updated = workload.clone();
     updated["status"] = plan.status;
+    keep_condition_times(workload, &mut updated);
     let api_version = resource.api_version();
     let writer = Writer {
         manager: CONTROLLER_MANAGER,
@@ -510,6 +511,39 @@ fn write_plan(
             .unwrap_or_default()
             .to_string();
         txn.put(resource, &namespace, &name, updated);
+    }
+}
+
+/// A condition whose status, reason and message are as they were keeps its
+/// times, as a real controller leaves an unchanged condition alone.
+fn keep_condition_times(old: &Value, new: &mut Value) {
+    let Some(before) = old.pointer("/status/conditions").and_then(Value::as_array) else {
+        return;
+    };
+    let Some(after) = new
+        .pointer_mut("/status/conditions")
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    for condition in after {
+        let same = before.iter().find(|b| {
+            ["type", "status", "reason", "message"]
+                .iter()
+                .all(|key| b.get(*key) == condition.get(*key))
+        });
+        if let Some(same) = same {
+            for time in ["lastTransitionTime", "lastUpdateTime", "lastProbeTime"] {
+                match same.get(time) {
+                    Some(kept) => condition[time] = kept.clone(),
+                    None => {
+                        if let Some(map) = condition.as_object_mut() {
+                            map.remove(time);
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 

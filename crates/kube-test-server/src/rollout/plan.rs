@@ -50,16 +50,46 @@ pub(crate) fn owner_reference(owner: &Value) -> Value {
 }
 
 pub(crate) fn pod_state(kind: Workload, outcome: RolloutOutcome, finished: bool) -> PodState {
-    match (finished, outcome, kind) {
-        (false, RolloutOutcome::Hang, _) => PodState::Unschedulable,
-        (false, _, _) => PodState::Creating,
-        (true, RolloutOutcome::Succeed, Workload::Job) => PodState::Succeeded,
-        (true, RolloutOutcome::Succeed, _) => PodState::Running,
-        (true, RolloutOutcome::Fail | RolloutOutcome::Crash, Workload::Job) => PodState::Failed,
-        (true, RolloutOutcome::Fail | RolloutOutcome::BadImage, _) => PodState::ImagePullBackOff,
-        (true, RolloutOutcome::Crash, _) => PodState::CrashLoop,
-        (true, RolloutOutcome::Hang, _) => PodState::Unschedulable,
+    match (finished, outcome) {
+        (_, RolloutOutcome::Hang) => PodState::Unschedulable,
+        (false, _) => PodState::Creating,
+        // A Job's pods here do not restart (`restartPolicy: Never`).
+        (true, outcome) if kind == Workload::Job => settled_pod_state(outcome, "Never"),
+        (true, outcome) => settled_pod_state(outcome, "Always"),
     }
+}
+
+/// The state a pod running `outcome`'s containers settles in, by its
+/// `restartPolicy` (`Always`, `OnFailure` or `Never`), as a kubelet reports
+/// it. One table for the server's own pods and the kubelet stand-in's.
+pub fn settled_pod_state(outcome: RolloutOutcome, restart_policy: &str) -> PodState {
+    let always = restart_policy == "Always";
+    match outcome {
+        RolloutOutcome::Hang => PodState::Unschedulable,
+        RolloutOutcome::Succeed if always => PodState::Running,
+        RolloutOutcome::Succeed => PodState::Succeeded,
+        RolloutOutcome::Crash if restart_policy == "Never" => PodState::Failed,
+        RolloutOutcome::Crash => PodState::CrashLoop,
+        RolloutOutcome::Fail if always => PodState::ImagePullBackOff,
+        RolloutOutcome::Fail => PodState::Failed,
+        RolloutOutcome::BadImage => PodState::ImagePullBackOff,
+    }
+}
+
+/// Labels that name the revision a controller made a pod for.
+const REVISION_LABELS: &[&str] = &[
+    "pod-template-hash",
+    "controller-revision-hash",
+    "batch.kubernetes.io/controller-uid",
+];
+
+/// Whether two pods of one name are of the same revision, by the labels
+/// their controller set (other labels may come from anyone).
+pub(crate) fn same_revision(a: &Value, b: &Value) -> bool {
+    REVISION_LABELS.iter().all(|label| {
+        let pointer = format!("/metadata/labels/{}", label.replace('/', "~1"));
+        a.pointer(&pointer) == b.pointer(&pointer)
+    })
 }
 
 /// Whether `pod` has the condition `Ready`.
