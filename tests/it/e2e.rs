@@ -1,27 +1,30 @@
 //! The whole loop with real processes: `slipway receive` and `slipway sync`
 //! run apart with their own credentials, against a deploy repo served over
 //! smart HTTP (a writer and a read-only user), the GitHub API test server and
-//! the Kubernetes API test server.
+//! the Kubernetes API test server, or the cluster `SLIPWAY_TEST_KUBECONFIG`
+//! names (`support::cluster`), the example deploy repo's environments in
+//! this test's own namespaces.
 //!
 //! A signed GitHub `registry_package` delivery -> policy allows dev -> commit
 //! -> sync applies -> rollout verified -> report -> staging pull request ->
 //! merged, push webhook -> sync applies staging -> verified. Then a rollout
-//! that fails: rolled back in the cluster, the status says why, a revert is
+//! that crash-loops: rolled back in the cluster, the status says why, a revert is
 //! committed under policy. And the split: sync's git credential cannot push,
 //! receive has no cluster credential at all.
 
 use crate::support;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
 use slipway::bootstrap::{EXAMPLE_FILES, create_bare_repo};
 use slipway::webhook::signature::sign_hub;
+use support::cluster::TestCluster;
 use support::forge::ForgeServer;
 use support::git_http::GitHttpServer;
 use support::git_repos::{git, remote_file};
-use support::kube_api::KubeApiServer;
-use support::process::{SlipwayProcess, create_namespaces, eventually, free_port, secret_file};
+use support::process::{SlipwayProcess, eventually, free_port, secret_file};
 use support::webhooks::{
     GENERIC_SECRET, GITHUB_SECRET, SYNC_SECRET, fixture, now, standard_headers,
 };
@@ -30,8 +33,21 @@ const DIGEST: &str = "sha256:3da1996a8115d7616457760d9920b815241d0a03b34cf5f04e9
 const FORGE_TOKEN: &str = "e2e-forge-token";
 const PUSH_SECRET: &str = "e2e-deploy-repo-push-secret";
 
-fn deployment_image(kube: &KubeApiServer, namespace: &str) -> Option<String> {
-    let deployment = kube.get_object("apps/v1", "Deployment", Some(namespace), "hello")?;
+/// The namespaces of the example deploy repo's environments.
+const EXAMPLE_NAMESPACES: &[&str] = &[
+    "hello-dev",
+    "hello-staging",
+    "hello-prod",
+    "shop-dev",
+    "shop-prod",
+    "api-dev",
+    "api-prod",
+];
+
+async fn deployment_image(kube: &TestCluster, namespace: &str) -> Option<String> {
+    let deployment = kube
+        .get(("apps/v1", "Deployment"), namespace, "hello")
+        .await?;
     deployment["spec"]["template"]["spec"]["containers"][0]["image"]
         .as_str()
         .map(String::from)
@@ -50,22 +66,38 @@ struct World {
     bare: PathBuf,
     git: GitHttpServer,
     forge: ForgeServer,
-    kube: KubeApiServer,
+    kube: TestCluster,
+    /// The namespace each of [`EXAMPLE_NAMESPACES`] became in this test.
+    namespaces: BTreeMap<&'static str, String>,
     receive_url: String,
     sync_url: String,
 }
 
 async fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
+    let kube = TestCluster::start().await;
+    let mut namespaces = BTreeMap::new();
+    for base in EXAMPLE_NAMESPACES {
+        namespaces.insert(*base, kube.namespace(base).await);
+    }
+    // The example deploy repo, its environments in this test's namespaces.
+    let files: Vec<(&str, String)> = EXAMPLE_FILES
+        .iter()
+        .map(|(path, text)| {
+            let text = namespaces
+                .iter()
+                .fold(text.to_string(), |text, (base, ns)| text.replace(base, ns));
+            (*path, text)
+        })
+        .collect();
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
     let repos = dir.path().join("git");
     let bare = repos.join("deploy.git");
-    create_bare_repo(&bare, "main", EXAMPLE_FILES).unwrap();
+    create_bare_repo(&bare, "main", &files).unwrap();
     let git =
         GitHttpServer::start_with_reader(&repos, ("writer", "write-pass"), ("reader", "read-pass"))
             .await;
     let forge = ForgeServer::start("acme", FORGE_TOKEN).await;
-    let kube = KubeApiServer::start().await.unwrap();
-    create_namespaces(&kube, &["hello-dev", "hello-staging", "hello-prod"]).await;
     let (receive_port, sync_port) = (free_port(), free_port());
     World {
         receive_url: format!("http://127.0.0.1:{receive_port}"),
@@ -75,6 +107,7 @@ async fn world() -> World {
         git,
         forge,
         kube,
+        namespaces,
     }
 }
 
@@ -227,7 +260,9 @@ async fn a_webhook_becomes_a_verified_rollout_and_a_promotion_and_a_failure_is_r
     // 2. Sync applies dev, the rollout verifies, the report reaches receive,
     //    which opens the staging pull request.
     eventually("dev applied", async || {
-        deployment_image(&w.kube, "hello-dev").filter(|i| i.contains(DIGEST))
+        deployment_image(&w.kube, &w.namespaces["hello-dev"])
+            .await
+            .filter(|i| i.contains(DIGEST))
     })
     .await;
     eventually("dev verified", async || {
@@ -239,7 +274,9 @@ async fn a_webhook_becomes_a_verified_rollout_and_a_promotion_and_a_failure_is_r
     })
     .await;
     assert_eq!(pr.head, "slipway/hello/staging");
-    let staging = deployment_image(&w.kube, "hello-staging").unwrap_or_default();
+    let staging = deployment_image(&w.kube, &w.namespaces["hello-staging"])
+        .await
+        .unwrap_or_default();
     assert!(
         !staging.contains(DIGEST),
         "staging waits for the merge: {staging}"
@@ -258,7 +295,9 @@ async fn a_webhook_becomes_a_verified_rollout_and_a_promotion_and_a_failure_is_r
     .await;
     assert_eq!(push, 202);
     eventually("staging applied", async || {
-        deployment_image(&w.kube, "hello-staging").filter(|i| i.contains(DIGEST))
+        deployment_image(&w.kube, &w.namespaces["hello-staging"])
+            .await
+            .filter(|i| i.contains(DIGEST))
     })
     .await;
     eventually("staging verified", async || {
@@ -269,7 +308,7 @@ async fn a_webhook_becomes_a_verified_rollout_and_a_promotion_and_a_failure_is_r
     // 4. A build whose rollout fails: rolled back in the cluster, the status
     //    says why, and a revert is committed under policy.
     let body = serde_json::to_vec(
-        &json!({"image": "ghcr.io/codertocat/hello-world", "tag": "2.0.0-fail"}),
+        &json!({"image": "ghcr.io/codertocat/hello-world", "tag": "2.0.0-crash"}),
     )
     .unwrap();
     let response = client
@@ -287,7 +326,7 @@ async fn a_webhook_becomes_a_verified_rollout_and_a_promotion_and_a_failure_is_r
         .unwrap();
     assert_eq!(response.status().as_u16(), 202);
     eventually("the failing build committed", async || {
-        w.dev_file().contains("2.0.0-fail").then_some(())
+        w.dev_file().contains("2.0.0-crash").then_some(())
     })
     .await;
     let failed = eventually("dev rolled back", async || {
@@ -297,17 +336,18 @@ async fn a_webhook_becomes_a_verified_rollout_and_a_promotion_and_a_failure_is_r
     .await;
     let error = failed["last_error"].as_str().unwrap_or_default();
     assert!(
-        error.contains("ProgressDeadlineExceeded"),
+        error.contains("CrashLoopBackOff"),
         "the status says why: {failed}"
     );
     assert!(
-        deployment_image(&w.kube, "hello-dev")
+        deployment_image(&w.kube, &w.namespaces["hello-dev"])
+            .await
             .unwrap()
             .contains(DIGEST),
         "the cluster runs the verified image again"
     );
     eventually("the revert commit", async || {
-        (!w.dev_file().contains("2.0.0-fail") && w.dev_file().contains(DIGEST)).then_some(())
+        (!w.dev_file().contains("2.0.0-crash") && w.dev_file().contains(DIGEST)).then_some(())
     })
     .await;
 
