@@ -180,7 +180,12 @@ async fn the_metrics_and_log_lines_of_operations_md_show_up_in_a_run() {
     for (name, labels) in [
         (
             "slipway_sync_syncs_total",
-            &[("environment", "dev"), ("outcome", "verified")][..],
+            // hello's own: the example's other apps have a dev too.
+            &[
+                ("app", "hello"),
+                ("environment", "dev"),
+                ("outcome", "verified"),
+            ][..],
         ),
         ("slipway_sync_refusals_total", &[("environment", "prod")]),
     ] {
