@@ -1,5 +1,6 @@
 //! `slipway run` (receive and sync in one process) over a local deploy repo,
-//! against the Kubernetes API test server: its config (reports sent to
+//! against the Kubernetes API test server, whose pods the kubelet stand-in
+//! runs through the API (`super::kubelet`): its config (reports sent to
 //! itself), start and restart on the same state directory, its status API,
 //! signed generic webhooks and the CLI pointed at it; and the deploy repo of
 //! app `web` in `dev` that the end-to-end rollouts use.
@@ -12,7 +13,8 @@ use serde_json::Value;
 use slipway::bootstrap::create_bare_repo;
 
 use super::fleet::artifact_body;
-use super::kube_api::{KubeApiServer, ServerConfig};
+use super::kube_api::{KubeApiServer, Kubelet, ServerConfig};
+use super::kubelet::{PodScope, SimulatedKubelet};
 use super::process::{STEP_TIMEOUT, SlipwayProcess, create_namespaces, free_port, secret_file};
 use super::webhooks::{GENERIC_SECRET, SYNC_SECRET, now, standard_headers};
 
@@ -61,6 +63,7 @@ pub fn web_dev_repo(strategy: &str, replicas: i64, extra: &str) -> Vec<(&'static
 pub struct RunWorld {
     pub dir: tempfile::TempDir,
     pub kube: Arc<KubeApiServer>,
+    _kubelet: SimulatedKubelet,
     config: PathBuf,
     /// `http://127.0.0.1:PORT`: webhooks, the status API and `/metrics`.
     pub url: String,
@@ -82,10 +85,14 @@ impl RunWorld {
         create_bare_repo(&bare, "main", &files).unwrap();
         let kube = KubeApiServer::start_with(ServerConfig {
             rollout_delay,
+            kubelet: Kubelet::External,
             ..ServerConfig::default()
         })
         .await
         .unwrap();
+        let kubelet = SimulatedKubelet::start(kube.config().unwrap(), rollout_delay, PodScope::All)
+            .await
+            .unwrap();
         create_namespaces(&kube, namespaces).await;
         let port = free_port();
         let text = format!(
@@ -105,6 +112,7 @@ impl RunWorld {
         RunWorld {
             dir,
             kube: Arc::new(kube),
+            _kubelet: kubelet,
             config,
             url: format!("http://127.0.0.1:{port}"),
             client: reqwest::Client::new(),
