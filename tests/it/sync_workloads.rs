@@ -260,21 +260,29 @@ async fn a_cluster_scoped_custom_resource_is_known_as_one() {
         .expect("in the inventory");
     assert_eq!(policy.object.namespace, None, "{:?}", policy.object);
 
-    // Sync's watch-fed cache of the kind is filled (its one watch) before
-    // the pass that must cost nothing.
+    // Sync's watch-fed cache of the kind is filled and its watch open (the
+    // reflector lists first, then watches) before the pass that must cost
+    // nothing.
     let cluster = h.cluster();
     let deadline = tokio::time::Instant::now() + sync_common::CACHE_WAIT;
-    while !cluster
-        .owned_live(
-            "stable.example.com/v1",
-            "BackupPolicy",
-            None,
-            ("web", "dev"),
-        )
-        .await
-        .unwrap()
-        .contains_key("nightly")
-    {
+    loop {
+        let cached = cluster
+            .owned_live(
+                "stable.example.com/v1",
+                "BackupPolicy",
+                None,
+                ("web", "dev"),
+            )
+            .await
+            .unwrap()
+            .contains_key("nightly");
+        let watching = server
+            .stats()
+            .verb_on("backuppolicies.stable.example.com", Verb::Watch)
+            > 0;
+        if cached && watching {
+            break;
+        }
         assert!(tokio::time::Instant::now() < deadline, "never cached");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
