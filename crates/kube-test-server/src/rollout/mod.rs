@@ -303,26 +303,39 @@ impl Simulator {
             }
             let observed = observe_owned(txn, &workload);
             let now = meta::now();
-            let (outcome, finished) = match self.kubelet {
-                Kubelet::Simulated => (
-                    finishing.unwrap_or_else(|| self.outcomes.choose(namespace, name, &workload)),
-                    finishing.is_some(),
-                ),
-                Kubelet::External => settled(kind, &observed, &now),
+            let (outcome, plan) = match self.kubelet {
+                Kubelet::Simulated => {
+                    let outcome = finishing
+                        .unwrap_or_else(|| self.outcomes.choose(namespace, name, &workload));
+                    let finished = finishing.is_some();
+                    (
+                        outcome,
+                        plan::plan(kind, &observed, outcome, finished, &now),
+                    )
+                }
+                Kubelet::External => {
+                    let progressing =
+                        plan::plan(kind, &observed, RolloutOutcome::Succeed, false, &now);
+                    match settled(kind, &observed, &progressing) {
+                        Some(outcome) => {
+                            (outcome, plan::plan(kind, &observed, outcome, true, &now))
+                        }
+                        None => (RolloutOutcome::Succeed, progressing),
+                    }
+                }
             };
-            let plan = plan::plan(kind, &observed, outcome, finished, &now);
             write_plan(txn, resource, &workload, plan, self.kubelet);
             Some(outcome)
         })
     }
 }
 
-/// Where a workload stands by its pods as an external kubelet left them:
-/// finished once every pod the controller wants exists, of its revision,
-/// and is ready (Jobs: has succeeded, or one has failed).
-fn settled(kind: Workload, observed: &Observed, now: &str) -> (RolloutOutcome, bool) {
-    let wanted = plan::plan(kind, observed, RolloutOutcome::Succeed, false, now);
-    let pods: Option<Vec<&Value>> = wanted
+/// How a workload's rollout ended by its pods as an external kubelet left
+/// them, `None` while it goes on: it has once every pod the `progressing`
+/// plan wants exists, of its revision, and is ready (Jobs: has succeeded,
+/// or one has failed).
+fn settled(kind: Workload, observed: &Observed, progressing: &Plan) -> Option<RolloutOutcome> {
+    let pods: Option<Vec<&Value>> = progressing
         .objects
         .iter()
         .filter(|o| o["kind"] == "Pod")
@@ -333,23 +346,20 @@ fn settled(kind: Workload, observed: &Observed, now: &str) -> (RolloutOutcome, b
             })
         })
         .collect();
-    let Some(pods) = pods else {
-        return (RolloutOutcome::Succeed, false);
-    };
+    let pods = pods?;
     let phase = |pod: &&Value| plan::text(pod, "/status/phase").to_string();
     if kind == Workload::Job {
         if pods.iter().any(|p| phase(p) == "Failed") {
-            return (RolloutOutcome::Crash, true);
+            return Some(RolloutOutcome::Crash);
         }
-        return (
-            RolloutOutcome::Succeed,
-            pods.iter().all(|p| phase(p) == "Succeeded"),
-        );
+        return pods
+            .iter()
+            .all(|p| phase(p) == "Succeeded")
+            .then_some(RolloutOutcome::Succeed);
     }
-    (
-        RolloutOutcome::Succeed,
-        pods.iter().all(|p| plan::is_ready(p)),
-    )
+    pods.iter()
+        .all(|p| plan::is_ready(p))
+        .then_some(RolloutOutcome::Succeed)
 }
 
 fn owned_by<'a>(objects: &'a [Arc<Value>], uids: &'a [String]) -> impl Iterator<Item = Value> + 'a {
