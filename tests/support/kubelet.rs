@@ -32,8 +32,8 @@ use serde_json::{Value, json};
 use tokio::task::{JoinHandle, JoinSet};
 
 use kube_test_server::{
-    NODE_NAME, PodState, RolloutOutcome, STAND_IN_USER_AGENT, kubelet_events, outcome_for_images,
-    settled_pod_state,
+    NODE_NAME, PodState, RolloutOutcome, STAND_IN_USER_AGENT, kubelet_events, now,
+    outcome_for_images, settled_pod_state,
 };
 
 /// Field manager of the stand-in's writes.
@@ -75,12 +75,6 @@ pub fn stand_in_client(mut config: kube::Config) -> kube::Result<kube::Client> {
         http::HeaderValue::from_static(STAND_IN_USER_AGENT),
     ));
     kube::Client::try_from(config)
-}
-
-fn now() -> String {
-    jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
 }
 
 /// The pods a stand-in runs.

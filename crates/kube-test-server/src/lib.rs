@@ -74,6 +74,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
+pub use meta::now;
 pub use rollout::kubelet::events as kubelet_events;
 pub use rollout::plan::settled_pod_state;
 pub use rollout::status::{NODE_NAME, PodState, pod_status};
