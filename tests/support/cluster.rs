@@ -20,6 +20,7 @@ use serde_json::Value;
 use super::autoscaler::SimulatedAutoscaler;
 use super::kube_api::{KubeApiServer, Kubelet, ServerConfig, Verb};
 use super::kubelet::{PodScope, SimulatedKubelet};
+use super::process::create_namespace;
 
 /// The variable naming a kubeconfig whose current context the portable
 /// tests run against.
@@ -141,15 +142,7 @@ impl TestCluster {
         let mut bytes = [0u8; 3];
         getrandom::fill(&mut bytes).expect("random bytes");
         let name = format!("{base}-{}", hex::encode(bytes));
-        let namespace = serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": name, "labels": {TEST_LABEL: "true"}}});
-        Api::<k8s_openapi::api::core::v1::Namespace>::all(self.client())
-            .create(
-                &Default::default(),
-                &serde_json::from_value(namespace).expect("a Namespace"),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
+        create_namespace(&self.client, &name, &[(TEST_LABEL, "true")]).await;
         self.namespaces
             .lock()
             .unwrap_or_else(|p| p.into_inner())

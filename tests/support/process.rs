@@ -110,9 +110,19 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// Poll `check` until it returns Some, or fail naming `what`.
-pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
+/// Poll `check` until it returns Some, or fail naming `what` after
+/// [`STEP_TIMEOUT`].
+pub async fn eventually<T>(what: &str, check: impl AsyncFnMut() -> Option<T>) -> T {
+    eventually_within(STEP_TIMEOUT, what, check).await
+}
+
+/// Poll `check` until it returns Some, or fail naming `what` after `limit`.
+pub async fn eventually_within<T>(
+    limit: Duration,
+    what: &str,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + limit;
     loop {
         if let Some(value) = check().await {
             return value;
@@ -134,16 +144,24 @@ pub fn secret_file(dir: &Path, name: &str, value: &str) -> String {
 
 /// Create the namespaces a run deploys into on the Kubernetes API test server.
 pub async fn create_namespaces(kube: &super::kube_api::KubeApiServer, names: &[&str]) {
-    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
-        kube::Api::all(kube.client().unwrap());
+    let client = kube.client().unwrap();
     for name in names {
-        let namespace = serde_json::from_value(serde_json::json!({
-            "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}
-        }))
-        .unwrap();
-        namespaces
-            .create(&Default::default(), &namespace)
-            .await
-            .unwrap();
+        create_namespace(&client, name, &[]).await;
     }
+}
+
+/// Create namespace `name` with `labels` through `client`.
+pub async fn create_namespace(client: &kube::Client, name: &str, labels: &[(&str, &str)]) {
+    let labels: serde_json::Map<String, serde_json::Value> = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+        .collect();
+    let namespace = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}
+    }))
+    .unwrap();
+    kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
+        .create(&Default::default(), &namespace)
+        .await
+        .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
 }
