@@ -16,6 +16,7 @@ use crate::support::autoscaler::clamped;
 use crate::support::cluster::TestCluster;
 use crate::support::kube_api::{KubeApiServer, NODE_NAME, PodState};
 use crate::support::kubelet::pod_state;
+use crate::support::process::eventually_within;
 
 /// Upper bound on waiting for the controllers and the stand-in; a guard,
 /// not a timing assertion.
@@ -117,22 +118,6 @@ async fn apply(cluster: &TestCluster, object: Value) {
         .unwrap();
 }
 
-/// Polls `probe` until it finds something; fails naming `what` after
-/// [`WAIT_LIMIT`].
-async fn until<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
-    loop {
-        if let Some(found) = probe().await {
-            return found;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: never happened"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// The pods of `namespace` once `check` holds for them.
 async fn until_pods(
     cluster: &TestCluster,
@@ -140,7 +125,7 @@ async fn until_pods(
     what: &str,
     check: impl Fn(&[Value]) -> bool,
 ) -> Vec<Value> {
-    until(what, async || {
+    eventually_within(WAIT_LIMIT, what, async || {
         let pods = cluster.list(("v1", "Pod"), namespace).await;
         check(&pods).then_some(pods)
     })
@@ -155,7 +140,7 @@ async fn until_object(
     check: impl Fn(&Value) -> bool,
 ) -> Value {
     let what = format!("{} {namespace}/{name}", kind.1);
-    until(&what, async || {
+    eventually_within(WAIT_LIMIT, &what, async || {
         let object = cluster.get(kind, namespace, name).await;
         object.filter(|o| check(o))
     })
@@ -164,7 +149,7 @@ async fn until_object(
 
 /// The Events of `reason` in `namespace`, once there is one.
 async fn until_events(cluster: &TestCluster, namespace: &str, reason: &str) -> Vec<Value> {
-    until(reason, async || {
+    eventually_within(WAIT_LIMIT, reason, async || {
         let events: Vec<Value> = cluster
             .list(("v1", "Event"), namespace)
             .await

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use slipway::store::sync_state::SyncPhase;
 use support::cluster::TestCluster;
 use support::kube_api::Verb;
+use support::process::eventually_within;
 use sync_common::{DeployRepo, Harness, ReportInbox, config_map, deployment};
 
 /// `web`/`dev` synced once into its own namespace.
@@ -248,22 +249,12 @@ async fn until_autoscaled_to(w: &World, n: u32) {
     } else {
         sync_common::CACHE_WAIT
     };
-    let deadline = tokio::time::Instant::now() + wait;
-    let version = loop {
+    let version = eventually_within(wait, &format!("autoscaled to {n}"), async || {
         let live = live_web(w).await;
-        if live["spec"]["replicas"] == json!(n) {
-            break live["metadata"]["resourceVersion"]
-                .as_str()
-                .unwrap()
-                .to_string();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never autoscaled to {n}: {}",
-            live["spec"]
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    };
+        let version = live["metadata"]["resourceVersion"].as_str()?.to_string();
+        (live["spec"]["replicas"] == json!(n)).then_some(version)
+    })
+    .await;
     w.h.until_cached(("apps/v1", "Deployment"), (&w.ns, "web"), &version)
         .await;
 }

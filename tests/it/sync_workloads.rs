@@ -13,6 +13,7 @@ use slipway::sync::cluster::{ClusterTarget, KubeCluster};
 use slipway::sync::podcheck::PodLimits;
 use support::kube_api::controllers::Timings;
 use support::kube_api::{KubeApiServer, ServerConfig, Verb};
+use support::process::eventually_within;
 use sync_common::{DeployRepo, Harness, deployment};
 
 /// Upper bound on a pass that must not wait for its deadline; a guard.
@@ -264,28 +265,28 @@ async fn a_cluster_scoped_custom_resource_is_known_as_one() {
     // reflector lists first, then watches) before the pass that must cost
     // nothing.
     let cluster = h.cluster();
-    let deadline = tokio::time::Instant::now() + sync_common::CACHE_WAIT;
-    loop {
-        let cached = cluster
-            .owned_live(
-                "stable.example.com/v1",
-                "BackupPolicy",
-                None,
-                ("web", "dev"),
-            )
-            .await
-            .unwrap()
-            .contains_key("nightly");
-        let watching = server
-            .stats()
-            .verb_on("backuppolicies.stable.example.com", Verb::Watch)
-            > 0;
-        if cached && watching {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "never cached");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually_within(
+        sync_common::CACHE_WAIT,
+        "the kind cached and watched",
+        async || {
+            let cached = cluster
+                .owned_live(
+                    "stable.example.com/v1",
+                    "BackupPolicy",
+                    None,
+                    ("web", "dev"),
+                )
+                .await
+                .unwrap()
+                .contains_key("nightly");
+            let watching = server
+                .stats()
+                .verb_on("backuppolicies.stable.example.com", Verb::Watch)
+                > 0;
+            (cached && watching).then_some(())
+        },
+    )
+    .await;
     repo.commit(&[("README.md", "unrelated\n")], "docs");
     server.reset_stats();
     h.sync.sync_once().await.unwrap();
